@@ -1,0 +1,132 @@
+"""The `gristmill` command: run a job, print its stats, train on its shards."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Web-scale pretraining-data curation on Ray.")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command("run")
+def run_command(
+    job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/quickstart.yaml)"),
+    input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="input path or glob; replaces the job's sources"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default: the job's output, or runs/NAME)"),
+):
+    """Run a job on Ray (local, or the cluster in RAY_ADDRESS): WARC → curated Parquet → shards."""
+    from gristmill.pipeline.runner import run
+    from gristmill.schemas.job import JobError, load_job
+    from gristmill.schemas.stats import LedgerError
+
+    try:
+        job = load_job(job_file)
+        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False))
+    except JobError as err:
+        _fail(str(err))
+    except LedgerError as err:
+        _fail(f"the run lost or duplicated records: {err}")
+    print_stats(json.loads((result.output / "stats.json").read_text()))
+    console.print(f"run folder: {result.output}")
+
+
+def print_stats(stats: dict) -> None:
+    ledger = stats["ledger"]
+    table = Table(title="ledger: every input record ends in exactly one place")
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    table.add_row("input", str(ledger["input"]))
+    table.add_row("kept", str(ledger["kept"]))
+    for reason, n in sorted(ledger["dropped"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  dropped: {reason}", str(n))
+    table.add_row("quarantined", str(ledger["quarantined"]))
+    accounted = ledger["kept"] + sum(ledger["dropped"].values()) + ledger["quarantined"]
+    table.add_row("sum check", f"{'OK' if accounted == ledger['input'] else 'MISMATCH'} ({accounted})")
+    console.print(table)
+
+    stages = Table(title="stages")
+    for name in ("stage", "rows in", "rows out", "skipped", "MB in", "seconds", "MB/s", "counters"):
+        stages.add_column(name, justify="left" if name in ("stage", "counters") else "right")
+    for s in stats["stages"]:
+        mb = s["bytes_in"] / 1e6
+        rate = f"{mb / s['seconds']:.2f}" if s["seconds"] and mb else "-"
+        counters = ", ".join(f"{k}={v}" for k, v in sorted(s["counts"].items(), key=lambda kv: -kv[1])[:6])
+        stages.add_row(s["stage"], str(s["rows_in"]), str(s["rows_out"]), str(s["rows_skipped"]),
+                       f"{mb:.2f}", f"{s['seconds']:.2f}", rate, counters)
+    console.print(stages)
+    if stats.get("tokens"):
+        t = stats["tokens"]
+        console.print(f"shards: {t['shards']} files, {t['train_tokens']} train tokens ({t['train_docs']} docs), "
+                      f"{t['val_tokens']} val tokens ({t['val_docs']} docs), vocab {t['vocab_size']}", highlight=False)
+    console.print(f"seconds: {stats['seconds']}", highlight=False)
+
+
+@app.command("stats")
+def stats_command(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    as_json: bool = typer.Option(False, "--json", help="print stats.json as is"),
+):
+    """Print a run's ledger and per-stage table."""
+    path = run_dir / "stats.json"
+    if not path.exists():
+        _fail(f"{path} not found: is {run_dir} a finished gristmill run?")
+    stats = json.loads(path.read_text())
+    if as_json:
+        sys.stdout.write(json.dumps(stats, indent=2) + "\n")
+    else:
+        print_stats(stats)
+
+
+@app.command("train")
+def train_command(
+    shards_dir: Path = typer.Argument(..., help="a run's shards/ folder"),
+    steps: int = typer.Option(300, help="optimizer steps"),
+    batch_size: int = typer.Option(16),
+    seq_len: int = typer.Option(128),
+    n_layer: int = typer.Option(2),
+    n_head: int = typer.Option(4),
+    n_embd: int = typer.Option(128),
+    lr: float = typer.Option(3e-3),
+    eval_every: int = typer.Option(100),
+    device: str = typer.Option("auto", help="auto, cpu, cuda"),
+    out: Optional[Path] = typer.Option(None, help="checkpoint folder"),
+    seed: int = typer.Option(1337),
+):
+    """Train the bundled GPT on verified shards; prints loss, tokens/s and the unigram-entropy baseline."""
+    try:
+        from gristmill.train.train import TrainConfig, train
+    except ImportError as err:
+        _fail(f"the trainer needs torch: pip install 'gristmill[train]' ({err})")
+    from gristmill.schemas.shards import ShardError
+
+    cfg = TrainConfig(shards_dir=str(shards_dir), steps=steps, batch_size=batch_size, seq_len=seq_len,
+                      n_layer=n_layer, n_head=n_head, n_embd=n_embd, lr=lr, min_lr=lr / 10, eval_every=eval_every,
+                      device=device, out_dir=str(out) if out else None, seed=seed)
+    try:
+        result = train(cfg)
+    except (ShardError, ValueError) as err:
+        _fail(str(err))
+    better = "below" if result["final_val_loss"] < result["unigram_entropy"] else "NOT below"
+    console.print(f"val loss {result['final_val_loss']:.4f} nats/token, {better} the unigram entropy "
+                  f"{result['unigram_entropy']:.4f}; {result['tokens_per_s']:.0f} tokens/s on {result['device']}",
+                  highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""WARC and ARC reading: one row per record, every record accounted for.
+
+Each record becomes exactly one row of `columns.SOURCE_SCHEMA`:
+- an HTML response with status 200 carries its decoded body in `content`;
+- any other record carries a `skip_reason` (request, metadata, revisit, non-HTML, 404, oversized…);
+- a record that cannot be read (bad gzip, clipped record, undecodable body) carries a
+  `quarantine_reason`; a clipped record is one whose file ends before its Content-Length (warcio
+  returns the partial body silently; we do not pass a partial page off as a document). When the archive itself breaks, the rest of the file from the last good offset
+  becomes one quarantined row, since nothing after it can be re-synchronized.
+
+HTTP bodies are de-chunked and decompressed here, with a cap on the decoded size, so a
+decompression bomb costs at most `max_page_bytes`. (warcio's own decoder breaks on brotli >= 1.2.)
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator
+
+import pyarrow as pa
+import xxhash
+from warcio.archiveiterator import ArchiveIterator
+
+from gristmill.schemas import columns as C
+from gristmill.schemas import reasons as R
+
+_READ_CHUNK = 1 << 16
+
+
+def record_id(warc_record_id: str | None, source_file: str, offset: int) -> str:
+    """Deterministic document id, the same on every machine and worker count: a hash of the
+    WARC-Record-ID (globally unique by the WARC spec), else of the file's name and the offset."""
+    key = warc_record_id or f"{os.path.basename(source_file)}\0{offset}"
+    return xxhash.xxh3_64_hexdigest(key.encode("utf-8", "surrogatepass"))
+
+
+class BodyError(ValueError):
+    """An HTTP body that cannot be de-chunked or decompressed."""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def dechunk(raw: bytes) -> bytes:
+    """Undo HTTP/1.1 chunked transfer coding; raises BodyError on a malformed chunk header."""
+    out, pos = bytearray(), 0
+    while pos < len(raw):
+        end = raw.find(b"\r\n", pos)
+        if end < 0:
+            raise BodyError("chunked body: chunk size line without CRLF")
+        size_field = raw[pos:end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError:
+            raise BodyError(f"chunked body: bad chunk size {size_field[:20]!r}") from None
+        if size == 0:
+            break
+        start = end + 2
+        out += raw[start : start + size]
+        pos = start + size + 2
+    return bytes(out)
+
+
+def decompress(data: bytes, encoding: str, max_bytes: int) -> bytes:
+    """gzip / deflate / br with the output capped at max_bytes (+1 to detect overflow)."""
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if encoding != "deflate" else 15  # 47: auto-detect gzip or zlib header
+        try:
+            inflater = zlib.decompressobj(wbits)
+            out = inflater.decompress(data, max_bytes + 1)
+        except zlib.error:
+            if encoding != "deflate":
+                raise
+            inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send it
+            out = inflater.decompress(data, max_bytes + 1)
+    elif encoding == "br":
+        import brotli
+
+        decoder = brotli.Decompressor()
+        out = decoder.process(data, output_buffer_limit=max_bytes + 1)
+    else:
+        raise BodyError(f"unsupported Content-Encoding {encoding!r}")
+    if len(out) > max_bytes:
+        raise BodyTooLarge
+    return out
+
+
+def decode_body(raw: bytes, transfer_encoding: str, content_encoding: str, max_bytes: int) -> bytes:
+    """The HTTP entity body as the server meant it. Bodies that archives stored already decoded while
+    keeping the Content-Encoding header are recognised (decompression fails, raw looks like markup)."""
+    if "chunked" in transfer_encoding:
+        try:
+            raw = dechunk(raw)
+        except BodyError:
+            # Some crawlers de-chunk before archiving but keep the header.
+            if not raw.lstrip()[:1] == b"<":
+                raise
+    for encoding in [e.strip() for e in content_encoding.split(",") if e.strip() and e.strip() != "identity"][::-1]:
+        try:
+            raw = decompress(raw, encoding, max_bytes)
+        except BodyTooLarge:
+            raise
+        except Exception as err:
+            if raw.lstrip()[:1] == b"<":
+                break  # stored decoded
+            raise BodyError(f"Content-Encoding {encoding}: {type(err).__name__}: {err}") from None
+    if len(raw) > max_bytes:
+        raise BodyTooLarge
+    return raw
+
+
+def _read_capped(stream, cap: int) -> tuple[bytes, bool]:
+    """Read up to cap bytes; report whether more remained (the rest is skipped by the iterator)."""
+    buf = bytearray()
+    while len(buf) <= cap:
+        chunk = stream.read(min(_READ_CHUNK, cap + 1 - len(buf)))
+        if not chunk:
+            return bytes(buf), False
+        buf += chunk
+    return bytes(buf[:cap]), True
+
+
+def _empty_row(source_file: str, offset: int) -> dict:
+    row = {name: None for name in C.SOURCE_COLUMNS}
+    row[C.ID] = record_id(None, source_file, offset)
+    row[C.SOURCE_FILE] = source_file
+    row[C.RECORD_OFFSET] = offset
+    return row
+
+
+def _row_for_record(record, max_page_bytes: int) -> dict:
+    """Everything but the id and offset, which warcio knows only once the record is read to its end."""
+    row = {name: None for name in C.SOURCE_COLUMNS}
+    headers = record.rec_headers
+    row[C.WARC_TYPE] = record.rec_type
+    row[C.URL] = headers.get_header("WARC-Target-URI")
+    row[C.WARC_RECORD_ID] = headers.get_header("WARC-Record-ID")
+    row[C.PAYLOAD_DIGEST] = headers.get_header("WARC-Payload-Digest")
+    row[C.FETCH_DATE] = headers.get_header("WARC-Date")
+    if record.rec_type == "revisit":
+        row[C.SKIP_REASON] = R.REVISIT
+        return row
+    if record.rec_type != "response":
+        row[C.SKIP_REASON] = R.NOT_RESPONSE
+        return row
+    http = record.http_headers
+    if http is None:  # a response record of a non-HTTP protocol (dns:, ftp:)
+        row[C.SKIP_REASON] = R.NOT_HTML
+        return row
+    try:
+        row[C.HTTP_STATUS] = int(http.get_statuscode())
+    except (TypeError, ValueError):
+        row[C.QUARANTINE_REASON] = f"malformed HTTP status line: {http.protocol!r} {http.statusline!r}"[:500]
+        return row
+    content_type = http.get_header("Content-Type") or ""
+    row[C.CONTENT_TYPE] = content_type
+    if "html" not in content_type.lower():
+        row[C.SKIP_REASON] = R.NOT_HTML
+        return row
+    if row[C.HTTP_STATUS] != 200:
+        row[C.SKIP_REASON] = R.HTTP_STATUS_NOT_OK
+        return row
+    raw, truncated = _read_capped(record.raw_stream, max_page_bytes)
+    if truncated:
+        row[C.SKIP_REASON] = R.PAGE_TOO_LARGE
+        return row
+    try:
+        body = decode_body(raw, (http.get_header("Transfer-Encoding") or "").lower(),
+                           (http.get_header("Content-Encoding") or "").lower(), max_page_bytes)
+    except BodyTooLarge:
+        row[C.SKIP_REASON] = R.PAGE_TOO_LARGE
+        return row
+    except BodyError as err:
+        row[C.QUARANTINE_REASON] = f"undecodable HTTP body: {err}"[:500]
+        return row
+    row[C.CONTENT_BYTES] = len(body)
+    if not body.strip():
+        row[C.SKIP_REASON] = R.EMPTY_PAYLOAD
+        return row
+    row[C.CONTENT] = body
+    return row
+
+
+def sniff_archive(path: str) -> str | None:
+    """None if the file starts like a WARC or ARC (plain or gzip); else why it is not one.
+
+    Needed because warcio's ARC fallback parses any line of text as an ARC header and invents records.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error as err:
+            return f"gzip header but undecodable start: {err}"
+    if head.startswith((b"WARC/", b"filedesc://")):
+        return None
+    return f"not a WARC or ARC file (starts with {head[:24]!r})"
+
+
+def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
+    """Yield one row per record of a WARC/ARC file (gzipped or not); never raises on bad input."""
+    last_good_end = 0
+    try:
+        if problem := sniff_archive(path):
+            raise ValueError(problem)
+        with open(path, "rb") as handle:
+            records = ArchiveIterator(handle, arc2warc=True)
+            for record in records:
+                row = _row_for_record(record, max_page_bytes)
+                # Asking for the offset reads the record to its end: a clipped record fails here.
+                offset = records.get_record_offset()
+                last_good_end = offset + records.get_record_length()
+                missing = getattr(record.raw_stream, "limit", 0)  # bytes the WARC header promised but the file lacks
+                if missing > 0:
+                    row.update({C.CONTENT: None, C.SKIP_REASON: None,
+                                C.QUARANTINE_REASON: f"clipped record: {missing} of {record.length} bytes missing"})
+                row.update({C.ID: record_id(row[C.WARC_RECORD_ID], path, offset), C.SOURCE_FILE: path, C.RECORD_OFFSET: offset})
+                yield row
+    except Exception as err:  # noqa: BLE001 - any parser failure becomes a quarantine row, never a crash
+        last_good_end = max(last_good_end, 0)  # warcio reports negative offsets inside single-member gzip
+        row = _empty_row(path, last_good_end)
+        message = " ".join(str(err).split())
+        row[C.QUARANTINE_REASON] = f"unreadable archive from byte {last_good_end}: {type(err).__name__}: {message}"[:500]
+        yield row
+
+
+def read_warc_table(path: str, max_page_bytes: int) -> pa.Table:
+    return pa.Table.from_pylist(list(iter_warc_rows(path, max_page_bytes)), schema=C.SOURCE_SCHEMA)

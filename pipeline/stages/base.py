@@ -1,0 +1,101 @@
+"""What every stage is: a callable class that takes and returns a `pyarrow.Table`.
+
+A stage declares the columns it `reads` and `writes` (constants from `schemas.columns`) and the CPUs
+it needs; the runner checks `reads` against what upstream writes before launching anything. Heavy
+setup (models, sandboxes) happens in `setup()`, once per Ray actor, not at import.
+
+Stages score only the rows that are still documents (no `skip_reason`, no `quarantine_reason`); the
+other rows pass through with nulls in the written columns, so every row reaches the writers.
+Per batch, a stage writes its `StageStats` as a small JSON file under the run's work folder; the
+runner sums them. Files, not actor state: they survive a worker that dies after its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gristmill.schemas import columns as C
+from gristmill.schemas.stats import StageStats
+
+
+def active_mask(table: pa.Table) -> pa.ChunkedArray:
+    """True for rows that are still documents."""
+    if table.num_rows == 0:
+        return pa.chunked_array([pa.array([], pa.bool_())])
+    return pc.and_(pc.is_null(table[C.SKIP_REASON]), pc.is_null(table[C.QUARANTINE_REASON]))
+
+
+def set_column(table: pa.Table, name: str, values) -> pa.Table:
+    """Add or replace a column, typed by `schemas.columns.TYPES`."""
+    array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=C.TYPES[name])
+    index = table.schema.get_field_index(name)
+    if index >= 0:
+        return table.set_column(index, pa.field(name, C.TYPES[name]), array)
+    return table.append_column(pa.field(name, C.TYPES[name]), array)
+
+
+class Stage:
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    # Columns this stage removes (e.g. the raw body once text is extracted).
+    drops: ClassVar[tuple[str, ...]] = ()
+    num_cpus: ClassVar[float] = 1.0
+
+    def __init__(self, config, stats_dir: str | None = None):
+        self.config = config
+        self.stats_dir = stats_dir
+        self.setup()
+
+    @classmethod
+    def reads_for(cls, config) -> tuple[str, ...]:
+        """Columns read with this config (a stage whose inputs depend on the job overrides this)."""
+        return cls.reads
+
+    def setup(self) -> None:
+        """Load models, start sandboxes: once per worker."""
+
+    def process(self, table: pa.Table, counts: Counter) -> pa.Table:
+        raise NotImplementedError
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        started = time.perf_counter()
+        counts: Counter = Counter()
+        has_status = C.SKIP_REASON in table.column_names
+        active = int(pc.sum(active_mask(table)).as_py() or 0) if table.num_rows and has_status else table.num_rows
+        out = self.process(table, counts)
+        stats = StageStats(
+            self.name,
+            rows_in=table.num_rows,
+            rows_out=out.num_rows,
+            rows_skipped=table.num_rows - active,
+            bytes_in=self.bytes_in(table),
+            seconds=time.perf_counter() - started,
+            batches=1,
+            counts=counts,
+        )
+        self.write_stats(stats)
+        return out
+
+    def bytes_in(self, table: pa.Table) -> int:
+        if C.TEXT in table.column_names:
+            return int(pc.sum(pc.binary_length(table[C.TEXT])).as_py() or 0)
+        return 0
+
+    def write_stats(self, stats: StageStats) -> None:
+        if not self.stats_dir:
+            return
+        folder = os.path.join(self.stats_dir, self.name)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{uuid.uuid4().hex}.json")
+        with open(f"{path}.tmp", "w") as handle:
+            json.dump(stats.to_dict(), handle)
+        os.replace(f"{path}.tmp", path)

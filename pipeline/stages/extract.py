@@ -1,0 +1,153 @@
+"""ExtractText: HTML body → main text with trafilatura, in a sandbox with a timeout and memory cap.
+
+Writes `text` and `charset`, removes `content` (the raw body is not carried past extraction). A page
+that hangs past `extract.timeout_s` or crashes the sandbox becomes a skipped row with its own reason;
+the batch and the run go on.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import selectors
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pyarrow as pa
+
+from gristmill.pipeline.stages.base import Stage, active_mask, set_column
+from gristmill.pipeline.stages.extract_sandbox import FRAME, write_frame
+from gristmill.schemas import columns as C
+from gristmill.schemas import reasons as R
+from gristmill.schemas.job import ExtractConfig
+
+_STARTUP_TIMEOUT_S = 120.0
+
+
+class SandboxTimeout(Exception):
+    pass
+
+
+class SandboxCrashed(Exception):
+    pass
+
+
+class ExtractionSandbox:
+    """Parent side of `extract_sandbox`: one child process, restarted after a timeout or crash."""
+
+    def __init__(self, options: dict, timeout_s: float, memory_mb: int):
+        self.options, self.timeout_s, self.memory_mb = options, timeout_s, memory_mb
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gristmill.pipeline.stages.extract_sandbox", str(self.memory_mb),
+             pickle.dumps(self.options).hex()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        if self._receive(_STARTUP_TIMEOUT_S) != ("ready",):
+            raise RuntimeError("extraction sandbox did not start")
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            for stream in (self.process.stdin, self.process.stdout):
+                stream.close()
+            self.process = None
+
+    def _receive(self, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+
+            def read_exact(n: int) -> bytes:
+                buf = bytearray()
+                while len(buf) < n:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not selector.select(remaining):
+                        raise SandboxTimeout
+                    chunk = os.read(fd, n - len(buf))
+                    if not chunk:
+                        raise SandboxCrashed
+                    buf += chunk
+                return bytes(buf)
+
+            size = FRAME.unpack(read_exact(FRAME.size))[0]
+            return pickle.loads(read_exact(size))
+
+    def extract(self, body: bytes, content_type: str | None) -> tuple[str | None, str]:
+        if self.process is None:
+            self.start()
+        try:
+            write_frame(self.process.stdin, (body, content_type))
+            return self._receive(self.timeout_s)
+        except (SandboxTimeout, SandboxCrashed, BrokenPipeError, EOFError, pickle.UnpicklingError) as err:
+            self.restarts += 1
+            self.close()
+            if isinstance(err, SandboxTimeout):
+                raise SandboxTimeout from None
+            raise SandboxCrashed from None
+
+
+def trafilatura_options(config: ExtractConfig) -> dict:
+    return {
+        "favor_precision": config.favor_precision,
+        "favor_recall": config.favor_recall,
+        "include_tables": config.include_tables,
+        "include_comments": config.include_comments,
+    }
+
+
+class ExtractText(Stage):
+    name = "extract"
+    reads = (C.CONTENT, C.CONTENT_TYPE)
+    writes = (C.TEXT, C.CHARSET, C.TEXT_EDITS, C.SKIP_REASON)
+    drops = (C.CONTENT,)
+
+    config: ExtractConfig
+
+    def setup(self) -> None:
+        self.sandbox = ExtractionSandbox(trafilatura_options(self.config), self.config.timeout_s, self.config.sandbox_memory_mb)
+        self.sandbox.start()
+
+    def process(self, table: pa.Table, counts: Counter) -> pa.Table:
+        active = active_mask(table).to_pylist()
+        bodies = table[C.CONTENT].to_pylist()
+        content_types = table[C.CONTENT_TYPE].to_pylist()
+        skip = table[C.SKIP_REASON].to_pylist()
+        texts: list[str | None] = [None] * table.num_rows
+        charsets: list[str | None] = [None] * table.num_rows
+        for i, is_doc in enumerate(active):
+            if not is_doc:
+                continue
+            try:
+                text, charsets[i] = self.sandbox.extract(bodies[i], content_types[i])
+            except SandboxTimeout:
+                skip[i] = R.EXTRACTION_TIMEOUT
+            except SandboxCrashed:
+                skip[i] = R.EXTRACTION_FAILED
+            else:
+                if text and text.strip():
+                    texts[i] = text
+                else:
+                    skip[i] = R.NO_MAIN_TEXT
+            counts[skip[i] or "extracted"] += 1
+        table = table.drop_columns([C.CONTENT])
+        table = set_column(table, C.TEXT, texts)
+        table = set_column(table, C.CHARSET, charsets)
+        table = set_column(table, C.TEXT_EDITS, [[] if t is not None else None for t in texts])
+        return set_column(table, C.SKIP_REASON, skip)
+
+    def bytes_in(self, table: pa.Table) -> int:
+        return sum(len(b) for b in table[C.CONTENT].to_pylist() if b)
+
+    def __del__(self):
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is not None:
+            sandbox.close()

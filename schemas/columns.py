@@ -1,0 +1,140 @@
+"""Column names, their Arrow types, and the meaning of every score column.
+
+Stages import these names; no other module spells a column as a string literal. Units are in the
+names: `*_ratio` in [0, 1], `*_bytes`, `*_count`, `*_s` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+# --- provenance: set by the source, carried unchanged to curated/, rejected/, quarantine/ and shards ---
+ID = "id"  # deterministic: xxh3-64 of (source file, record offset), 16 hex chars
+URL = "url"
+SOURCE_FILE = "source_file"
+RECORD_OFFSET = "record_offset"  # byte offset of the record in its (compressed) source file
+WARC_RECORD_ID = "warc_record_id"
+WARC_TYPE = "warc_type"
+PAYLOAD_DIGEST = "payload_digest"
+FETCH_DATE = "fetch_date"  # WARC-Date as written in the record (ISO 8601)
+HTTP_STATUS = "http_status"
+CONTENT_TYPE = "content_type"
+CONTENT_BYTES = "content_bytes"  # decoded HTTP body size
+CONTENT = "content"  # decoded HTTP body; dropped once text is extracted
+
+# --- what happened to a record before scoring ---
+# Set by the source or extraction when a record is not (or no longer) a document: a WARC request, a
+# non-HTML response, an extraction timeout. `decide` turns it into the drop reason.
+SKIP_REASON = "skip_reason"
+# Set by the source when a record could not be read at all: it goes to quarantine/ with this text.
+QUARANTINE_REASON = "quarantine_reason"
+
+# --- extraction ---
+TEXT = "text"
+CHARSET = "charset"  # the encoding the body was decoded with
+# Edits made by stages that rewrite text: list of {stage, kind, start, end}; offsets in the text as it
+# was before that edit. The original value of a redacted span is never stored.
+TEXT_EDITS = "text_edits"
+
+# --- language ---
+LANGUAGE = "language"
+LANGUAGE_SCORE = "language_score"
+
+# --- Gopher quality (Rae et al. 2021, as datatrove implements it) ---
+WORD_COUNT = "word_count"
+MEAN_WORD_LENGTH = "mean_word_length"
+HASH_WORD_RATIO = "hash_word_ratio"
+ELLIPSIS_WORD_RATIO = "ellipsis_word_ratio"
+BULLET_LINES_RATIO = "bullet_lines_ratio"
+ELLIPSIS_LINES_RATIO = "ellipsis_lines_ratio"
+ALPHA_WORDS_RATIO = "alpha_words_ratio"
+STOP_WORD_COUNT = "stop_word_count"
+
+# --- decision ---
+KEEP = "keep"
+DROP_REASON = "drop_reason"
+
+TEXT_EDIT_TYPE = pa.struct(
+    [("stage", pa.string()), ("kind", pa.string()), ("start", pa.int64()), ("end", pa.int64())]
+)
+
+TYPES: dict[str, pa.DataType] = {
+    ID: pa.string(),
+    URL: pa.string(),
+    SOURCE_FILE: pa.string(),
+    RECORD_OFFSET: pa.int64(),
+    WARC_RECORD_ID: pa.string(),
+    WARC_TYPE: pa.string(),
+    PAYLOAD_DIGEST: pa.string(),
+    FETCH_DATE: pa.string(),
+    HTTP_STATUS: pa.int32(),
+    CONTENT_TYPE: pa.string(),
+    CONTENT_BYTES: pa.int64(),
+    CONTENT: pa.large_binary(),
+    SKIP_REASON: pa.string(),
+    QUARANTINE_REASON: pa.string(),
+    TEXT: pa.large_string(),
+    CHARSET: pa.string(),
+    TEXT_EDITS: pa.list_(TEXT_EDIT_TYPE),
+    LANGUAGE: pa.string(),
+    LANGUAGE_SCORE: pa.float64(),
+    WORD_COUNT: pa.int64(),
+    MEAN_WORD_LENGTH: pa.float64(),
+    HASH_WORD_RATIO: pa.float64(),
+    ELLIPSIS_WORD_RATIO: pa.float64(),
+    BULLET_LINES_RATIO: pa.float64(),
+    ELLIPSIS_LINES_RATIO: pa.float64(),
+    ALPHA_WORDS_RATIO: pa.float64(),
+    STOP_WORD_COUNT: pa.int64(),
+    KEEP: pa.bool_(),
+    DROP_REASON: pa.string(),
+}
+
+# What a record source emits, in this order.
+SOURCE_COLUMNS = (
+    ID, URL, SOURCE_FILE, RECORD_OFFSET, WARC_RECORD_ID, WARC_TYPE, PAYLOAD_DIGEST, FETCH_DATE,
+    HTTP_STATUS, CONTENT_TYPE, CONTENT_BYTES, CONTENT, SKIP_REASON, QUARANTINE_REASON,
+)
+PROVENANCE_COLUMNS = (ID, URL, SOURCE_FILE, RECORD_OFFSET, WARC_RECORD_ID, PAYLOAD_DIGEST, FETCH_DATE)
+
+
+def schema_of(names) -> pa.Schema:
+    return pa.schema([pa.field(name, TYPES[name]) for name in names])
+
+
+SOURCE_SCHEMA = schema_of(SOURCE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ScoreColumn:
+    name: str
+    low: float | None
+    high: float | None
+    meaning: str
+
+
+# Every score column a built-in stage writes: name, range and meaning. Plug-in scorers add theirs
+# through `register_score` so reports and summaries treat them alike.
+SCORES: dict[str, ScoreColumn] = {}
+
+
+def register_score(name: str, low: float | None, high: float | None, meaning: str, arrow_type: pa.DataType = pa.float64()) -> ScoreColumn:
+    column = ScoreColumn(name, low, high, meaning)
+    if SCORES.get(name, column) != column:
+        raise ValueError(f"score column {name!r} is already registered with another meaning")
+    TYPES.setdefault(name, arrow_type)
+    SCORES[name] = column
+    return column
+
+
+register_score(LANGUAGE_SCORE, 0.0, 1.0, "probability of the top language (py3langid, normalized)")
+register_score(WORD_COUNT, 0, None, "words that are not pure punctuation (Gopher)", pa.int64())
+register_score(MEAN_WORD_LENGTH, 0, None, "mean characters per non-punctuation word (Gopher)")
+register_score(HASH_WORD_RATIO, 0, None, "'#' characters per word (Gopher symbol ratio; can exceed 1)")
+register_score(ELLIPSIS_WORD_RATIO, 0, None, "'...' and '…' per word (Gopher symbol ratio; can exceed 1)")
+register_score(BULLET_LINES_RATIO, 0.0, 1.0, "share of lines starting with a bullet ('•' or '-')")
+register_score(ELLIPSIS_LINES_RATIO, 0.0, 1.0, "share of lines ending with an ellipsis")
+register_score(ALPHA_WORDS_RATIO, 0.0, 1.0, "share of words with at least one alphabetic character")
+register_score(STOP_WORD_COUNT, 0, None, "distinct English stop words present (Gopher's 8)", pa.int64())

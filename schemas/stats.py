@@ -1,0 +1,157 @@
+"""Stats and the ledger: counters that merge with `+`, and the format of `stats.json`.
+
+Each stage writes a `StageStats` per batch; the runner sums them (`sum(parts, StageStats(name))`).
+The ledger proves that every record read ends in exactly one place:
+`input == kept + sum(dropped.values()) + quarantined`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+STATS_VERSION = 1
+HISTOGRAM_BINS = 20
+
+
+@dataclass
+class StageStats:
+    """Rows in/out of one stage, rows it skipped (already not documents), its seconds and counters."""
+
+    stage: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_skipped: int = 0
+    bytes_in: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def __add__(self, other: "StageStats") -> "StageStats":
+        if other.stage != self.stage:
+            raise ValueError(f"cannot add stats of {other.stage!r} to {self.stage!r}")
+        return StageStats(
+            self.stage,
+            self.rows_in + other.rows_in,
+            self.rows_out + other.rows_out,
+            self.rows_skipped + other.rows_skipped,
+            self.bytes_in + other.bytes_in,
+            self.seconds + other.seconds,
+            self.batches + other.batches,
+            self.counts + other.counts,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["counts"] = dict(sorted(self.counts.items()))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StageStats":
+        return cls(**{**d, "counts": Counter(d.get("counts", {}))})
+
+
+@dataclass
+class Summary:
+    """n, sum, min, max of a score column, plus a histogram over its declared [low, high] when bounded."""
+
+    n: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    bounds: tuple[float, float] | None = None
+    histogram: list[int] | None = None
+
+    def add_values(self, values) -> None:
+        import numpy as np
+
+        arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        arr = arr[~np.isnan(arr)]
+        if not len(arr):
+            return
+        self.n += len(arr)
+        self.total += float(arr.sum())
+        self.low = min(self.low, float(arr.min()))
+        self.high = max(self.high, float(arr.max()))
+        if self.bounds is not None:
+            counts, _ = np.histogram(np.clip(arr, *self.bounds), bins=HISTOGRAM_BINS, range=self.bounds)
+            self.histogram = [a + int(b) for a, b in zip(self.histogram or [0] * HISTOGRAM_BINS, counts)]
+
+    def __add__(self, other: "Summary") -> "Summary":
+        hist = None
+        if self.histogram or other.histogram:
+            hist = [a + b for a, b in zip(self.histogram or [0] * HISTOGRAM_BINS, other.histogram or [0] * HISTOGRAM_BINS)]
+        return Summary(self.n + other.n, self.total + other.total, min(self.low, other.low),
+                       max(self.high, other.high), self.bounds or other.bounds, hist)
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "mean": self.total / self.n if self.n else None,
+            "min": self.low if self.n else None,
+            "max": self.high if self.n else None,
+            "bounds": list(self.bounds) if self.bounds else None,
+            "histogram": self.histogram,
+        }
+
+
+class LedgerError(AssertionError):
+    """The run lost or duplicated records: its ledger does not sum."""
+
+
+@dataclass
+class Ledger:
+    input: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    quarantined: int = 0
+
+    def __add__(self, other: "Ledger") -> "Ledger":
+        return Ledger(self.input + other.input, self.kept + other.kept, self.dropped + other.dropped,
+                      self.quarantined + other.quarantined)
+
+    @property
+    def accounted(self) -> int:
+        return self.kept + sum(self.dropped.values()) + self.quarantined
+
+    def check(self, records_read: int | None = None) -> None:
+        """Raise LedgerError unless input == kept + dropped + quarantined (== records the sources read)."""
+        if self.accounted != self.input:
+            raise LedgerError(f"ledger does not sum: input {self.input} != kept {self.kept} + dropped "
+                              f"{sum(self.dropped.values())} + quarantined {self.quarantined}")
+        if records_read is not None and records_read != self.input:
+            raise LedgerError(f"sources read {records_read} records but {self.input} reached the writers")
+
+    def to_dict(self) -> dict:
+        return {"input": self.input, "kept": self.kept, "dropped": dict(sorted(self.dropped.items())),
+                "quarantined": self.quarantined, "sums": self.accounted == self.input}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Ledger":
+        return cls(d["input"], d["kept"], Counter(d["dropped"]), d["quarantined"])
+
+
+@dataclass
+class RunStats:
+    """The content of RUN/stats.json."""
+
+    ledger: Ledger
+    stages: list[StageStats]
+    scores: dict[str, Summary]
+    sources: dict[str, dict]  # per input file: records, by WARC type, html responses, quarantined
+    tokens: dict | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    version: int = STATS_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "version": self.version,
+            "ledger": self.ledger.to_dict(),
+            "stages": [s.to_dict() for s in self.stages],
+            "scores": {k: v.to_dict() for k, v in sorted(self.scores.items())},
+            "sources": self.sources,
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+        }, indent=2) + "\n"

@@ -1,0 +1,31 @@
+"""Shared fixtures: one small real local Ray for the session, and the shared data folder (skipped
+cleanly when absent: users' machines do not have it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set GRISTMILL_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray cluster: 2 CPUs, a capped object store, shut down after the session."""
+    import ray
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, object_store_memory=256 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
