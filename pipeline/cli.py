@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Web-scale pretraining-data curation on Ray.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _fail(message: str) -> None:
@@ -56,15 +56,18 @@ def print_stats(stats: dict) -> None:
     table.add_row("sum check", f"{'OK' if accounted == ledger['input'] else 'MISMATCH'} ({accounted})")
     console.print(table)
 
-    stages = Table(title="stages")
-    for name in ("stage", "rows in", "rows out", "skipped", "MB in", "seconds", "MB/s", "counters"):
-        stages.add_column(name, justify="left" if name in ("stage", "counters") else "right")
-    for s in stats["stages"]:
-        mb = s["bytes_in"] / 1e6
-        rate = f"{mb / s['seconds']:.2f}" if s["seconds"] and mb else "-"
-        counters = ", ".join(f"{k}={v}" for k, v in sorted(s["counts"].items(), key=lambda kv: -kv[1])[:6])
-        stages.add_row(s["stage"], str(s["rows_in"]), str(s["rows_out"]), str(s["rows_skipped"]),
-                       f"{mb:.2f}", f"{s['seconds']:.2f}", rate, counters)
+    seconds = {s["stage"]: s for s in stats["stages"]}
+    stages = Table(title="funnel: what each stage removed (reasons it owns), and its time")
+    for name in ("stage", "dropped", "remaining", "seconds", "MB in", "MB/s", "top reasons"):
+        stages.add_column(name, justify="left" if name in ("stage", "top reasons") else "right")
+    for row in stats.get("funnel", []):
+        s = seconds.get(row["stage"], {})
+        dropped = sum(row["dropped"].values()) + row.get("quarantined", 0)
+        mb = s.get("bytes_in", 0) / 1e6
+        rate = f"{mb / s['seconds']:.2f}" if s.get("seconds") and mb else "-"
+        top = ", ".join(f"{k} {v}" for k, v in sorted(row["dropped"].items(), key=lambda kv: -kv[1])[:3])
+        stages.add_row(row["stage"], str(dropped), str(row["remaining"]), f"{s.get('seconds', 0):.2f}",
+                       f"{mb:.2f}", rate, top)
     console.print(stages)
     if stats.get("tokens"):
         t = stats["tokens"]

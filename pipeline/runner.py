@@ -32,7 +32,7 @@ from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.writers import RunWriter
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError
-from gristmill.schemas.stats import Ledger, RunStats, StageStats
+from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
 SOURCE_STAGE = "source"
@@ -50,7 +50,7 @@ def expand_inputs(job: Job, inputs: list[str] | None = None) -> list[str]:
     patterns = inputs if inputs else [p for source in job.sources for p in source.paths]
     files: set[str] = set()
     for pattern in patterns:
-        matches = glob.glob(pattern, recursive=True) if glob.has_magic(pattern) else [pattern]
+        matches = glob.glob(pattern, recursive=True) if glob.has_magic(pattern) else [pattern] * os.path.exists(pattern)
         if not matches:
             raise JobError(f"input {pattern!r} matches no file")
         files.update(str(Path(m).resolve()) for m in matches if not Path(m).is_dir())
@@ -71,6 +71,18 @@ class ReadSource(Stage):
         counts["files"] += table.num_rows
         counts["records_read"] += out.num_rows
         return out
+
+
+class StageChain:
+    """The per-batch stages run one after the other on each batch, inside one Ray actor."""
+
+    def __init__(self, stages: list[tuple[type[Stage], object]], stats_dir: str):
+        self.stages = [stage_cls(config, stats_dir) for stage_cls, config in stages]
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        for stage in self.stages:
+            table = stage(table)
+        return table
 
 
 def pipeline_stages(job: Job) -> list[tuple[type[Stage], object]]:
@@ -132,7 +144,9 @@ def prepare_output(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
 
 
-def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print) -> RunResult:
+def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
+        max_workers: int | None = None) -> RunResult:
+    """Run `job` into `output`; `max_workers` caps each stage's actor pool (default: the cluster's CPUs)."""
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -149,21 +163,21 @@ def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = N
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
-    workers = _worker_count()
+    workers = min(_worker_count(), max_workers or 1 << 30)
     log(f"gristmill: {len(files)} input file(s), {workers} worker CPU(s), output {output}")
 
     dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    # Reading is a plain task per file (its CPU is released when the file is read); the per-batch stages
+    # run chained inside one actor per worker: one model load per stage per worker, no object-store hop
+    # between stages, and resources that cannot deadlock (one pool, not one pool per stage).
     dataset = dataset.map_batches(
-        ReadSource, fn_constructor_kwargs={"config": job.extract, "stats_dir": str(stats_dir)},
-        batch_size=1, batch_format="pyarrow", compute=ActorPoolStrategy(min_size=1, max_size=workers),
+        ReadSource(job.extract, str(stats_dir)).__call__, batch_size=1, batch_format="pyarrow",
     )
-    for stage_cls, config in stages:
-        dataset = dataset.map_batches(
-            stage_cls, fn_constructor_kwargs={"config": config, "stats_dir": str(stats_dir)},
-            batch_size=job.batch_size, batch_format="pyarrow", num_cpus=stage_cls.num_cpus,
-            compute=ActorPoolStrategy(min_size=1, max_size=workers),
-        )
-
+    dataset = dataset.map_batches(
+        StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)},
+        batch_size=job.batch_size, batch_format="pyarrow", num_cpus=1,
+        compute=ActorPoolStrategy(min_size=1, max_size=workers),
+    )
     writer = RunWriter(output)
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         writer.write(batch)
@@ -186,6 +200,7 @@ def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = N
     }
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=writer.source_counts(), tokens=tokens,
+        funnel=funnel(ledger, [s.stage for s in stage_stats]),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )

@@ -133,6 +133,29 @@ class Ledger:
         return cls(d["input"], d["kept"], Counter(d["dropped"]), d["quarantined"])
 
 
+def funnel(ledger: Ledger, stage_order: list[str]) -> list[dict]:
+    """The ledger as a funnel: per stage, the drops whose reason it owns and what remains after it.
+
+    Reasons are attributed through the reason registry (`schemas.reasons`), so a plug-in's
+    namespaced reasons land under the plug-in's stage.
+    """
+    from gristmill.schemas import reasons as R
+
+    by_stage: dict[str, Counter] = {name: Counter() for name in stage_order}
+    for reason, n in ledger.dropped.items():
+        try:
+            stage = R.get(reason).stage
+        except KeyError:
+            stage = reason.split(":", 1)[0] if ":" in reason else "unknown"
+        by_stage.setdefault(stage, Counter())[reason] += n
+    remaining = ledger.input - ledger.quarantined
+    rows = [{"stage": "quarantine", "dropped": {}, "quarantined": ledger.quarantined, "remaining": remaining}]
+    for stage, dropped in by_stage.items():
+        remaining -= sum(dropped.values())
+        rows.append({"stage": stage, "dropped": dict(sorted(dropped.items())), "remaining": remaining})
+    return rows
+
+
 @dataclass
 class RunStats:
     """The content of RUN/stats.json."""
@@ -143,12 +166,14 @@ class RunStats:
     sources: dict[str, dict]  # per input file: records, by WARC type, html responses, quarantined
     tokens: dict | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    funnel: list[dict] = field(default_factory=list)
     version: int = STATS_VERSION
 
     def to_json(self) -> str:
         return json.dumps({
             "version": self.version,
             "ledger": self.ledger.to_dict(),
+            "funnel": self.funnel,
             "stages": [s.to_dict() for s in self.stages],
             "scores": {k: v.to_dict() for k, v in sorted(self.scores.items())},
             "sources": self.sources,

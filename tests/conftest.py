@@ -3,6 +3,7 @@ cleanly when absent: users' machines do not have it)."""
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
@@ -29,3 +30,13 @@ def ray_local():
              log_to_driver=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
+
+
+def stats_txt(shared_data: Path) -> dict[str, tuple[int, int]]:
+    """warc-samples/STATS.txt as {relative file: (records, HTML responses)}."""
+    out = {}
+    for line in (shared_data / "warc-samples" / "STATS.txt").read_text().splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) > 4 and parts[2].startswith("{"):
+            out[parts[0]] = (sum(ast.literal_eval(parts[2]).values()), int(parts[3]))
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import glob
 import os
 from collections import Counter
@@ -12,6 +11,7 @@ import pytest
 from gristmill.pipeline.sources.warc import dechunk, read_warc_table
 from gristmill.schemas import reasons as R
 
+from conftest import stats_txt
 from warc_fixtures import ARTICLE, mixed_responses, write_warc
 
 
@@ -62,19 +62,9 @@ def test_dechunk_rejects_bad_sizes():
         dechunk(b"zz\r\nabc\r\n")
 
 
-def _stats_txt(shared_data):
-    """file -> (records, html responses) from warc-samples/STATS.txt."""
-    out = {}
-    for line in (shared_data / "warc-samples" / "STATS.txt").read_text().splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) > 4 and parts[2].startswith("{"):
-            out[parts[0]] = (sum(ast.literal_eval(parts[2]).values()), int(parts[3]))
-    return out
-
-
 @pytest.mark.shared_data
 def test_record_and_html_counts_match_stats_txt(shared_data):
-    expected = _stats_txt(shared_data)
+    expected = stats_txt(shared_data)
     root = shared_data / "warc-samples"
     files = sorted(glob.glob(str(root / "**" / "*.warc*"), recursive=True) + glob.glob(str(root / "**" / "*.arc*"), recursive=True))
     assert len(expected) == len(files) == 17

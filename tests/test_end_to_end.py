@@ -1,0 +1,112 @@
+"""End to end on a real local Ray: the quickstart job, a rerun, another worker count, the CLI, training;
+and every WARC sample in ../shared/data through the full run (skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.pipeline.runner import run
+from gristmill.schemas import columns as C
+from gristmill.schemas.job import load_job
+from gristmill.schemas.shards import read_shard, verify_shards
+
+from conftest import REPO, stats_txt
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(ray_local, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quickstart")
+    return run(load_job(REPO / "jobs" / "quickstart.yaml"), output=out, log=lambda m: None)
+
+
+def test_quickstart_ledger_sums_and_outputs_exist(quickstart_run):
+    out, ledger = quickstart_run.output, quickstart_run.ledger
+    assert ledger.input == 276 and ledger.accounted == ledger.input  # every record of the demo WARC
+    assert ledger.kept >= 50 and ledger.dropped["not_response"] == 183
+    curated = pq.read_table(out / "curated")
+    rejected = pq.read_table(out / "rejected")
+    assert curated.num_rows == ledger.kept and rejected.num_rows == sum(ledger.dropped.values())
+    assert all(curated[C.KEEP].to_pylist()) and None not in curated[C.TEXT].to_pylist()
+    assert set(rejected[C.DROP_REASON].to_pylist()) == set(ledger.dropped)
+    for column in (*C.PROVENANCE_COLUMNS, C.LANGUAGE_SCORE, C.WORD_COUNT):
+        assert column in curated.column_names and column in rejected.column_names
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["ledger"]["sums"] is True
+    assert [s["stage"] for s in stats["stages"]] == ["source", "extract", "language", "quality", "decide"]
+    assert stats["funnel"][-1]["remaining"] == ledger.kept
+    assert (out / "job.resolved.yaml").exists() and not (out / ".work").exists()
+
+
+def test_quickstart_shards_verify_and_decode_to_curated_text(quickstart_run):
+    out = quickstart_run.output
+    manifest = verify_shards(out / "shards")
+    assert manifest.special_tokens["|||EMAIL_ADDRESS|||"] != manifest.special_tokens["|||PHONE_NUMBER|||"]
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(out / "shards" / manifest.tokenizer_file))
+    assert tokenizer.encode("write to |||EMAIL_ADDRESS||| today").tokens.count("|||EMAIL_ADDRESS|||") == 1
+    curated = {r[C.ID]: r[C.TEXT] for r in pq.read_table(out / "curated").to_pylist()}
+    decoded = {}
+    for entry in manifest.shards:
+        shard = read_shard(out / "shards" / entry.file)
+        ids = pq.read_table(out / "shards" / entry.docs_file)[C.ID].to_pylist()
+        for i, doc_id in enumerate(ids):
+            tokens = shard.document(i).tolist()
+            assert tokens[-1] == manifest.eos_id
+            decoded[doc_id] = tokenizer.decode(tokens[:-1], skip_special_tokens=False)
+    assert decoded == curated  # every kept document, exactly once, round-trips through the shards
+
+
+def test_rerun_with_one_worker_is_byte_identical(quickstart_run, tmp_path):
+    again = run(load_job(REPO / "jobs" / "quickstart.yaml"), output=tmp_path / "again", log=lambda m: None, max_workers=1)
+    first, second = quickstart_run.output, again.output
+    for folder in ("curated", "rejected", "quarantine", "shards"):
+        assert _files(first / folder) == _files(second / folder), folder
+
+
+def test_cli_stats_and_train_below_unigram_entropy(quickstart_run, tmp_path):
+    out = quickstart_run.output
+    gristmill = [sys.executable, "-m", "gristmill.pipeline.cli"]
+    stats = subprocess.run([*gristmill, "stats", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "sum check" in stats and "OK (276)" in stats
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    trained = subprocess.run([*gristmill, "train", str(out / "shards"), "--steps", "120", "--eval-every", "0"],
+                             capture_output=True, text=True, check=True, env=env).stdout
+    final = [line for line in trained.splitlines() if line.startswith("final")][0]
+    val_loss, unigram = float(final.split()[3]), float(final.split()[7])
+    assert val_loss < unigram, final
+
+
+def test_bad_job_is_a_clear_cli_error(tmp_path):
+    job = tmp_path / "bad.yaml"
+    job.write_text("name: bad\nsources: [{paths: [nothing-here.warc.gz]}]\n")
+    result = subprocess.run([sys.executable, "-m", "gristmill.pipeline.cli", "run", str(job)], capture_output=True, text=True)
+    assert result.returncode == 2 and "matches no file" in result.stdout
+
+
+@pytest.mark.shared_data
+def test_every_warc_sample_runs_and_matches_stats_txt(ray_local, shared_data, tmp_path):
+    root = shared_data / "warc-samples"
+    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    result = run(job, output=tmp_path / "samples", inputs=[str(root / "**" / "*.warc*"), str(root / "**" / "*.arc*")],
+                 log=lambda m: None)
+    ledger = result.ledger
+    assert ledger.accounted == ledger.input and ledger.quarantined == 2  # bad non-chunked gzip, clipped record
+    quarantine = pq.read_table(tmp_path / "samples" / "quarantine").to_pylist()
+    assert all(r[C.QUARANTINE_REASON] for r in quarantine)
+    expected = stats_txt(shared_data)
+    sources = result.stats.sources
+    assert len(sources) == 17
+    for path, counts in sources.items():
+        assert (counts["records"], counts["html_responses"]) == expected[os.path.relpath(path, root)], path
