@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from gristmill.pipeline.stages.base import Stage, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
-from gristmill.schemas.job import Job
+from gristmill.schemas.job import Job, LanguageConfig, QualityConfig
 
 _OPS = {"<": pc.less, ">": pc.greater, "not_in": None}
 
@@ -42,12 +42,16 @@ class Rule:
         return pc.fill_null(hit, False)
 
 
-def rules_for(job: Job) -> list[Rule]:
-    """The job's thresholds as rules, in the order they are checked. A None threshold is no rule."""
-    lang, q = job.language, job.quality
-    candidates = [
+def language_rules(lang: LanguageConfig) -> list[Rule]:
+    return _rules([
         (R.LANGUAGE_NOT_KEPT, C.LANGUAGE, "not_in", list(lang.keep) or None),
         (R.LANGUAGE_SCORE_TOO_LOW, C.LANGUAGE_SCORE, "<", lang.min_score),
+    ])
+
+
+def quality_rules(q: QualityConfig) -> list[Rule]:
+    """Heuristic quality thresholds, in the order datatrove checks them (so the first failing reason matches)."""
+    return _rules([
         (R.TOO_FEW_WORDS, C.WORD_COUNT, "<", q.min_words),
         (R.TOO_MANY_WORDS, C.WORD_COUNT, ">", q.max_words),
         (R.WORDS_TOO_SHORT, C.MEAN_WORD_LENGTH, "<", q.min_mean_word_length),
@@ -58,8 +62,17 @@ def rules_for(job: Job) -> list[Rule]:
         (R.TOO_MANY_ELLIPSIS_LINES, C.ELLIPSIS_LINES_RATIO, ">", q.max_ellipsis_lines_ratio),
         (R.TOO_FEW_ALPHA_WORDS, C.ALPHA_WORDS_RATIO, "<", q.min_alpha_words_ratio),
         (R.TOO_FEW_STOP_WORDS, C.STOP_WORD_COUNT, "<", q.min_stop_words),
-    ]
+    ])
+
+
+def _rules(candidates) -> list[Rule]:
+    """A None threshold is no rule."""
     return [Rule(reason, column, op, threshold) for reason, column, op, threshold in candidates if threshold is not None]
+
+
+def rules_for(job: Job) -> list[Rule]:
+    """The job's thresholds as rules, in the order they are checked."""
+    return language_rules(job.language) + quality_rules(job.quality)
 
 
 def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:
@@ -75,21 +88,17 @@ def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:
 
 
 class Decide(Stage):
+    """Applies `rules` (collected from the stages, in stage order) to every batch."""
+
     name = "decide"
-    reads = (C.SKIP_REASON, C.QUARANTINE_REASON)
     writes = (C.KEEP, C.DROP_REASON)
 
-    config: Job
-
-    @classmethod
-    def reads_for(cls, config: Job) -> tuple[str, ...]:
-        return (*cls.reads, *sorted({rule.column for rule in rules_for(config)}))
-
-    def setup(self) -> None:
-        self.rules = rules_for(self.config)
+    def __init__(self, rules: list[Rule]):
+        super().__init__(list(rules))
+        self.reads = (C.SKIP_REASON, C.QUARANTINE_REASON, *dict.fromkeys(rule.column for rule in self.config))
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
-        table = decide(table, self.rules)
+        table = decide(table, self.config)
         counts.update(r for r in table[C.DROP_REASON].to_pylist() if r)
         counts["kept"] += int(pc.sum(table[C.KEEP]).as_py() or 0)
         return table

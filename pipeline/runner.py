@@ -1,4 +1,4 @@
-"""The runner: a job in, a run folder out.
+"""The runner: a Pipeline (or a YAML job) in, a run folder out.
 
     sources ─► extract ─► language ─► quality ─► decide ─► writers ─► tokenize
     (Ray Data map_batches, order preserved)            (driver)    (global step)
@@ -22,16 +22,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.sources.warc import read_warc_table
 from gristmill.pipeline.stages.base import Stage
-from gristmill.pipeline.stages.extract import ExtractText
-from gristmill.pipeline.stages.language import ScoreLanguage
-from gristmill.pipeline.stages.quality import ScoreQuality
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.writers import RunWriter
 from gristmill.schemas import columns as C
-from gristmill.schemas.job import Job, JobError
+from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
@@ -45,9 +43,8 @@ class RunResult:
     stats: RunStats
 
 
-def expand_inputs(job: Job, inputs: list[str] | None = None) -> list[str]:
-    """Sorted, de-duplicated input files from the job's sources (or from `inputs` when given)."""
-    patterns = inputs if inputs else [p for source in job.sources for p in source.paths]
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Sorted, de-duplicated input files matching paths or globs; a pattern that matches nothing is an error."""
     files: set[str] = set()
     for pattern in patterns:
         matches = glob.glob(pattern, recursive=True) if glob.has_magic(pattern) else [pattern] * os.path.exists(pattern)
@@ -60,7 +57,7 @@ def expand_inputs(job: Job, inputs: list[str] | None = None) -> list[str]:
 
 
 class ReadSource(Stage):
-    """Input file paths → one row per WARC/ARC record (`columns.SOURCE_SCHEMA`)."""
+    """Input file paths → one row per WARC/ARC record (`columns.SOURCE_SCHEMA`). Config: a WarcSource."""
 
     name = SOURCE_STAGE
     writes = C.SOURCE_COLUMNS
@@ -76,8 +73,8 @@ class ReadSource(Stage):
 class StageChain:
     """The per-batch stages run one after the other on each batch, inside one Ray actor."""
 
-    def __init__(self, stages: list[tuple[type[Stage], object]], stats_dir: str):
-        self.stages = [stage_cls(config, stats_dir) for stage_cls, config in stages]
+    def __init__(self, stages: list[Stage]):
+        self.stages = stages
 
     def __call__(self, table: pa.Table) -> pa.Table:
         for stage in self.stages:
@@ -85,27 +82,21 @@ class StageChain:
         return table
 
 
-def pipeline_stages(job: Job) -> list[tuple[type[Stage], object]]:
-    """The per-batch stages in order, each with the config it is constructed with."""
-    return [
-        (ExtractText, job.extract),
-        (ScoreLanguage, job.language),
-        (ScoreQuality, job.quality),
-        (Decide, job),
-    ]
-
-
-def check_columns(stages: list[tuple[type[Stage], object]]) -> None:
-    """Fail before launching if a stage reads a column nothing upstream writes."""
+def check_columns(stages: list[Stage]) -> None:
+    """Fail before launching if a stage reads a column nothing upstream writes, or writes an unknown type."""
     available = set(ReadSource.writes)
-    for stage_cls, config in stages:
-        missing = set(stage_cls.reads_for(config)) - available
+    for stage in stages:
+        missing = set(stage.reads) - available
         if missing:
-            raise JobError(f"stage {stage_cls.name!r} reads {sorted(missing)}, which no earlier stage writes")
-        available = (available | set(stage_cls.writes)) - set(stage_cls.drops)
+            raise JobError(f"stage {stage.name!r} reads {sorted(missing)}, which no earlier stage writes")
+        untyped = [c for c in stage.writes if c not in C.TYPES]
+        if untyped:
+            raise JobError(f"stage {stage.name!r} writes {untyped} without an Arrow type: register them "
+                           "with gristmill.schemas.columns.register_score (or add them to columns.TYPES)")
+        available = (available | set(stage.writes)) - set(stage.drops)
 
 
-def init_ray(job: Job) -> None:
+def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -113,11 +104,12 @@ def init_ray(job: Job) -> None:
     if ray.is_initialized():
         return
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(**quiet)  # the cluster decides CPUs and memory
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **quiet)  # the cluster decides CPUs and memory
     else:
-        memory = job.ray.object_store_memory_mb * 1024 * 1024 if job.ray.object_store_memory_mb else None
-        ray.init(num_cpus=job.ray.num_cpus, object_store_memory=memory, include_dashboard=False, **quiet)
+        memory = ray_config.object_store_memory_mb * 1024 * 1024 if ray_config.object_store_memory_mb else None
+        ray.init(num_cpus=ray_config.num_cpus, object_store_memory=memory, include_dashboard=False, **quiet)
 
 
 def _worker_count() -> int:
@@ -146,20 +138,29 @@ def prepare_output(output: Path) -> None:
 
 def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
         max_workers: int | None = None) -> RunResult:
-    """Run `job` into `output`; `max_workers` caps each stage's actor pool (default: the cluster's CPUs)."""
+    """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
+    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers)
+
+
+def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[str] | None = None,
+            ray_address: str | None = None, max_workers: int | None = None, log=print) -> RunResult:
+    """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs)."""
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
     started = time.perf_counter()
-    output = Path(output or job.output or Path("runs") / job.name)
-    files = expand_inputs(job, inputs)
-    stages = pipeline_stages(job)
+    output = Path(output or pipeline.output or Path("runs") / pipeline.name)
+    files = expand_inputs(inputs or pipeline.source.paths)
+    stages = [*pipeline.stages, Decide([rule for stage in pipeline.stages for rule in stage.rules()])]
     check_columns(stages)
     prepare_output(output)
-    (output / "job.resolved.yaml").write_text(job.to_yaml())
+    (output / "job.resolved.yaml").write_text(pipeline.describe())
     stats_dir = (output / WORK_DIR / "stats").resolve()
+    reader = ReadSource(pipeline.source)
+    for stage in (reader, *stages):
+        stage.stats_dir = str(stats_dir)
 
-    init_ray(job)
+    init_ray(pipeline.ray, ray_address)
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
@@ -167,29 +168,26 @@ def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = N
     log(f"gristmill: {len(files)} input file(s), {workers} worker CPU(s), output {output}")
 
     dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
-    # Reading is a plain task per file (its CPU is released when the file is read); the per-batch stages
-    # run chained inside one actor per worker: one model load per stage per worker, no object-store hop
-    # between stages, and resources that cannot deadlock (one pool, not one pool per stage).
+    # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
+    # one model load per stage per worker, no object-store hop between stages, and one pool whose size
+    # fits the CPUs (a pool per stage can deadlock a small machine).
+    dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
     dataset = dataset.map_batches(
-        ReadSource(job.extract, str(stats_dir)).__call__, batch_size=1, batch_format="pyarrow",
+        StageChain, fn_constructor_kwargs={"stages": stages}, batch_size=pipeline.batch_size,
+        batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
     )
-    dataset = dataset.map_batches(
-        StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)},
-        batch_size=job.batch_size, batch_format="pyarrow", num_cpus=1,
-        compute=ActorPoolStrategy(min_size=1, max_size=workers),
-    )
+
     writer = RunWriter(output)
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         writer.write(batch)
     ledger = writer.close()
     pipeline_seconds = time.perf_counter() - started
 
-    stage_stats = merge_stage_stats(stats_dir, [SOURCE_STAGE] + [cls.name for cls, _ in stages])
-    records_read = stage_stats[0].counts["records_read"]
-    ledger.check(records_read=records_read)
+    stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
+    ledger.check(records_read=stage_stats[0].counts["records_read"])
 
     tokenize_started = time.perf_counter()
-    manifest = tokenize_run(output / "curated", output / "shards", job.tokenize)
+    manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
     tokens = {
         "vocab_size": manifest.vocab_size,
         "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),

@@ -121,12 +121,11 @@ SCORES: dict[str, ScoreColumn] = {}
 
 
 def register_score(name: str, low: float | None, high: float | None, meaning: str, arrow_type: pa.DataType = pa.float64()) -> ScoreColumn:
-    column = ScoreColumn(name, low, high, meaning)
-    if SCORES.get(name, column) != column:
-        raise ValueError(f"score column {name!r} is already registered with another meaning")
-    TYPES.setdefault(name, arrow_type)
-    SCORES[name] = column
-    return column
+    """Declare a score column (range and meaning; re-declaring updates them). Its Arrow type is fixed once set."""
+    if TYPES.setdefault(name, arrow_type) != arrow_type:
+        raise ValueError(f"column {name!r} already has Arrow type {TYPES[name]}, not {arrow_type}")
+    SCORES[name] = ScoreColumn(name, low, high, meaning)
+    return SCORES[name]
 
 
 register_score(LANGUAGE_SCORE, 0.0, 1.0, "probability of the top language (py3langid, normalized)")

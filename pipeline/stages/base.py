@@ -1,8 +1,10 @@
 """What every stage is: a callable class that takes and returns a `pyarrow.Table`.
 
-A stage declares the columns it `reads` and `writes` (constants from `schemas.columns`) and the CPUs
-it needs; the runner checks `reads` against what upstream writes before launching anything. Heavy
-setup (models, sandboxes) happens in `setup()`, once per Ray actor, not at import.
+A stage is built with its config on the driver (cheap: no model is loaded), shipped to the Ray actors,
+and set up there on its first batch (`setup()`: models, sandboxes; once per actor, never at import).
+It declares the columns it `reads` and `writes` (constants from `schemas.columns`); the runner checks
+`reads` against what upstream writes before launching anything. A stage whose scores are judged by
+thresholds returns them from `rules()`; only the decide step applies them.
 
 Stages score only the rows that are still documents (no `skip_reason`, no `quarantine_reason`); the
 other rows pass through with nulls in the written columns, so every row reaches the writers.
@@ -17,7 +19,6 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,30 +44,32 @@ def set_column(table: pa.Table, name: str, values) -> pa.Table:
 
 
 class Stage:
-    name: ClassVar[str]
-    reads: ClassVar[tuple[str, ...]] = ()
-    writes: ClassVar[tuple[str, ...]] = ()
+    # Class-level defaults; a stage whose columns depend on its config sets them per instance.
+    name: str = "stage"
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
     # Columns this stage removes (e.g. the raw body once text is extracted).
-    drops: ClassVar[tuple[str, ...]] = ()
-    num_cpus: ClassVar[float] = 1.0
+    drops: tuple[str, ...] = ()
 
-    def __init__(self, config, stats_dir: str | None = None):
+    def __init__(self, config=None):
         self.config = config
-        self.stats_dir = stats_dir
-        self.setup()
+        self.stats_dir: str | None = None  # set by the runner: where per-batch stats files go
+        self._ready = False
 
-    @classmethod
-    def reads_for(cls, config) -> tuple[str, ...]:
-        """Columns read with this config (a stage whose inputs depend on the job overrides this)."""
-        return cls.reads
+    def rules(self) -> list:
+        """Thresholds on this stage's scores (`decide.Rule`s), applied by the decide step in order."""
+        return []
 
     def setup(self) -> None:
-        """Load models, start sandboxes: once per worker."""
+        """Load models, start sandboxes: once per worker, before the first batch."""
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         raise NotImplementedError
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        if not self._ready:
+            self.setup()
+            self._ready = True
         started = time.perf_counter()
         counts: Counter = Counter()
         has_status = C.SKIP_REASON in table.column_names

@@ -16,6 +16,11 @@ class ScoreLanguage(Stage):
     reads = (C.TEXT,)
     writes = (C.LANGUAGE, C.LANGUAGE_SCORE)
 
+    def rules(self) -> list:
+        from gristmill.pipeline.decide import language_rules
+
+        return language_rules(self.config)
+
     def setup(self) -> None:
         self.scorer = LanguageScorer()
 

@@ -24,6 +24,11 @@ class ScoreQuality(Stage):
     reads = (C.TEXT,)
     writes = tuple(_GOPHER_FIELDS)
 
+    def rules(self) -> list:
+        from gristmill.pipeline.decide import quality_rules
+
+        return quality_rules(self.config)
+
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         values = {name: [None] * table.num_rows for name in _GOPHER_FIELDS}
         for i, (is_doc, text) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT].to_pylist())):

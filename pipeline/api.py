@@ -1,0 +1,84 @@
+"""The public Python API: a pipeline built from stage objects, the same ones the YAML jobs use.
+
+    from gristmill import Pipeline, WarcSource
+    from gristmill.pipeline.stages.extract import ExtractText
+    ...
+    Pipeline(source=WarcSource(["crawl/*.warc.gz"]), stages=[ExtractText(), ...], output="runs/x").run()
+
+A YAML job is a thin layer over this: `Pipeline.from_job(job)` builds the same stages with the job's
+configs, so a job and its Python form produce identical outputs. The decide step is always last and
+applies, in stage order, the thresholds every stage declares in `rules()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from gristmill.pipeline.stages.base import Stage
+from gristmill.schemas.job import ExtractConfig, Job, RayConfig, TokenizeConfig
+
+
+@dataclass
+class WarcSource:
+    """WARC/ARC files (plain or gzip) by path or glob (`**` allowed)."""
+
+    paths: list[str]
+    max_page_bytes: int = ExtractConfig().max_page_bytes
+
+
+def default_stages(job: Job) -> list[Stage]:
+    """The built-in per-batch stages, in order, configured from a job."""
+    from gristmill.pipeline.stages.extract import ExtractText
+    from gristmill.pipeline.stages.language import ScoreLanguage
+    from gristmill.pipeline.stages.quality import ScoreQuality
+
+    return [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+
+
+@dataclass
+class Pipeline:
+    source: WarcSource
+    stages: list[Stage]
+    output: str | Path | None = None
+    name: str = "pipeline"
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    batch_size: int = 64
+    # The job this pipeline was built from, written as job.resolved.yaml; None for pure-Python pipelines.
+    job: Job | None = None
+
+    @classmethod
+    def from_job(cls, job: Job) -> "Pipeline":
+        return cls(
+            source=WarcSource([p for s in job.sources for p in s.paths], job.extract.max_page_bytes),
+            stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
+            ray=job.ray, batch_size=job.batch_size, job=job,
+        )
+
+    def describe(self) -> str:
+        """What was run, as YAML: the job when there is one, else every stage with its config."""
+        if self.job is not None:
+            return self.job.to_yaml()
+
+        def config_of(stage: Stage):
+            config = stage.config
+            return config.model_dump(mode="json") if hasattr(config, "model_dump") else repr(config)
+
+        return yaml.safe_dump({
+            "name": self.name,
+            "source": {"type": "warc", "paths": list(self.source.paths), "max_page_bytes": self.source.max_page_bytes},
+            "stages": [{"stage": s.name, "class": f"{type(s).__module__}.{type(s).__qualname__}", "config": config_of(s)}
+                       for s in self.stages],
+            "batch_size": self.batch_size,
+            "tokenize": self.tokenize.model_dump(mode="json"),
+        }, sort_keys=False)
+
+    def run(self, output: str | Path | None = None, *, inputs: list[str] | None = None, ray_address: str | None = None,
+            max_workers: int | None = None, log=print):
+        """Run on Ray: the cluster at `ray_address` (or RAY_ADDRESS), else a local Ray. Returns a RunResult."""
+        from gristmill.pipeline.runner import execute
+
+        return execute(self, output=output, inputs=inputs, ray_address=ray_address, max_workers=max_workers, log=log)
