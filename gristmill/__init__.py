@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Pipeline": "gristmill.pipeline.api",
     "WarcSource": "gristmill.pipeline.api",
+    "WetSource": "gristmill.pipeline.api",
+    "JsonlSource": "gristmill.pipeline.api",
+    "ParquetSource": "gristmill.pipeline.api",
     "default_stages": "gristmill.pipeline.api",
     "ScoreFunction": "gristmill.pipeline.stages.custom",
     "DatatroveStep": "gristmill.pipeline.stages.datatrove_adapter",

@@ -17,16 +17,21 @@ from pathlib import Path
 
 import yaml
 
+from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
+from gristmill.pipeline.sources.warc import WarcSource, WetSource
 from gristmill.pipeline.stages.base import Stage
-from gristmill.schemas.job import ExtractConfig, Job, RayConfig, TokenizeConfig
+from gristmill.schemas.job import ExtractConfig, Job, RayConfig, SourceConfig, TokenizeConfig
 
 
-@dataclass
-class WarcSource:
-    """WARC/ARC files (plain or gzip) by path or glob (`**` allowed)."""
+Source = WarcSource | WetSource | JsonlSource | ParquetSource
 
-    paths: list[str]
-    max_page_bytes: int = ExtractConfig().max_page_bytes
+
+def source_from_config(config: SourceConfig, extract: ExtractConfig) -> Source:
+    if config.type in ("warc", "wet"):
+        cls = WarcSource if config.type == "warc" else WetSource
+        return cls(list(config.paths), extract.max_page_bytes)
+    cls = JsonlSource if config.type == "jsonl" else ParquetSource
+    return cls(list(config.paths), config.text_key, config.id_key, list(config.metadata_keys))
 
 
 def default_stages(job: Job) -> list[Stage]:
@@ -40,22 +45,31 @@ def default_stages(job: Job) -> list[Stage]:
 
 @dataclass
 class Pipeline:
-    source: WarcSource
+    # One source or several (each reads its own paths); every record of every file enters the ledger.
+    sources: Source | list[Source]
     stages: list[Stage]
     output: str | Path | None = None
     name: str = "pipeline"
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     batch_size: int = 64
+    # "filter": thresholds drop documents; "annotate": score only, nothing with text is dropped.
+    decide_mode: str = "filter"
     # The job this pipeline was built from, written as job.resolved.yaml; None for pure-Python pipelines.
     job: Job | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.sources, list):
+            self.sources = [self.sources]
+        if self.decide_mode not in ("filter", "annotate"):
+            raise ValueError(f"decide_mode must be 'filter' or 'annotate', not {self.decide_mode!r}")
 
     @classmethod
     def from_job(cls, job: Job) -> "Pipeline":
         return cls(
-            source=WarcSource([p for s in job.sources for p in s.paths], job.extract.max_page_bytes),
+            sources=[source_from_config(s, job.extract) for s in job.sources],
             stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
-            ray=job.ray, batch_size=job.batch_size, job=job,
+            ray=job.ray, batch_size=job.batch_size, decide_mode=job.decide.mode, job=job,
         )
 
     def describe(self) -> str:
@@ -69,7 +83,8 @@ class Pipeline:
 
         return yaml.safe_dump({
             "name": self.name,
-            "source": {"type": "warc", "paths": list(self.source.paths), "max_page_bytes": self.source.max_page_bytes},
+            "sources": [{"type": s.type, **{k: v for k, v in vars(s).items() if k != "type"}} for s in self.sources],
+            "decide_mode": self.decide_mode,
             "stages": [{"stage": s.name, "class": f"{type(s).__module__}.{type(s).__qualname__}", "config": config_of(s)}
                        for s in self.stages],
             "batch_size": self.batch_size,

@@ -92,6 +92,21 @@ def stats_command(
         print_stats(stats)
 
 
+@app.command("columns")
+def columns_command():
+    """Every score column: name, Arrow type, range and meaning (from gristmill.schemas.columns)."""
+    from gristmill.schemas import columns as C
+
+    table = Table(title="score columns")
+    for name in ("column", "type", "range", "meaning"):
+        table.add_column(name)
+    for column in C.SCORES.values():
+        low = "-inf" if column.low is None else f"{column.low:g}"
+        high = "inf" if column.high is None else f"{column.high:g}"
+        table.add_row(column.name, str(C.TYPES[column.name]), f"[{low}, {high}]", column.meaning)
+    console.print(table)
+
+
 @app.command("train")
 def train_command(
     shards_dir: Path = typer.Argument(..., help="a run's shards/ folder"),

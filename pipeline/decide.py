@@ -88,17 +88,19 @@ def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:
 
 
 class Decide(Stage):
-    """Applies `rules` (collected from the stages, in stage order) to every batch."""
+    """Applies `rules` (collected from the stages, in stage order) to every batch. With `annotate`, no
+    rule drops anything: only rows that are not documents (a skip reason) are dropped."""
 
     name = "decide"
     writes = (C.KEEP, C.DROP_REASON)
 
-    def __init__(self, rules: list[Rule]):
+    def __init__(self, rules: list[Rule], annotate: bool = False):
         super().__init__(list(rules))
+        self.annotate = annotate
         self.reads = (C.SKIP_REASON, C.QUARANTINE_REASON, *dict.fromkeys(rule.column for rule in self.config))
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
-        table = decide(table, self.config)
+        table = decide(table, [] if self.annotate else self.config)
         counts.update(r for r in table[C.DROP_REASON].to_pylist() if r)
         counts["kept"] += int(pc.sum(table[C.KEEP]).as_py() or 0)
         return table

@@ -11,6 +11,7 @@ records the sources read; otherwise the run fails.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
@@ -24,7 +25,6 @@ import pyarrow as pa
 
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
-from gristmill.pipeline.sources.warc import read_warc_table
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.writers import RunWriter
@@ -43,27 +43,39 @@ class RunResult:
     stats: RunStats
 
 
+def _matches(pattern: str) -> list[str]:
+    if "://" in pattern and not pattern.startswith("file://"):
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(pattern)
+        found = fs.glob(path) if glob.has_magic(path) else [path] * fs.exists(path)
+        return [fs.unstrip_protocol(p) for p in found if not fs.isdir(p)]
+    pattern = pattern.removeprefix("file://")
+    found = glob.glob(pattern, recursive=True) if glob.has_magic(pattern) else [pattern] * os.path.exists(pattern)
+    return [str(Path(p).resolve()) for p in found if not Path(p).is_dir()]
+
+
 def expand_inputs(patterns: list[str]) -> list[str]:
-    """Sorted, de-duplicated input files matching paths or globs; a pattern that matches nothing is an error."""
+    """Sorted, de-duplicated input files matching paths, globs or URIs; a pattern matching nothing is an error."""
     files: set[str] = set()
     for pattern in patterns:
-        matches = glob.glob(pattern, recursive=True) if glob.has_magic(pattern) else [pattern] * os.path.exists(pattern)
+        matches = _matches(pattern)
         if not matches:
             raise JobError(f"input {pattern!r} matches no file")
-        files.update(str(Path(m).resolve()) for m in matches if not Path(m).is_dir())
+        files.update(matches)
     if not files:
         raise JobError(f"inputs {patterns} match no file")
     return sorted(files)
 
 
 class ReadSource(Stage):
-    """Input file paths → one row per WARC/ARC record (`columns.SOURCE_SCHEMA`). Config: a WarcSource."""
+    """Rows of (path, source index) → one row per record (`columns.SOURCE_SCHEMA`). Config: the sources."""
 
     name = SOURCE_STAGE
     writes = C.SOURCE_COLUMNS
 
     def process(self, table: pa.Table, counts) -> pa.Table:
-        parts = [read_warc_table(path, self.config.max_page_bytes) for path in table["path"].to_pylist()]
+        parts = [self.config[index].read(path) for path, index in zip(table["path"].to_pylist(), table["source"].to_pylist())]
         out = pa.concat_tables(parts) if parts else C.SOURCE_SCHEMA.empty_table()
         counts["files"] += table.num_rows
         counts["records_read"] += out.num_rows
@@ -150,13 +162,17 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
 
     started = time.perf_counter()
     output = Path(output or pipeline.output or Path("runs") / pipeline.name)
-    files = expand_inputs(inputs or pipeline.source.paths)
-    stages = [*pipeline.stages, Decide([rule for stage in pipeline.stages for rule in stage.rules()])]
+    sources = pipeline.sources
+    if inputs:  # --input: the first source's kind, reading these paths instead
+        sources = [dataclasses.replace(sources[0], paths=list(inputs))]
+    files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
+    rules = [rule for stage in pipeline.stages for rule in stage.rules()]
+    stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
     check_columns(stages)
     prepare_output(output)
     (output / "job.resolved.yaml").write_text(pipeline.describe())
     stats_dir = (output / WORK_DIR / "stats").resolve()
-    reader = ReadSource(pipeline.source)
+    reader = ReadSource(sources)
     for stage in (reader, *stages):
         stage.stats_dir = str(stats_dir)
 
@@ -167,7 +183,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     workers = min(_worker_count(), max_workers or 1 << 30)
     log(f"gristmill: {len(files)} input file(s), {workers} worker CPU(s), output {output}")
 
-    dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    dataset = ray.data.from_items([{"path": f, "source": i} for f, i in files], override_num_blocks=len(files))
     # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
     # one model load per stage per worker, no object-store hop between stages, and one pool whose size
     # fits the CPUs (a pool per stage can deadlock a small machine).

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 # --- provenance: set by the source, carried unchanged to curated/, rejected/, quarantine/ and shards ---
-ID = "id"  # deterministic: xxh3-64 of (source file, record offset), 16 hex chars
+ID = "id"  # deterministic, 16 hex chars: xxh3-64 of the WARC-Record-ID, else of (file name, offset); or the input's own id
 URL = "url"
 SOURCE_FILE = "source_file"
-RECORD_OFFSET = "record_offset"  # byte offset of the record in its (compressed) source file
+RECORD_OFFSET = "record_offset"  # WARC: byte offset of the record in its file; JSONL: line number; Parquet: row number
+# JSON object (sorted keys) of the metadata an input carried (datatrove's `metadata`, the job's
+# `metadata_keys`); null when there is none.
+METADATA = "metadata"
 WARC_RECORD_ID = "warc_record_id"
 WARC_TYPE = "warc_type"
 PAYLOAD_DIGEST = "payload_digest"
@@ -73,6 +76,7 @@ TYPES: dict[str, pa.DataType] = {
     CONTENT_TYPE: pa.string(),
     CONTENT_BYTES: pa.int64(),
     CONTENT: pa.large_binary(),
+    METADATA: pa.string(),
     SKIP_REASON: pa.string(),
     QUARANTINE_REASON: pa.string(),
     TEXT: pa.large_string(),
@@ -92,10 +96,11 @@ TYPES: dict[str, pa.DataType] = {
     DROP_REASON: pa.string(),
 }
 
-# What a record source emits, in this order.
+# What a record source emits, in this order. HTML sources fill `content`; text sources (WET, JSONL,
+# Parquet) fill `text` directly and extraction passes those rows through.
 SOURCE_COLUMNS = (
     ID, URL, SOURCE_FILE, RECORD_OFFSET, WARC_RECORD_ID, WARC_TYPE, PAYLOAD_DIGEST, FETCH_DATE,
-    HTTP_STATUS, CONTENT_TYPE, CONTENT_BYTES, CONTENT, SKIP_REASON, QUARANTINE_REASON,
+    HTTP_STATUS, CONTENT_TYPE, CONTENT_BYTES, CONTENT, TEXT, METADATA, SKIP_REASON, QUARANTINE_REASON,
 )
 PROVENANCE_COLUMNS = (ID, URL, SOURCE_FILE, RECORD_OFFSET, WARC_RECORD_ID, PAYLOAD_DIGEST, FETCH_DATE)
 

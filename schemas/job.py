@@ -23,9 +23,19 @@ class _Model(BaseModel):
 
 
 class SourceConfig(_Model):
-    type: Literal["warc"] = "warc"
-    # Paths or globs (`**` allowed); relative ones resolve against the job file's folder.
+    """One kind of input. `warc`: WARC/ARC with HTML responses (extracted by trafilatura). `wet`: Common
+    Crawl WET (text already extracted). `jsonl` (plain, .gz, .zst) and `parquet`: documents with a
+    text field, as datatrove and HF datasets write them."""
+
+    type: Literal["warc", "wet", "jsonl", "parquet"] = "warc"
+    # Paths, globs (`**` allowed) or URIs (s3://…, via fsspec); relative ones resolve against the job file.
     paths: list[str] = Field(min_length=1)
+    # jsonl/parquet: the field holding the text, and the id (a deterministic id is made when absent).
+    text_key: str = "text"
+    id_key: str = "id"
+    # jsonl/parquet: top-level fields carried into the `metadata` column (datatrove's own `metadata`
+    # object is always carried); a `url` field, top-level or in metadata, fills the url column.
+    metadata_keys: list[str] = Field(default_factory=list)
 
 
 class RayConfig(_Model):
@@ -73,6 +83,12 @@ class QualityConfig(_Model):
     min_stop_words: int | None = 2
 
 
+class DecideConfig(_Model):
+    # filter: thresholds drop documents. annotate: every stage scores, nothing that has text is dropped,
+    # so curated/ holds every score column for studying distributions before choosing thresholds.
+    mode: Literal["filter", "annotate"] = "filter"
+
+
 class TokenizeConfig(_Model):
     # A tokenizers `tokenizer.json`; None trains a byte-level BPE on the run's curated text.
     tokenizer_file: str | None = None
@@ -94,6 +110,7 @@ class Job(_Model):
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
+    decide: DecideConfig = DecideConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
 
     def to_yaml(self) -> str:

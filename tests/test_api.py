@@ -32,7 +32,7 @@ def _files(folder):
 def test_yaml_job_and_its_python_form_give_identical_outputs(ray_local, tmp_path):
     job = load_job(REPO / "jobs" / "quickstart.yaml")
     run(job, output=tmp_path / "yaml", **QUIET)
-    Pipeline(source=WarcSource([DEMO_WARC], job.extract.max_page_bytes), stages=_default_stages(job),
+    Pipeline(sources=WarcSource([DEMO_WARC], job.extract.max_page_bytes), stages=_default_stages(job),
              tokenize=job.tokenize, batch_size=job.batch_size).run(tmp_path / "python", **QUIET)
     for folder in ("curated", "rejected", "quarantine", "shards"):
         assert _files(tmp_path / "yaml" / folder) == _files(tmp_path / "python" / folder), folder
@@ -53,7 +53,7 @@ def test_datatrove_blocks_as_stages_drop_what_datatrove_drops(ray_local, tmp_pat
 
     extract = ExtractConfig()
     pipeline = Pipeline(
-        source=WarcSource([DEMO_WARC]),
+        sources=WarcSource([DEMO_WARC]),
         stages=[ExtractText(extract), DatatroveStep(FTFYFormatter()), DatatroveStep(GopherQualityFilter(language=_spacy_words()))],
         tokenize=TokenizeConfig(vocab_size=512),
     )
@@ -96,7 +96,7 @@ def test_user_scorer_is_a_column_a_rule_and_a_stat(ray_local, tmp_path):
 
     job = load_job(REPO / "jobs" / "quickstart.yaml")
     scorer = ScoreFunction("digit_ratio", digit_ratio, drop_above=0.004, low=0.0, high=1.0, meaning="share of digits")
-    result = Pipeline(source=WarcSource([DEMO_WARC]), stages=[*default_stages(job), scorer],
+    result = Pipeline(sources=WarcSource([DEMO_WARC]), stages=[*default_stages(job), scorer],
                       tokenize=job.tokenize).run(tmp_path / "user", **QUIET)
     curated = pq.read_table(tmp_path / "user" / "curated")
     rejected = pq.read_table(tmp_path / "user" / "rejected").to_pylist()

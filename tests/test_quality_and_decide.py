@@ -39,8 +39,7 @@ def test_prose_scores():
 
 def _scored(texts, language="en"):
     rows = [{name: None for name in C.SOURCE_COLUMNS} | {C.ID: str(i), C.TEXT: t} for i, t in enumerate(texts)]
-    schema = pa.schema([*C.SOURCE_SCHEMA, pa.field(C.TEXT, C.TYPES[C.TEXT])])
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=C.SOURCE_SCHEMA)
     table = ScoreLanguage(LanguageConfig())(table)
     return ScoreQuality(QualityConfig())(table)
 

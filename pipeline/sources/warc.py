@@ -2,6 +2,7 @@
 
 Each record becomes exactly one row of `columns.SOURCE_SCHEMA`:
 - an HTML response with status 200 carries its decoded body in `content`;
+- a WET `conversion` record carries its (already extracted) text in `text`;
 - any other record carries a `skip_reason` (request, metadata, revisit, non-HTML, 404, oversized…);
 - a record that cannot be read (bad gzip, clipped record, undecodable body) carries a
   `quarantine_reason`; a clipped record is one whose file ends before its Content-Length (warcio
@@ -17,13 +18,16 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import xxhash
 from warcio.archiveiterator import ArchiveIterator
 
+from gristmill.pipeline.sources.base import empty_row, open_input, quarantine_row, to_table
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
+from gristmill.schemas.job import ExtractConfig
 
 _READ_CHUNK = 1 << 16
 
@@ -122,14 +126,6 @@ def _read_capped(stream, cap: int) -> tuple[bytes, bool]:
     return bytes(buf[:cap]), True
 
 
-def _empty_row(source_file: str, offset: int) -> dict:
-    row = {name: None for name in C.SOURCE_COLUMNS}
-    row[C.ID] = record_id(None, source_file, offset)
-    row[C.SOURCE_FILE] = source_file
-    row[C.RECORD_OFFSET] = offset
-    return row
-
-
 def _row_for_record(record, max_page_bytes: int) -> dict:
     """Everything but the id and offset, which warcio knows only once the record is read to its end."""
     row = {name: None for name in C.SOURCE_COLUMNS}
@@ -141,6 +137,19 @@ def _row_for_record(record, max_page_bytes: int) -> dict:
     row[C.FETCH_DATE] = headers.get_header("WARC-Date")
     if record.rec_type == "revisit":
         row[C.SKIP_REASON] = R.REVISIT
+        return row
+    if record.rec_type == "conversion":  # WET: the text was extracted by whoever wrote the file
+        raw, truncated = _read_capped(record.raw_stream, max_page_bytes)
+        row[C.CONTENT_TYPE] = headers.get_header("Content-Type")
+        row[C.CONTENT_BYTES] = len(raw)
+        if truncated:
+            row[C.SKIP_REASON] = R.PAGE_TOO_LARGE
+        elif not raw.strip():
+            row[C.SKIP_REASON] = R.EMPTY_PAYLOAD
+        else:
+            row[C.TEXT] = raw.decode("utf-8", errors="replace")
+        if language := headers.get_header("WARC-Identified-Content-Language"):
+            row[C.METADATA] = f'{{"warc_language": "{language}"}}'
         return row
     if record.rec_type != "response":
         row[C.SKIP_REASON] = R.NOT_RESPONSE
@@ -188,7 +197,7 @@ def sniff_archive(path: str) -> str | None:
 
     Needed because warcio's ARC fallback parses any line of text as an ARC header and invents records.
     """
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         head = handle.read(4096)
     if head[:2] == b"\x1f\x8b":
         try:
@@ -206,7 +215,7 @@ def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
     try:
         if problem := sniff_archive(path):
             raise ValueError(problem)
-        with open(path, "rb") as handle:
+        with open_input(path) as handle:
             records = ArchiveIterator(handle, arc2warc=True)
             for record in records:
                 row = _row_for_record(record, max_page_bytes)
@@ -221,11 +230,27 @@ def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
                 yield row
     except Exception as err:  # noqa: BLE001 - any parser failure becomes a quarantine row, never a crash
         last_good_end = max(last_good_end, 0)  # warcio reports negative offsets inside single-member gzip
-        row = _empty_row(path, last_good_end)
-        message = " ".join(str(err).split())
-        row[C.QUARANTINE_REASON] = f"unreadable archive from byte {last_good_end}: {type(err).__name__}: {message}"[:500]
-        yield row
+        yield quarantine_row(path, last_good_end, f"unreadable archive from byte {last_good_end}: {type(err).__name__}: {err}")
 
 
 def read_warc_table(path: str, max_page_bytes: int) -> pa.Table:
-    return pa.Table.from_pylist(list(iter_warc_rows(path, max_page_bytes)), schema=C.SOURCE_SCHEMA)
+    return to_table(list(iter_warc_rows(path, max_page_bytes)))
+
+
+@dataclass
+class WarcSource:
+    """WARC/ARC files (plain or gzip): HTML responses for extraction; WET conversion records as text."""
+
+    paths: list[str]
+    max_page_bytes: int = ExtractConfig().max_page_bytes
+    type: str = field(default="warc", init=False)
+
+    def read(self, path: str) -> pa.Table:
+        return read_warc_table(path, self.max_page_bytes)
+
+
+@dataclass
+class WetSource(WarcSource):
+    """Common Crawl WET files: conversion records with extracted text (extraction is skipped)."""
+
+    type: str = field(default="wet", init=False)

@@ -2,7 +2,7 @@
 
 Writes `text` and `charset`, removes `content` (the raw body is not carried past extraction). A page
 that hangs past `extract.timeout_s` or crashes the sandbox becomes a skipped row with its own reason;
-the batch and the run go on.
+the batch and the run go on. Rows whose source already gave text (WET, JSONL, Parquet) pass through.
 """
 
 from __future__ import annotations
@@ -106,25 +106,25 @@ def trafilatura_options(config: ExtractConfig) -> dict:
 
 class ExtractText(Stage):
     name = "extract"
-    reads = (C.CONTENT, C.CONTENT_TYPE)
+    reads = (C.CONTENT, C.CONTENT_TYPE, C.TEXT)
     writes = (C.TEXT, C.CHARSET, C.TEXT_EDITS, C.SKIP_REASON)
     drops = (C.CONTENT,)
 
     config: ExtractConfig
 
     def setup(self) -> None:
+        # Started on the first HTML page, so text-only inputs never pay for it.
         self.sandbox = ExtractionSandbox(trafilatura_options(self.config), self.config.timeout_s, self.config.sandbox_memory_mb)
-        self.sandbox.start()
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         active = active_mask(table).to_pylist()
         bodies = table[C.CONTENT].to_pylist()
         content_types = table[C.CONTENT_TYPE].to_pylist()
         skip = table[C.SKIP_REASON].to_pylist()
-        texts: list[str | None] = [None] * table.num_rows
+        texts: list[str | None] = table[C.TEXT].to_pylist()
         charsets: list[str | None] = [None] * table.num_rows
         for i, is_doc in enumerate(active):
-            if not is_doc:
+            if not is_doc or bodies[i] is None:  # not a document, or text given by the source
                 continue
             try:
                 text, charsets[i] = self.sandbox.extract(bodies[i], content_types[i])
@@ -141,7 +141,8 @@ class ExtractText(Stage):
         table = table.drop_columns([C.CONTENT])
         table = set_column(table, C.TEXT, texts)
         table = set_column(table, C.CHARSET, charsets)
-        table = set_column(table, C.TEXT_EDITS, [[] if t is not None else None for t in texts])
+        edits = table[C.TEXT_EDITS].to_pylist() if C.TEXT_EDITS in table.column_names else [None] * table.num_rows
+        table = set_column(table, C.TEXT_EDITS, [e if e is not None else ([] if t is not None else None) for e, t in zip(edits, texts)])
         return set_column(table, C.SKIP_REASON, skip)
 
     def bytes_in(self, table: pa.Table) -> int:
