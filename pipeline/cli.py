@@ -107,39 +107,17 @@ def columns_command():
     console.print(table)
 
 
-@app.command("train")
-def train_command(
-    shards_dir: Path = typer.Argument(..., help="a run's shards/ folder"),
-    steps: int = typer.Option(300, help="optimizer steps"),
-    batch_size: int = typer.Option(16),
-    seq_len: int = typer.Option(128),
-    n_layer: int = typer.Option(2),
-    n_head: int = typer.Option(4),
-    n_embd: int = typer.Option(128),
-    lr: float = typer.Option(3e-3),
-    eval_every: int = typer.Option(100),
-    device: str = typer.Option("auto", help="auto, cpu, cuda"),
-    out: Optional[Path] = typer.Option(None, help="checkpoint folder"),
-    seed: int = typer.Option(1337),
-):
-    """Train the bundled GPT on verified shards; prints loss, tokens/s and the unigram-entropy baseline."""
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def train_command(ctx: typer.Context):
+    """Train the bundled GPT on verified shards (all options: gristmill train --help).
+
+    The same command as `python -m gristmill.train.train`, which needs only torch and numpy on a GPU box.
+    """
     try:
-        from gristmill.train.train import TrainConfig, train
+        from gristmill.train.train import main as train_main
     except ImportError as err:
         _fail(f"the trainer needs torch: pip install 'gristmill[train]' ({err})")
-    from gristmill.schemas.shards import ShardError
-
-    cfg = TrainConfig(shards_dir=str(shards_dir), steps=steps, batch_size=batch_size, seq_len=seq_len,
-                      n_layer=n_layer, n_head=n_head, n_embd=n_embd, lr=lr, min_lr=lr / 10, eval_every=eval_every,
-                      device=device, out_dir=str(out) if out else None, seed=seed)
-    try:
-        result = train(cfg)
-    except (ShardError, ValueError) as err:
-        _fail(str(err))
-    better = "below" if result["final_val_loss"] < result["unigram_entropy"] else "NOT below"
-    console.print(f"val loss {result['final_val_loss']:.4f} nats/token, {better} the unigram entropy "
-                  f"{result['unigram_entropy']:.4f}; {result['tokens_per_s']:.0f} tokens/s on {result['device']}",
-                  highlight=False)
+    raise typer.Exit(train_main(list(ctx.args)))
 
 
 def main() -> None:

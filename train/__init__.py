@@ -1,8 +1,12 @@
 """The bundled pretraining step: a small GPT trained on gristmill's tokenized shards.
 
 - `model.py`: `GPTConfig` and `GPT` (tied embeddings, pre-LN blocks, causal SDPA attention).
-- `data.py`: `SplitLoader`, random training windows over one split's shards, and the unigram baseline.
-- `train.py`: `TrainConfig`, `train(cfg) -> dict` and the `python -m gristmill.train.train` command line.
+- `data.py`: `SplitLoader` (windows over one split's shards), `StepSampler` (each step's windows from
+  (seed, step), rows r::world for rank r), `Prefetcher` (a background thread, pinned on CUDA) and the
+  unigram baseline.
+- `train.py`: `TrainConfig`, `train(cfg) -> dict` (gradient accumulation, DDP under torchrun, optional
+  torch.compile, checkpoints and exact resume, loss / tokens/s / MFU / loader-wait logging) and the
+  `python -m gristmill.train.train` command line. `bench/train_gpu.sh` runs the 124M configuration.
 
 This package reads shards only through `gristmill.schemas.shards` and needs nothing but torch and
 numpy, so it runs on a GPU box without Ray or pydantic. Nothing is imported here, so
