@@ -156,3 +156,24 @@ def test_score_only_mode_keeps_every_document_with_its_scores(ray_local, tmp_pat
     assert sum(ledger.dropped.values()) == non_documents  # no threshold dropped anything
     assert None not in curated[C.WORD_COUNT].to_pylist() and None not in curated[C.LANGUAGE_SCORE].to_pylist()
     assert min(curated[C.WORD_COUNT].to_pylist()) < 50  # documents the filter mode drops are here, scored
+
+
+def test_uri_inputs_through_fsspec(tmp_path):
+    """Inputs as URIs: fsspec's in-memory filesystem stands in for an object store here (it cannot be
+    seen by other processes, so this exercises globbing and reading, not a Ray run)."""
+    import fsspec
+
+    from gristmill.pipeline.runner import expand_inputs
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/bucket/crawl/a.jsonl.gz", gzip.compress(_jsonl(RECORDS)))
+    memory.pipe("/bucket/crawl/b.jsonl", _jsonl(RECORDS[:1]))
+    files = expand_inputs(["memory://bucket/crawl/*.jsonl*"])
+    assert files == ["memory:///bucket/crawl/a.jsonl.gz", "memory:///bucket/crawl/b.jsonl"]  # fsspec's canonical form
+    rows = JsonlSource(files).read(files[0]).to_pylist()
+    assert [r[C.TEXT] for r in rows] == [r["text"] for r in RECORDS] and rows[0][C.SOURCE_FILE] == files[0]
+    local = tmp_path / "c.jsonl"
+    local.write_bytes(_jsonl(RECORDS))
+    assert expand_inputs([f"file://{local}"]) == [str(local)]
+    with pytest.raises(Exception, match="matches no file"):
+        expand_inputs(["memory://bucket/nothing/*.jsonl"])
