@@ -1,24 +1,38 @@
-"""Gopher quality scores (Rae et al. 2021, "Scaling Language Models", appendix A), as datatrove's
-GopherQualityFilter defines them.
+"""Gopher quality and repetition scores (Rae et al. 2021, "Scaling Language Models", appendix A and
+table A1), as datatrove's GopherQualityFilter and GopherRepetitionFilter define them.
 
-`gopher_quality_scores` returns the numbers; thresholds live in the job and are applied by the decide
-step. An empty document scores 0 words and 0.0 ratios (no division by zero).
+`gopher_quality_scores` and `gopher_repetition_scores` return the numbers; thresholds live in the job
+and are applied by the decide step. An empty document scores 0 words and 0.0 ratios (no division by
+zero). Words are datatrove's English words (`SplitText.word_ids`); lines and paragraphs are split as
+each datatrove filter splits them (see `filters.textsplit`).
+
+Repetition, as datatrove computes it (all fractions are of the document's characters):
+- duplicate paragraphs / lines: a paragraph (line) that already appeared earlier is a duplicate; the
+  count ratio is duplicates per paragraph (line), the character ratio their characters per character;
+- top n-gram (n = 2..4): characters of the most frequent word n-gram (words joined by one space)
+  times its count; ties go to the n-gram seen first. A document of exactly distinct n-grams scores
+  its first n-gram's length. Overlapping occurrences all count, so this can exceed 1;
+- duplicate n-gram (n = 5..10): scanning left to right, an n-gram seen before adds its characters
+  (words joined without spaces) and the scan jumps past it; never above 1.
+
+One deliberate difference: datatrove compares duplicate n-grams as the words glued together without
+a separator, so "the end of the world" and "then do fthe world" could collide ("theendof..."); we
+compare the word sequences. On natural text the two agree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gristmill.filters.textsplit import SplitText
 
-# datatrove.utils.text.PUNCTUATION: a word made only of these is a symbol, not a word.
-PUNCTUATION = set(
-    "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
-    + "".join(chr(x) for a, b in ((0, 9), (11, 13), (13, 32), (127, 160)) for x in range(a, b))
-)
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 BULLETS = ("•", "-")
 ELLIPSES = ("...", "…")
+TOP_NGRAM_SIZES = (2, 3, 4)
+DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 
 
 @dataclass(frozen=True)
@@ -33,18 +47,165 @@ class GopherQuality:
     stop_word_count: int  # distinct STOP_WORDS present
 
 
+@dataclass(frozen=True)
+class GopherRepetition:
+    duplicate_paragraphs_ratio: float  # [0, 1]
+    duplicate_paragraph_chars_ratio: float  # [0, 1]
+    duplicate_lines_ratio: float  # [0, 1]
+    duplicate_line_chars_ratio: float  # [0, 1]
+    top_2gram_chars_ratio: float  # [0, inf)
+    top_3gram_chars_ratio: float
+    top_4gram_chars_ratio: float
+    duplicate_5gram_chars_ratio: float  # [0, 1]
+    duplicate_6gram_chars_ratio: float
+    duplicate_7gram_chars_ratio: float
+    duplicate_8gram_chars_ratio: float
+    duplicate_9gram_chars_ratio: float
+    duplicate_10gram_chars_ratio: float
+
+
 def gopher_quality_scores(split: SplitText) -> GopherQuality:
-    text, words, lines = split.text, split.words, split.lines
-    content_words = [w for w in words if any(ch not in PUNCTUATION for ch in w)]
-    n_words = len(words)
-    n_lines = len(lines)
+    text, lines = split.text, split.lines
+    ids, lengths, content = split.word_ids, split.word_lengths, split.word_is_content
+    n_words, n_content, n_lines = len(ids), int(content.sum()), len(lines)
+    vocab = split.tokenizer.vocab
+    stop_ids = [vocab[w] for w in STOP_WORDS if w in vocab]
     return GopherQuality(
-        word_count=len(content_words),
-        mean_word_length=sum(map(len, content_words)) / len(content_words) if content_words else 0.0,
+        word_count=n_content,
+        mean_word_length=float(lengths[content].sum()) / n_content if n_content else 0.0,
         hash_word_ratio=text.count("#") / n_words if n_words else 0.0,
         ellipsis_word_ratio=(text.count("...") + text.count("…")) / n_words if n_words else 0.0,
-        bullet_lines_ratio=sum(line.lstrip().startswith(BULLETS) for line in lines) / n_lines if n_lines else 0.0,
-        ellipsis_lines_ratio=sum(line.rstrip().endswith(ELLIPSES) for line in lines) / n_lines if n_lines else 0.0,
-        alpha_words_ratio=sum(any(c.isalpha() for c in w) for w in words) / n_words if n_words else 0.0,
-        stop_word_count=len(STOP_WORDS.intersection(words)),
+        bullet_lines_ratio=_share(lines, lambda line: line.lstrip().startswith(BULLETS))
+        if any(b in text for b in BULLETS) else 0.0,
+        ellipsis_lines_ratio=_share(lines, lambda line: line.rstrip().endswith(ELLIPSES))
+        if any(e in text for e in ELLIPSES) else 0.0,
+        alpha_words_ratio=int(split.word_has_alpha.sum()) / n_words if n_words else 0.0,
+        stop_word_count=len(set(stop_ids).intersection(ids.tolist())) if stop_ids else 0,
+    )
+
+
+def _share(lines: list[str], test) -> float:
+    return sum(map(test, lines)) / len(lines) if lines else 0.0
+
+
+def find_duplicates(parts: list[str]) -> tuple[int, int]:
+    """(parts equal to an earlier part, their characters)."""
+    seen: set[str] = set()
+    count = chars = 0
+    for part in parts:
+        if part in seen:
+            count += 1
+            chars += len(part)
+        else:
+            seen.add(part)
+    return count, chars
+
+
+def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_SIZES,
+                     duplicate_sizes=DUPLICATE_NGRAM_SIZES) -> tuple[dict[int, int], dict[int, int]]:
+    """Characters of the top n-gram times its count (per n in `top_sizes`) and characters of duplicate
+    n-grams (per n in `duplicate_sizes`), for the word sequence `ids` with character `lengths`.
+
+    Level by level: an n-gram can repeat only where its (n-1)-gram prefix repeats, so each level
+    relabels only the positions whose prefix repeated (exact dense ids, no hashing) and the work
+    shrinks fast on natural text.
+    """
+    n_words = len(ids)
+    top = {n: 0 for n in top_sizes}
+    duplicate = {n: 0 for n in duplicate_sizes}
+    if n_words < 2:
+        return top, duplicate
+    ids = np.asarray(ids, dtype=np.int64)
+    prefix = np.zeros(n_words + 1, dtype=np.int64)
+    np.cumsum(lengths, out=prefix[1:])
+
+    def chars(start: int, n: int) -> int:  # the n-gram at `start`, words joined by one space
+        return int(prefix[start + n] - prefix[start]) + n - 1
+
+    base = int(ids.max()) + 1  # keys (prefix id, next word) -> prefix id * base + word id, exact in int64
+    positions = np.arange(n_words, dtype=np.int64)  # where the (n-1)-gram occurs more than once
+    grams = ids  # the (n-1)-gram's dense id at each of `positions`
+    for n in range(2, min(max((*top_sizes, *duplicate_sizes)), n_words) + 1):
+        if positions.size and positions[-1] > n_words - n:
+            inside = positions <= n_words - n
+            positions, grams = positions[inside], grams[inside]
+        if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
+            top.update({m: chars(0, m) for m in top if n <= m <= n_words})
+            break
+        keys = grams * base + ids[positions + n - 1]
+        inverse, counts, first = _group(keys)
+        best = int(counts.max())
+        if n in top:
+            start = int(positions[first[counts == best].min()]) if best > 1 else 0
+            top[n] = chars(start, n) * best
+        if best == 1:
+            positions = positions[:0]
+            continue
+        repeated = counts[inverse] > 1
+        positions, grams = positions[repeated], inverse[repeated]
+        if n in duplicate and positions.size:
+            spans = (prefix[positions + n] - prefix[positions]).tolist()
+            duplicate[n] = _greedy_duplicate_chars(positions.tolist(), grams.tolist(), spans, n)
+    return top, duplicate
+
+
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dense id of each key, count per id, index of each id's first occurrence): `np.unique`'s
+    inverse, counts and index, with less overhead for the many small arrays here (and an unstable
+    sort, three times faster; the first occurrence is the smallest index of its group)."""
+    order = np.argsort(keys, kind="quicksort")
+    ordered = keys[order]
+    new = np.empty(len(ordered), dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    counts = np.empty(len(starts), dtype=np.int64)
+    counts[:-1] = starts[1:] - starts[:-1]
+    counts[-1] = len(ordered) - starts[-1]
+    inverse = np.empty(len(ordered), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return inverse, counts, np.minimum.reduceat(order, starts)
+
+
+def _greedy_duplicate_chars(positions: list[int], grams: list[int], spans: list[int], n: int) -> int:
+    """datatrove's `find_all_duplicate`, visiting only positions whose n-gram occurs twice or more
+    (at any other position the scan just steps on, and adding a unique n-gram changes nothing).
+    `spans`: characters of each position's n-gram, words glued."""
+    seen: set[int] = set()
+    chars, resume = 0, 0
+    for position, gram, span in zip(positions, grams, spans):
+        if position < resume:
+            continue
+        if gram in seen:
+            chars += span
+            resume = position + n
+        else:
+            seen.add(gram)
+    return chars
+
+
+def gopher_repetition_scores(split: SplitText) -> GopherRepetition:
+    n_chars = len(split.text)
+
+    def share(chars: int) -> float:
+        return chars / n_chars if n_chars else 0.0
+
+    paragraphs, lines = split.paragraphs, split.newline_lines
+    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
+    dup_lines, dup_line_chars = find_duplicates(lines)
+    top, duplicate = ngram_repetition(split.word_ids, split.word_lengths)
+    return GopherRepetition(
+        duplicate_paragraphs_ratio=dup_paragraphs / len(paragraphs) if paragraphs else 0.0,
+        duplicate_paragraph_chars_ratio=share(dup_paragraph_chars),
+        duplicate_lines_ratio=dup_lines / len(lines) if lines else 0.0,
+        duplicate_line_chars_ratio=share(dup_line_chars),
+        top_2gram_chars_ratio=share(top[2]),
+        top_3gram_chars_ratio=share(top[3]),
+        top_4gram_chars_ratio=share(top[4]),
+        duplicate_5gram_chars_ratio=share(duplicate[5]),
+        duplicate_6gram_chars_ratio=share(duplicate[6]),
+        duplicate_7gram_chars_ratio=share(duplicate[7]),
+        duplicate_8gram_chars_ratio=share(duplicate[8]),
+        duplicate_9gram_chars_ratio=share(duplicate[9]),
+        duplicate_10gram_chars_ratio=share(duplicate[10]),
     )

@@ -1,45 +1,115 @@
 """One split of a document's text, shared by every rule.
 
-Rules never re-split: a stage builds one `SplitText` per document per batch and hands the same object
-to every scorer (datatrove re-tokenizes in each filter, which is most of its filter time). Parts are
-computed lazily and cached, so a rule set that needs no sentences never pays for them.
+Rules never re-split: a stage builds one `SplitText` per document and hands the same object to every
+scorer (datatrove re-tokenizes in each filter, which is most of its filter time). Parts are computed
+lazily and cached, so a rule set that needs no words never pays for them. Each part is split the way
+the rule that reads it defines it (datatrove's definitions, for parity):
+
+- `lines`: `str.splitlines()` (Gopher quality, C4);
+- `newline_lines`: the text split on runs of "\\n" (Gopher repetition's lines);
+- `paragraphs`: the stripped text split on runs of two or more "\\n" (Gopher repetition);
+- `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes;
+- `word_ids` / `words`: English words as datatrove's spaCy tokenizer finds them
+  (`filters.english.EnglishTokenizer`), as ids into the tokenizer's vocabulary;
+- `derived(key, make)`: a cache for views built from the parts (e.g. the lines C4 keeps), so two
+  rules that need the same view share it.
 """
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Callable, TypeVar
 
-# Words: runs of word characters joined by inner apostrophes or hyphens, or runs of punctuation, as
-# an English word tokenizer separates them ("don't" stays one word, "end." is "end" + ".").
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+import numpy as np
+
+from gristmill.filters.english import EnglishTokenizer
+
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+T = TypeVar("T")
 
 
 class SplitText:
-    """Lazily computed words, lines, paragraphs and sentences of one text."""
+    """Lazily computed lines, paragraphs and words of one text."""
 
-    __slots__ = ("text", "__dict__")
+    __slots__ = ("text", "tokenizer", "__dict__")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str | None, tokenizer: EnglishTokenizer | None = None, chunks: list[str] | None = None):
         self.text = text or ""
-
-    @cached_property
-    def words(self) -> list[str]:
-        return _WORD.findall(self.text)
+        self.tokenizer = tokenizer or EnglishTokenizer.shared()
+        if chunks is not None:  # the caller split it already (`text.split()`)
+            self.__dict__["chunks"] = chunks
 
     @cached_property
     def lines(self) -> list[str]:
         return self.text.splitlines()
 
     @cached_property
-    def paragraphs(self) -> list[str]:
-        return [p for p in _PARAGRAPH_BREAK.split(self.text) if p.strip()]
+    def newline_lines(self) -> list[str]:
+        # = re.split("\n+", text): empty parts between newlines go, the first and last stay
+        parts = self.text.split("\n")
+        if len(parts) < 3:
+            return parts
+        return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
 
     @cached_property
-    def sentences(self) -> list[str]:
-        return [s for s in _SENTENCE_END.split(self.text) if s.strip()]
+    def paragraphs(self) -> list[str]:
+        text = self.text.strip()
+        return _PARAGRAPH_BREAK.split(text) if "\n\n" in text else [text]
+
+    @cached_property
+    def chunks(self) -> list[str]:
+        return self.text.split()
+
+    @cached_property
+    def _word_facts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        # All at once, so every fact comes from the vocabulary generation the ids belong to.
+        tokenizer = self.tokenizer
+        tokenizer.start_document()
+        ids, self._chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.chunks)
+        return ids, tokenizer.length[ids], tokenizer.content[ids], tokenizer.alpha[ids]
+
+    @property
+    def word_ids(self) -> np.ndarray:
+        return self._word_facts[0]
+
+    @property
+    def chunk_ids(self) -> np.ndarray:
+        """The tokenizer's ids of `chunks`."""
+        self._word_facts
+        return self._chunk_ids
+
+    @property
+    def needs_context(self) -> bool:
+        """Whether some neighbouring chunks tokenize differently together (see `filters.english`)."""
+        self._word_facts
+        return self._needs_context
+
+    @property
+    def word_lengths(self) -> np.ndarray:
+        """Characters per word."""
+        return self._word_facts[1]
+
+    @property
+    def word_is_content(self) -> np.ndarray:
+        """True for words with a character outside datatrove's punctuation set (Gopher's words)."""
+        return self._word_facts[2]
+
+    @property
+    def word_has_alpha(self) -> np.ndarray:
+        return self._word_facts[3]
+
+    @cached_property
+    def words(self) -> list[str]:
+        tokens = self.tokenizer.tokens
+        return [tokens[i] for i in self.word_ids.tolist()]
+
+    def derived(self, key, make: Callable[[SplitText], T]) -> T:
+        """`make(self)`, computed once per split and `key`."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = make(self)
+        return cache[key]
 
 
 def split_batch(texts) -> list[SplitText]:

@@ -20,7 +20,7 @@ import yaml
 from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
 from gristmill.pipeline.sources.warc import WarcSource, WetSource
 from gristmill.pipeline.stages.base import Stage
-from gristmill.schemas.job import ExtractConfig, Job, RayConfig, SourceConfig, TokenizeConfig
+from gristmill.schemas.job import DedupConfig, ExtractConfig, Job, RayConfig, SourceConfig, TokenizeConfig
 
 
 Source = WarcSource | WetSource | JsonlSource | ParquetSource
@@ -36,11 +36,15 @@ def source_from_config(config: SourceConfig, extract: ExtractConfig) -> Source:
 
 def default_stages(job: Job) -> list[Stage]:
     """The built-in per-batch stages, in order, configured from a job."""
+    from gristmill.pipeline.dedup import ComputeDedupSignatures
     from gristmill.pipeline.stages.extract import ExtractText
     from gristmill.pipeline.stages.language import ScoreLanguage
     from gristmill.pipeline.stages.quality import ScoreQuality
 
-    return [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    if job.dedup is not None:
+        stages.append(ComputeDedupSignatures(job.dedup))
+    return stages
 
 
 @dataclass
@@ -55,6 +59,8 @@ class Pipeline:
     batch_size: int = 64
     # "filter": thresholds drop documents; "annotate": score only, nothing with text is dropped.
     decide_mode: str = "filter"
+    # The global dedup step over the survivors (needs ComputeDedupSignatures among the stages); None: off.
+    dedup: DedupConfig | None = None
     # The job this pipeline was built from, written as job.resolved.yaml; None for pure-Python pipelines.
     job: Job | None = None
 
@@ -69,7 +75,7 @@ class Pipeline:
         return cls(
             sources=[source_from_config(s, job.extract) for s in job.sources],
             stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
-            ray=job.ray, batch_size=job.batch_size, decide_mode=job.decide.mode, job=job,
+            ray=job.ray, batch_size=job.batch_size, decide_mode=job.decide.mode, dedup=job.dedup, job=job,
         )
 
     def describe(self) -> str:
@@ -85,6 +91,7 @@ class Pipeline:
             "name": self.name,
             "sources": [{"type": s.type, **{k: v for k, v in vars(s).items() if k != "type"}} for s in self.sources],
             "decide_mode": self.decide_mode,
+            "dedup": self.dedup.model_dump(mode="json") if self.dedup else None,
             "stages": [{"stage": s.name, "class": f"{type(s).__module__}.{type(s).__qualname__}", "config": config_of(s)}
                        for s in self.stages],
             "batch_size": self.batch_size,

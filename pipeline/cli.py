@@ -120,6 +120,130 @@ def train_command(ctx: typer.Context):
     raise typer.Exit(train_main(list(ctx.args)))
 
 
+shards_app = typer.Typer(no_args_is_help=True, help="Check a tokenized shards folder, or export it for other trainers.")
+app.add_typer(shards_app, name="shards")
+
+
+def _print_shards_summary(manifest) -> None:
+    table = Table(title="shards: verified (checksums, headers, indexes, tokenizer)")
+    for name in ("split", "shards", "tokens", "docs"):
+        table.add_column(name, justify="left" if name == "split" else "right")
+    for split, row in manifest.split_totals().items():
+        table.add_row(split, str(row["shards"]), str(row["tokens"]), str(row["docs"]))
+    console.print(table)
+    console.print(f"tokenizer sha256 {manifest.tokenizer_sha256[:16]}…, vocab {manifest.vocab_size}, eos {manifest.eos_id}, "
+                  f"{manifest.dtype}; seed {manifest.seed}, shuffle {manifest.shuffle_method}, split by {manifest.split_by} "
+                  f"(val_fraction {manifest.val_fraction:g})", highlight=False)
+
+
+@shards_app.command("verify")
+def shards_verify_command(shards_dir: Path = typer.Argument(..., help="shards folder (RUN/shards)")):
+    """Check every shard and the tokenizer against manifest.json; exit 2 naming the first mismatch."""
+    from gristmill.pipeline.tokenize import verify_run_shards
+    from gristmill.schemas.shards import ShardError
+
+    try:
+        manifest = verify_run_shards(shards_dir)
+    except ShardError as err:
+        _fail(str(err))
+    _print_shards_summary(manifest)
+
+
+@shards_app.command("export")
+def shards_export_command(
+    shards_dir: Path = typer.Argument(..., help="shards folder (RUN/shards)"),
+    fmt: str = typer.Option(..., "--format", "-f", help="megatron (.bin/.idx) or datatrove (.ds/.ds.index)"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the export into"),
+):
+    """Verify the shards, then write them as Megatron-LM indexed datasets or datatrove token files."""
+    from gristmill.pipeline.shards_export import ExportError, export_shards
+    from gristmill.schemas.shards import ShardError
+
+    try:
+        summary = export_shards(shards_dir, out, fmt)
+    except (ShardError, ExportError) as err:
+        _fail(str(err))
+    for split, part in summary["splits"].items():
+        if summary["format"] == "megatron":
+            console.print(f"{split}: {out / part['prefix']}.bin/.idx ({part['documents']} docs, {part['tokens']} tokens)",
+                          highlight=False)
+        else:
+            tokens = sum(f["tokens"] for f in part["files"])
+            console.print(f"{split}: {out / part['folder']}/ ({len(part['files'])} .ds files, {tokens} tokens)", highlight=False)
+    console.print(f"export: {out} ({summary['format']})", highlight=False)
+
+
+@app.command("crawl")
+def crawl_command(
+    seeds: Optional[list[str]] = typer.Argument(None, help="seed URLs"),
+    out: Path = typer.Option(..., "--out", "-o", help="crawl folder (WARC, journal, frontier, crawl_stats.json); an existing one resumes"),
+    seeds_file: Optional[Path] = typer.Option(None, "--seeds-file", help="file with one seed URL a line (# comments)"),
+    max_pages: Optional[int] = typer.Option(None, "--max-pages", help="stop after this many fetches"),
+    max_depth: int = typer.Option(3, "--max-depth", help="link depth from the seeds"),
+    scope: str = typer.Option("seed_hosts", "--scope", help="seed_hosts, domains or any"),
+    domain: Optional[list[str]] = typer.Option(None, "--domain", help="with --scope domains: a domain to stay in (repeatable)"),
+    include: Optional[list[str]] = typer.Option(None, "--include", help="regex a URL must match (repeatable)"),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="regex of URLs never fetched (repeatable)"),
+    allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="private/loopback address or network that may be fetched, e.g. 127.0.0.1 (repeatable)"),
+    user_agent: Optional[str] = typer.Option(None, "--user-agent", help="user agent; must name a contact URL"),
+    delay: float = typer.Option(1.0, "--delay", help="minimum seconds between requests to one host (robots Crawl-delay may raise it)"),
+    fetchers: int = typer.Option(2, "--fetchers", help="fetcher actors (hosts are split between them by hash)"),
+    connections: int = typer.Option(8, "--connections", help="requests at once per fetcher (to different hosts)"),
+    timeout: float = typer.Option(30.0, "--timeout", help="seconds per request, all included"),
+    max_body_bytes: int = typer.Option(5_000_000, "--max-body-bytes", help="cap on a body as received and after decompression"),
+    no_ray: bool = typer.Option(False, "--no-ray", help="run the fetchers as threads in this process"),
+):
+    """Crawl the web politely from SEEDS into WARC files (robots.txt obeyed; private addresses refused)."""
+    from pydantic import ValidationError
+
+    from gristmill.pipeline.crawl import CrawlConfig, crawl
+
+    urls = list(seeds or [])
+    if seeds_file is not None:
+        urls += [line.strip() for line in seeds_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    settings = {"seeds": urls, "max_pages": max_pages, "max_depth": max_depth, "scope": scope,
+                "domains": domain or [], "include_patterns": include or [], "exclude_patterns": exclude or [],
+                "allow_addresses": allow_host or [], "min_delay_s": delay, "fetchers": fetchers,
+                "connections_per_fetcher": connections, "timeout_s": timeout, "max_body_bytes": max_body_bytes,
+                "max_decoded_bytes": max_body_bytes, "use_ray": not no_ray}
+    if user_agent:
+        settings["user_agent"] = user_agent
+    try:
+        config = CrawlConfig(**settings)
+        result = crawl(config, out, log=lambda m: console.print(m, highlight=False))
+    except (ValidationError, ValueError) as err:
+        _fail(str(err))
+    stats = result.stats
+    table = Table(title=f"crawl: {'complete' if result.completed else 'stopped (resume by running it again)'}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("pages fetched", str(stats["pages"]))
+    for status_class, n in sorted(stats["status"].items()):
+        table.add_row(f"  status {status_class}", str(n))
+    table.add_row("robots.txt disallowed", str(stats["robots_disallowed"]))
+    for group in ("refused", "aborted", "errors"):
+        for reason, n in sorted(stats[group].items()):
+            table.add_row(f"{group}: {reason}", str(n))
+    table.add_row("bytes received", str(stats["bytes"]["received"]))
+    table.add_row("pages/s", f"{stats['session']['pages_per_s']:.2f}")
+    console.print(table)
+    console.print(f"WARC: {', '.join(str(p) for p in result.warc_paths) or '(none)'}", highlight=False)
+
+
+@app.command("demo-server")
+def demo_server_command(
+    port: int = typer.Option(8000, "--port", help="first port; the four demo hosts take port..port+3 (0: any free ports)"),
+    seed: int = typer.Option(0, "--seed", help="demo site seed"),
+    crawl_delay: float = typer.Option(0.1, "--crawl-delay", help="Crawl-delay in each robots.txt (negative: none)"),
+    log: Optional[Path] = typer.Option(None, "--log", help="append each request as a JSON line to this file"),
+):
+    """Serve the demo web on 127.0.0.1 (one port per host) until Ctrl-C; crawl it with --allow-host 127.0.0.1."""
+    from gristmill.pipeline.demo_server import serve
+
+    serve(port=port, seed=seed, crawl_delay_s=crawl_delay if crawl_delay >= 0 else None,
+          log_path=str(log) if log else None, echo=lambda m: console.print(m, highlight=False))
+
+
 def main() -> None:
     app()
 

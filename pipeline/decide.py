@@ -50,8 +50,20 @@ def language_rules(lang: LanguageConfig) -> list[Rule]:
 
 
 def quality_rules(q: QualityConfig) -> list[Rule]:
-    """Heuristic quality thresholds, in the order datatrove checks them (so the first failing reason matches)."""
+    """Heuristic quality thresholds in datatrove's FineWeb order (GopherRepetitionFilter,
+    GopherQualityFilter, C4QualityFilter, FineWebQualityFilter, each in its own order), so the first
+    failing rule names the same failure datatrove reports first. A None threshold is no rule."""
     return _rules([
+        # Gopher repetition
+        (R.TOO_MANY_DUPLICATE_PARAGRAPHS, C.DUPLICATE_PARAGRAPHS_RATIO, ">", q.max_duplicate_paragraphs_ratio),
+        (R.TOO_MANY_DUPLICATE_PARAGRAPH_CHARS, C.DUPLICATE_PARAGRAPH_CHARS_RATIO, ">", q.max_duplicate_paragraph_chars_ratio),
+        (R.TOO_MANY_DUPLICATE_LINES, C.DUPLICATE_LINES_RATIO, ">", q.max_duplicate_lines_ratio),
+        (R.TOO_MANY_DUPLICATE_LINE_CHARS, C.DUPLICATE_LINE_CHARS_RATIO, ">", q.max_duplicate_line_chars_ratio),
+        *[(R.TOP_NGRAM_TOO_FREQUENT[n], C.TOP_NGRAM_CHARS_RATIO[n], ">", getattr(q, f"max_top_{n}gram_chars_ratio"))
+          for n in C.TOP_NGRAM_CHARS_RATIO],
+        *[(R.TOO_MANY_DUPLICATE_NGRAMS[n], C.DUPLICATE_NGRAM_CHARS_RATIO[n], ">", getattr(q, f"max_duplicate_{n}gram_chars_ratio"))
+          for n in C.DUPLICATE_NGRAM_CHARS_RATIO],
+        # Gopher quality
         (R.TOO_FEW_WORDS, C.WORD_COUNT, "<", q.min_words),
         (R.TOO_MANY_WORDS, C.WORD_COUNT, ">", q.max_words),
         (R.WORDS_TOO_SHORT, C.MEAN_WORD_LENGTH, "<", q.min_mean_word_length),
@@ -62,6 +74,16 @@ def quality_rules(q: QualityConfig) -> list[Rule]:
         (R.TOO_MANY_ELLIPSIS_LINES, C.ELLIPSIS_LINES_RATIO, ">", q.max_ellipsis_lines_ratio),
         (R.TOO_FEW_ALPHA_WORDS, C.ALPHA_WORDS_RATIO, "<", q.min_alpha_words_ratio),
         (R.TOO_FEW_STOP_WORDS, C.STOP_WORD_COUNT, "<", q.min_stop_words),
+        # C4 (datatrove stops at the first lorem-ipsum or curly-bracket line; we name lorem ipsum first)
+        (R.CONTAINS_LOREM_IPSUM, C.C4_LOREM_IPSUM_LINE_COUNT, ">", 0 if q.c4_drop_lorem_ipsum else None),
+        (R.CONTAINS_CURLY_BRACKET, C.C4_CURLY_BRACKET_LINE_COUNT, ">", 0 if q.c4_drop_curly_bracket else None),
+        (R.TOO_FEW_SENTENCES, C.C4_SENTENCE_COUNT, "<", q.c4_min_sentences),
+        (R.CONTAINS_BAD_WORDS, C.C4_BAD_WORD_COUNT, ">", q.c4_max_bad_words if q.c4_bad_words_file else None),
+        # FineWeb, on the lines C4 keeps
+        (R.TOO_FEW_PUNCTUATED_LINES, C.FINEWEB_LINE_PUNCT_RATIO, "<", q.fineweb_min_line_punct_ratio),
+        (R.TOO_MANY_SHORT_LINES, C.FINEWEB_SHORT_LINE_RATIO, ">", q.fineweb_max_short_line_ratio),
+        (R.TOO_MUCH_DUPLICATE_LINE_TEXT, C.FINEWEB_CHAR_DUP_RATIO, ">", q.fineweb_max_char_dup_ratio),
+        (R.TOO_MANY_LINE_BREAKS, C.FINEWEB_NEWLINE_WORD_RATIO, ">", q.fineweb_max_newline_word_ratio),
     ])
 
 
@@ -71,7 +93,7 @@ def _rules(candidates) -> list[Rule]:
 
 
 def rules_for(job: Job) -> list[Rule]:
-    """The job's thresholds as rules, in the order they are checked."""
+    """The job's thresholds as rules, in the order they are checked (what the built-in stages declare)."""
     return language_rules(job.language) + quality_rules(job.quality)
 
 

@@ -1,7 +1,7 @@
 """The runner: a Pipeline (or a YAML job) in, a run folder out.
 
-    sources ─► extract ─► language ─► quality ─► decide ─► writers ─► tokenize
-    (Ray Data map_batches, order preserved)            (driver)    (global step)
+    sources ─► extract ─► language ─► quality ─► signatures ─► decide ─► writers ─► dedup ─► tokenize
+    (Ray Data map_batches, order preserved)                         (driver)    (global steps)
 
 Per-batch stages run on Ray (a local Ray started here, or the cluster RAY_ADDRESS names). Rows come
 back in input order, so the writers name their part files deterministically and a rerun gives the
@@ -200,7 +200,20 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     pipeline_seconds = time.perf_counter() - started
 
     stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
-    ledger.check(records_read=stage_stats[0].counts["records_read"])
+    records_read = stage_stats[0].counts["records_read"]
+    ledger.check(records_read=records_read)
+
+    dedup = None
+    sources_counts = writer.source_counts()
+    if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
+        from gristmill.pipeline.dedup import deduplicate_run
+
+        dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
+        ledger.kept -= dedup.removed
+        ledger.dropped += dedup.dropped
+        for source, removed in dedup.removed_by_source.items():
+            sources_counts[source]["kept"] -= removed
+        ledger.check(records_read=records_read)
 
     tokenize_started = time.perf_counter()
     manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
@@ -213,7 +226,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         "shards": len(manifest.shards),
     }
     stats = RunStats(
-        ledger=ledger, stages=stage_stats, scores=writer.scores, sources=writer.source_counts(), tokens=tokens,
+        ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
+        dedup=dedup.to_dict() if dedup else None,
         funnel=funnel(ledger, [s.stage for s in stage_stats]),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},

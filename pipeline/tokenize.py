@@ -1,8 +1,14 @@
 """Tokenize the curated documents into shards (`schemas.shards` format) with a manifest.
 
-Global step, run once after the writers: it needs the whole curated set to train a tokenizer when the
-job names none. Documents stream from the curated Parquet in order; each goes to the train or val
-split by a hash of its URL (so a rerun splits identically), is encoded in batches and ends with eos.
+Global step, run once after the writers. Phases:
+  1. tokenizer: train a byte-level BPE on the curated text (a first read) unless the job names one;
+  2. spill: read the curated Parquet in order, encode in batches, end each document with eos, and
+     spill it to its shuffle bucket (pipeline/shuffle.py), counting documents per split unit;
+  3. split: choose the val units (whole registered domains, see pipeline/shuffle.py) from those counts;
+  4. write: take the documents in global shuffle order, one bucket in memory at a time, route each to
+     its split, and cut `train-NNNNN.bin` / `val-NNNNN.bin` shards at `shard_tokens`, each with a
+     `.docs.parquet` of its documents' provenance in shard order.
+Same curated input and job -> byte-identical shards, whatever the memory bound.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 
+from gristmill.pipeline.shuffle import GlobalShuffle, plan_split
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
 from gristmill.schemas.shards import (
-    EOS_TOKEN, SPECIAL_TOKENS, Manifest, ShardEntry, sha256_file, token_dtype, write_shard,
+    EOS_TOKEN, SHUFFLE_KEY_SORT, SPECIAL_TOKENS, Manifest, ShardEntry, ShardError, ShardWriter, read_shard,
+    sha256_file, token_dtype, verify_shards,
 )
 
 TOKENIZER_NAME = "tokenizer.json"
@@ -63,41 +70,57 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
-def in_val_split(url: str | None, doc_id: str, val_fraction: float, seed: int) -> bool:
-    key = (url or doc_id).encode("utf-8", "surrogatepass")
-    return xxhash.xxh3_64_intdigest(key, seed=seed) / 2**64 < val_fraction
-
-
 class _ShardSink:
+    """One split's shards: documents stream into the open shard, which closes at `shard_tokens`."""
+
     def __init__(self, folder: Path, split: str, shard_tokens: int, dtype: np.dtype):
         self.folder, self.split, self.shard_tokens, self.dtype = folder, split, shard_tokens, dtype
-        self.docs: list[np.ndarray] = []
+        self.writer: ShardWriter | None = None
         self.provenance: list[dict] = []
-        self.tokens = 0
         self.entries: list[ShardEntry] = []
 
+    def _name(self) -> str:
+        return f"{self.split}-{len(self.entries):05d}"
+
     def add(self, doc: np.ndarray, provenance: dict) -> None:
-        self.docs.append(doc)
+        if self.writer is None:
+            self.writer = ShardWriter(self.folder / f"{self._name()}.bin", self.dtype)
+        self.writer.add(doc)
         self.provenance.append(provenance)
-        self.tokens += len(doc)
-        if self.tokens >= self.shard_tokens:
+        if self.writer.tokens >= self.shard_tokens:
             self.flush()
 
     def flush(self) -> None:
-        if not self.docs:
+        if self.writer is None:
             return
-        name = f"{self.split}-{len(self.entries):05d}"
-        n_tokens, n_docs = write_shard(self.folder / f"{name}.bin", self.docs, self.dtype)
+        name = self._name()
+        n_tokens, n_docs = self.writer.close()
         index = pa.Table.from_pylist(self.provenance, schema=_DOCS_SCHEMA)
         pq.write_table(index, self.folder / f"{name}.docs.parquet", compression="zstd")
         self.entries.append(ShardEntry(
             f"{name}.bin", self.split, sha256_file(self.folder / f"{name}.bin"), n_tokens, n_docs,
             f"{name}.docs.parquet", sha256_file(self.folder / f"{name}.docs.parquet"),
         ))
-        self.docs, self.provenance, self.tokens = [], [], 0
+        self.writer, self.provenance = None, []
+
+
+def _expected_spill_bytes(curated_dir: Path, itemsize: int) -> int:
+    """A cheap estimate of the shuffle's spill from the curated Parquet footers: about one token per
+    two bytes of text is generous for a BPE, plus the provenance."""
+    text_bytes = rows = 0
+    for path in sorted(curated_dir.glob("part-*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        rows += meta.num_rows
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for c in range(group.num_columns):
+                if group.column(c).path_in_schema == C.TEXT:
+                    text_bytes += group.column(c).total_uncompressed_size
+    return text_bytes // 2 * itemsize + rows * 256
 
 
 def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) -> Manifest:
+    """Replace `shards_dir` with the shards of the curated documents (the phases of the module docstring)."""
     if shards_dir.exists():
         shutil.rmtree(shards_dir)
     shards_dir.mkdir(parents=True)
@@ -111,18 +134,21 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     eos_id = tokenizer.token_to_id(EOS_TOKEN)
     dtype = token_dtype(vocab_size)
-    sinks = {split: _ShardSink(shards_dir, split, config.shard_tokens, dtype) for split in ("train", "val")}
 
-    for batch in iter_curated(curated_dir, [*C.PROVENANCE_COLUMNS, C.TEXT], batch_rows=_ENCODE_BATCH):
-        encodings = tokenizer.encode_batch(batch[C.TEXT], add_special_tokens=False)
-        for i, encoding in enumerate(encodings):
-            doc = np.append(np.asarray(encoding.ids, dtype=np.int64), eos_id).astype(dtype)
-            provenance = {name: batch[name][i] for name in C.PROVENANCE_COLUMNS}
-            provenance[DOC_TOKENS] = len(doc)
-            split = "val" if in_val_split(provenance[C.URL], provenance[C.ID], config.val_fraction, config.seed) else "train"
-            sinks[split].add(doc, provenance)
-    for sink in sinks.values():
-        sink.flush()
+    with GlobalShuffle(shards_dir / ".shuffle", config.seed, dtype, config.shuffle_bucket_bytes,
+                       expected_bytes=_expected_spill_bytes(curated_dir, dtype.itemsize)) as shuffle:
+        for batch in iter_curated(curated_dir, [*C.PROVENANCE_COLUMNS, C.TEXT], batch_rows=_ENCODE_BATCH):
+            encodings = tokenizer.encode_batch(batch[C.TEXT], add_special_tokens=False)
+            docs = [np.append(np.asarray(e.ids, dtype=np.int64), eos_id).astype(dtype) for e in encodings]
+            shuffle.add(docs, {name: batch[name] for name in C.PROVENANCE_COLUMNS})
+
+        plan = plan_split(shuffle.domain_hist, shuffle.doc_hist, config.val_fraction, config.split_by, config.seed)
+        sinks = {split: _ShardSink(shards_dir, split, config.shard_tokens, dtype) for split in ("train", "val")}
+        for doc in shuffle.documents():
+            provenance = doc.provenance | {DOC_TOKENS: len(doc.tokens)}
+            sinks["val" if plan.is_val(doc.domain_key, doc.doc_key) else "train"].add(doc.tokens, provenance)
+        for sink in sinks.values():
+            sink.flush()
 
     manifest = Manifest(
         tokenizer_file=TOKENIZER_NAME,
@@ -134,6 +160,42 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
         seed=config.seed,
         val_fraction=config.val_fraction,
         shards=sinks["train"].entries + sinks["val"].entries,
+        shuffle_method=SHUFFLE_KEY_SORT,
+        split_by=plan.split_by,
+        split_rule=plan.rule,
     )
     manifest.write(shards_dir)
+    return manifest
+
+
+def verify_run_shards(shards_dir: Path) -> Manifest:
+    """Everything `schemas.shards.verify_shards` checks, plus what needs the tokenizer and pyarrow:
+    the tokenizer file loads and matches the manifest (vocab size, eos id, every special token's id),
+    and each shard's `.docs.parquet` has one row per document whose token count is the index's.
+    Raises ShardError naming the first mismatch."""
+    from tokenizers import Tokenizer
+
+    manifest = verify_shards(shards_dir)
+    tokenizer_path = Path(shards_dir) / manifest.tokenizer_file
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    except Exception as err:  # tokenizers raises its own Exception type for a malformed file
+        raise ShardError(f"{tokenizer_path}: not a loadable tokenizers file: {err}") from err
+    if (vocab := tokenizer.get_vocab_size(with_added_tokens=True)) != manifest.vocab_size:
+        raise ShardError(f"{tokenizer_path}: vocabulary of {vocab} tokens, the manifest says {manifest.vocab_size}")
+    for token, token_id in {EOS_TOKEN: manifest.eos_id, **manifest.special_tokens}.items():
+        if (actual := tokenizer.token_to_id(token)) != token_id:
+            raise ShardError(f"{tokenizer_path}: {token!r} is id {actual}, the manifest says {token_id}")
+    for entry in manifest.shards:
+        if not entry.docs_file:
+            continue
+        path = Path(shards_dir) / entry.docs_file
+        try:
+            counts = pq.read_table(path, columns=[DOC_TOKENS])[DOC_TOKENS].to_numpy()
+        except (OSError, pa.ArrowException, KeyError) as err:
+            raise ShardError(f"{path}: unreadable documents index: {err}") from err
+        lengths = np.diff(read_shard(Path(shards_dir) / entry.file).index.astype(np.int64))
+        if len(counts) != len(lengths) or not np.array_equal(counts, lengths):
+            raise ShardError(f"{path}: {len(counts)} rows whose token counts differ from {entry.file}'s index "
+                             f"({len(lengths)} documents)")
     return manifest

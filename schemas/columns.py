@@ -142,3 +142,58 @@ register_score(BULLET_LINES_RATIO, 0.0, 1.0, "share of lines starting with a bul
 register_score(ELLIPSIS_LINES_RATIO, 0.0, 1.0, "share of lines ending with an ellipsis")
 register_score(ALPHA_WORDS_RATIO, 0.0, 1.0, "share of words with at least one alphabetic character")
 register_score(STOP_WORD_COUNT, 0, None, "distinct English stop words present (Gopher's 8)", pa.int64())
+
+# --- Gopher repetition (Rae et al. 2021, table A1, as datatrove's GopherRepetitionFilter computes it) ---
+DUPLICATE_PARAGRAPHS_RATIO = "duplicate_paragraphs_ratio"
+DUPLICATE_PARAGRAPH_CHARS_RATIO = "duplicate_paragraph_chars_ratio"
+DUPLICATE_LINES_RATIO = "duplicate_lines_ratio"
+DUPLICATE_LINE_CHARS_RATIO = "duplicate_line_chars_ratio"
+TOP_NGRAM_CHARS_RATIO = {n: f"top_{n}gram_chars_ratio" for n in (2, 3, 4)}
+DUPLICATE_NGRAM_CHARS_RATIO = {n: f"duplicate_{n}gram_chars_ratio" for n in (5, 6, 7, 8, 9, 10)}
+
+# --- C4 (Raffel et al. 2020, as datatrove's C4QualityFilter / C4BadWordsFilter compute it) ---
+C4_LOREM_IPSUM_LINE_COUNT = "c4_lorem_ipsum_line_count"
+C4_CURLY_BRACKET_LINE_COUNT = "c4_curly_bracket_line_count"
+C4_SENTENCE_COUNT = "c4_sentence_count"
+C4_BAD_WORD_COUNT = "c4_bad_word_count"
+
+# --- FineWeb (Penedo et al. 2024, datatrove's FineWebQualityFilter), on the lines C4 keeps ---
+FINEWEB_LINE_PUNCT_RATIO = "fineweb_line_punct_ratio"
+FINEWEB_SHORT_LINE_RATIO = "fineweb_short_line_ratio"
+FINEWEB_CHAR_DUP_RATIO = "fineweb_char_dup_ratio"
+FINEWEB_NEWLINE_WORD_RATIO = "fineweb_newline_word_ratio"
+
+register_score(DUPLICATE_PARAGRAPHS_RATIO, 0.0, 1.0, "share of paragraphs ('\\n\\n'-separated) that repeat an earlier one (Gopher)")
+register_score(DUPLICATE_PARAGRAPH_CHARS_RATIO, 0.0, 1.0, "characters of repeated paragraphs per character (Gopher)")
+register_score(DUPLICATE_LINES_RATIO, 0.0, 1.0, "share of lines that repeat an earlier line (Gopher)")
+register_score(DUPLICATE_LINE_CHARS_RATIO, 0.0, 1.0, "characters of repeated lines per character (Gopher)")
+for _n, _name in TOP_NGRAM_CHARS_RATIO.items():
+    register_score(_name, 0.0, None, f"characters of the most frequent word {_n}-gram times its count, per character "
+                   "(Gopher; overlapping occurrences count, so it can exceed 1)")
+for _n, _name in DUPLICATE_NGRAM_CHARS_RATIO.items():
+    register_score(_name, 0.0, 1.0, f"characters of word {_n}-grams that repeat an earlier one (non-overlapping), "
+                   "per character (Gopher)")
+register_score(C4_LOREM_IPSUM_LINE_COUNT, 0, None, "lines with 'lorem ipsum' among those C4's word rules keep", pa.int64())
+register_score(C4_CURLY_BRACKET_LINE_COUNT, 0, None, "lines with '{' among those C4 keeps so far (not javascript)", pa.int64())
+register_score(C4_SENTENCE_COUNT, 0, None, "sentences (spaCy sentencizer) in the lines C4 keeps", pa.int64())
+register_score(C4_BAD_WORD_COUNT, 0, None, "occurrences of words from quality.c4_bad_words_file (null without a list)", pa.int64())
+register_score(FINEWEB_LINE_PUNCT_RATIO, 0.0, 1.0, "share of C4-kept lines ending in terminal punctuation (FineWeb)")
+register_score(FINEWEB_SHORT_LINE_RATIO, 0.0, 1.0, "share of C4-kept lines of at most quality.fineweb_short_line_chars characters (FineWeb)")
+register_score(FINEWEB_CHAR_DUP_RATIO, 0.0, 1.0, "characters of C4-kept lines that repeat an earlier one, per non-newline character (FineWeb)")
+register_score(FINEWEB_NEWLINE_WORD_RATIO, 0.0, None, "newlines per word in the C4-kept lines (FineWeb's list ratio; can exceed 1)")
+del _n, _name
+
+# --- dedup (issue 7): signatures written per batch for every document, kept in curated/ so a what-if
+# can re-cluster; cluster columns set by the global dedup step over the survivors ---
+EXACT_HASH = "exact_hash"  # xxh3-128 hex of the normalized words joined by a space; null without words
+# num_perm little-endian uint32 min-hashes (datasketch's affine32 scheme, filters/minhash.py); null without words
+MINHASH = "minhash"
+# id of the document kept for the duplicate cluster this row belongs to; null when it has no duplicate
+DUP_CLUSTER_ID = "dup_cluster_id"
+DUP_CLUSTER_SIZE = "dup_cluster_size"  # documents in that cluster (1: no duplicate)
+TYPES.update({
+    EXACT_HASH: pa.string(),
+    MINHASH: pa.binary(),
+    DUP_CLUSTER_ID: pa.string(),
+    DUP_CLUSTER_SIZE: pa.int64(),
+})

@@ -7,6 +7,7 @@ Relative input paths and the tokenizer path resolve against the job file's folde
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -70,7 +71,8 @@ class LanguageConfig(_Model):
 
 
 class QualityConfig(_Model):
-    """Gopher quality thresholds; defaults are datatrove's (and Gopher's). None disables a rule."""
+    """Heuristic quality thresholds: Gopher quality and repetition, C4, FineWeb. Defaults are what
+    datatrove uses for FineWeb (Gopher's and C4's own values). None disables a rule."""
 
     min_words: int | None = 50
     max_words: int | None = 100_000
@@ -81,6 +83,41 @@ class QualityConfig(_Model):
     max_ellipsis_lines_ratio: float | None = 0.3
     min_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
+    # Gopher repetition (table A1; datatrove's GopherRepetitionFilter defaults).
+    max_duplicate_paragraphs_ratio: float | None = 0.3
+    max_duplicate_paragraph_chars_ratio: float | None = 0.2
+    max_duplicate_lines_ratio: float | None = 0.3
+    max_duplicate_line_chars_ratio: float | None = 0.2
+    max_top_2gram_chars_ratio: float | None = 0.20
+    max_top_3gram_chars_ratio: float | None = 0.18
+    max_top_4gram_chars_ratio: float | None = 0.16
+    max_duplicate_5gram_chars_ratio: float | None = 0.15
+    max_duplicate_6gram_chars_ratio: float | None = 0.14
+    max_duplicate_7gram_chars_ratio: float | None = 0.13
+    max_duplicate_8gram_chars_ratio: float | None = 0.12
+    max_duplicate_9gram_chars_ratio: float | None = 0.11
+    max_duplicate_10gram_chars_ratio: float | None = 0.10
+    # C4 (datatrove's C4QualityFilter with filter_no_terminal_punct=False, as FineWeb runs it).
+    # Line cleanup: these shape the C4 and FineWeb scores (a change needs a re-score).
+    c4_min_words_per_line: int | None = Field(default=3, ge=0)
+    c4_max_word_length: int | None = Field(default=1000, ge=1)
+    c4_remove_citations: bool = True
+    c4_drop_javascript_lines: bool = True
+    c4_drop_policy_lines: bool = True
+    # Document rules (decide thresholds).
+    c4_drop_lorem_ipsum: bool = True
+    c4_drop_curly_bracket: bool = True
+    c4_min_sentences: int | None = 5
+    # A bad-word list (one word or phrase per line), e.g. LDNOOBW's; None: no bad-word rule. The
+    # project ships none. Documents with more than c4_max_bad_words matches are dropped.
+    c4_bad_words_file: str | None = None
+    c4_max_bad_words: int = Field(default=0, ge=0)
+    # FineWeb (datatrove's FineWebQualityFilter defaults), on the lines C4 keeps.
+    fineweb_min_line_punct_ratio: float | None = 0.12
+    fineweb_max_short_line_ratio: float | None = 0.67
+    fineweb_short_line_chars: int = Field(default=30, ge=0)
+    fineweb_max_char_dup_ratio: float | None = 0.01
+    fineweb_max_newline_word_ratio: float | None = 0.3
 
 
 class DecideConfig(_Model):
@@ -94,9 +131,75 @@ class TokenizeConfig(_Model):
     tokenizer_file: str | None = None
     vocab_size: int = Field(default=8192, ge=300, le=1 << 20)
     shard_tokens: int = Field(default=8_000_000, ge=1024)
-    # Documents go to the validation split by a hash of their URL.
+    # Share of the documents in the validation split, taken as whole split units (see split_by).
     val_fraction: float = Field(default=0.05, ge=0, lt=1)
+    # Seeds the global shuffle of documents across shards and the choice of validation units.
     seed: int = 0
+    # Train/val split unit: "domain" keeps every registered domain (site) on one side, so near-copies
+    # on one site cannot sit on both; "url" splits document by document. Rule: pipeline/shuffle.py.
+    split_by: Literal["domain", "url"] = "domain"
+    # Memory bound of the global shuffle: the most bytes of tokenized documents (one bucket) held at once.
+    shuffle_bucket_bytes: int = Field(default=256 << 20, ge=4096)
+
+
+class DedupConfig(_Model):
+    """Exact and MinHash-LSH near dedup over the documents that survive the other filters (FineWeb's
+    order). Shingles are word n-grams of the normalized text (filters/minhash.py); signatures follow
+    datasketch's affine32 scheme, so `seed` and `num_perm` mean what they mean there. Bands × rows are
+    given, or derived from `threshold` as datasketch's MinHashLSH does (equal false-positive and
+    false-negative weights): 112 permutations at 0.75 → 11 bands × 10 rows."""
+
+    exact: bool = True
+    near: bool = True
+    n: int = Field(default=5, ge=1)
+    num_perm: int = Field(default=112, ge=2, le=1024)
+    # Jaccard similarity of the shingle sets at which the LSH S-curve is centred (used when bands/rows are None).
+    threshold: float = Field(default=0.75, gt=0, lt=1)
+    bands: int | None = Field(default=None, ge=1)
+    rows: int | None = Field(default=None, ge=1)
+    seed: int = Field(default=1, ge=0)
+    # Keep a candidate edge only when the signatures' estimated Jaccard reaches `threshold`.
+    verify_jaccard: bool = False
+    # Which document of a cluster survives: the first in curated/ order, the smallest id, or the longest text.
+    keep: Literal["first", "smallest_id", "longest"] = "first"
+    # A (band, bucket) with more documents links only its first max_edges_per_bucket + 1 (by node); the
+    # rest are counted (buckets_truncated). Bounds the candidate edges any task holds.
+    max_edges_per_bucket: int = Field(default=10_000, ge=1)
+    # Compute signatures' permutation step with torch on a CUDA GPU when one is present (bit-identical to
+    # the numpy path); without torch or a GPU the numpy path runs.
+    gpu: bool = False
+
+    @model_validator(mode="after")
+    def _bands_rows(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither (then they follow from threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+    def band_rows(self) -> tuple[int, int]:
+        """(bands, rows): as given, or datasketch's optimal split of num_perm for `threshold`."""
+        if self.bands is not None:
+            return self.bands, self.rows
+        return optimal_bands(self.threshold, self.num_perm)
+
+
+@lru_cache(maxsize=64)
+def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
+                  false_negative_weight: float = 0.5) -> tuple[int, int]:
+    """datasketch's MinHashLSH._optimal_param: the (b, r), b·r ≤ num_perm, minimizing the weighted areas under
+    the S-curve 1-(1-s^r)^b below the threshold (false positives) and above it (false negatives)."""
+    from scipy.integrate import quad
+
+    best, best_error = (0, 0), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
+            fn = quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
+            error = fp * false_positive_weight + fn * false_negative_weight
+            if error < best_error:
+                best_error, best = error, (b, r)
+    return best
 
 
 class Job(_Model):
@@ -111,6 +214,8 @@ class Job(_Model):
     language: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
     decide: DecideConfig = DecideConfig()
+    # Exact + MinHash-LSH near dedup over the survivors; `dedup: null` turns it off.
+    dedup: DedupConfig | None = DedupConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
 
     def to_yaml(self) -> str:

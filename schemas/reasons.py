@@ -72,3 +72,23 @@ TOO_MANY_BULLET_LINES = _builtin("too_many_bullet_lines", "quality", "bullet-lin
 TOO_MANY_ELLIPSIS_LINES = _builtin("too_many_ellipsis_lines", "quality", "ellipsis-line share above quality.max_ellipsis_lines_ratio")
 TOO_FEW_ALPHA_WORDS = _builtin("too_few_alpha_words", "quality", "alphabetic-word share below quality.min_alpha_words_ratio")
 TOO_FEW_STOP_WORDS = _builtin("too_few_stop_words", "quality", "fewer distinct stop words than quality.min_stop_words")
+# quality (Gopher repetition), in datatrove's order
+TOO_MANY_DUPLICATE_PARAGRAPHS = _builtin("too_many_duplicate_paragraphs", "quality", "share of repeated paragraphs above quality.max_duplicate_paragraphs_ratio")
+TOO_MANY_DUPLICATE_PARAGRAPH_CHARS = _builtin("too_many_duplicate_paragraph_chars", "quality", "characters in repeated paragraphs above quality.max_duplicate_paragraph_chars_ratio")
+TOO_MANY_DUPLICATE_LINES = _builtin("too_many_duplicate_lines", "quality", "share of repeated lines above quality.max_duplicate_lines_ratio")
+TOO_MANY_DUPLICATE_LINE_CHARS = _builtin("too_many_duplicate_line_chars", "quality", "characters in repeated lines above quality.max_duplicate_line_chars_ratio")
+TOP_NGRAM_TOO_FREQUENT = {n: _builtin(f"top_{n}gram_too_frequent", "quality", f"most frequent word {n}-gram covers more characters than quality.max_top_{n}gram_chars_ratio") for n in (2, 3, 4)}
+TOO_MANY_DUPLICATE_NGRAMS = {n: _builtin(f"too_many_duplicate_{n}grams", "quality", f"repeated word {n}-grams cover more characters than quality.max_duplicate_{n}gram_chars_ratio") for n in (5, 6, 7, 8, 9, 10)}
+# quality (C4)
+CONTAINS_LOREM_IPSUM = _builtin("contains_lorem_ipsum", "quality", "a line says 'lorem ipsum' (quality.c4_drop_lorem_ipsum)")
+CONTAINS_CURLY_BRACKET = _builtin("contains_curly_bracket", "quality", "a line C4 would keep has a '{' (quality.c4_drop_curly_bracket)")
+TOO_FEW_SENTENCES = _builtin("too_few_sentences", "quality", "the lines C4 keeps hold fewer sentences than quality.c4_min_sentences")
+CONTAINS_BAD_WORDS = _builtin("contains_bad_words", "quality", "more words from quality.c4_bad_words_file than quality.c4_max_bad_words")
+# quality (FineWeb, on the lines C4 keeps)
+TOO_FEW_PUNCTUATED_LINES = _builtin("too_few_punctuated_lines", "quality", "share of lines ending in terminal punctuation below quality.fineweb_min_line_punct_ratio")
+TOO_MANY_SHORT_LINES = _builtin("too_many_short_lines", "quality", "share of short lines above quality.fineweb_max_short_line_ratio")
+TOO_MUCH_DUPLICATE_LINE_TEXT = _builtin("too_much_duplicate_line_text", "quality", "characters in repeated lines (after C4's cleanup) above quality.fineweb_max_char_dup_ratio")
+TOO_MANY_LINE_BREAKS = _builtin("too_many_line_breaks", "quality", "newlines per word above quality.fineweb_max_newline_word_ratio (list-like text)")
+# dedup (global step over the survivors; the kept document of each cluster is chosen by dedup.keep)
+EXACT_DUPLICATE = _builtin("exact_duplicate", "dedup", "same normalized text as the document kept for its cluster")
+NEAR_DUPLICATE = _builtin("near_duplicate", "dedup", "MinHash-LSH near duplicate of the document kept for its cluster")

@@ -165,6 +165,7 @@ class RunStats:
     scores: dict[str, Summary]
     sources: dict[str, dict]  # per input file: records, by WARC type, html responses, quarantined
     tokens: dict | None = None
+    dedup: dict | None = None  # the global dedup step: removed, clusters, cluster sizes, bytes saved
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
     version: int = STATS_VERSION
@@ -178,5 +179,6 @@ class RunStats:
             "scores": {k: v.to_dict() for k, v in sorted(self.scores.items())},
             "sources": self.sources,
             "tokens": self.tokens,
+            "dedup": self.dedup,
             "seconds": self.seconds,
         }, indent=2) + "\n"

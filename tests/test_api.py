@@ -33,7 +33,7 @@ def test_yaml_job_and_its_python_form_give_identical_outputs(ray_local, tmp_path
     job = load_job(REPO / "jobs" / "quickstart.yaml")
     run(job, output=tmp_path / "yaml", **QUIET)
     Pipeline(sources=WarcSource([DEMO_WARC], job.extract.max_page_bytes), stages=_default_stages(job),
-             tokenize=job.tokenize, batch_size=job.batch_size).run(tmp_path / "python", **QUIET)
+             tokenize=job.tokenize, batch_size=job.batch_size, dedup=job.dedup).run(tmp_path / "python", **QUIET)
     for folder in ("curated", "rejected", "quarantine", "shards"):
         assert _files(tmp_path / "yaml" / folder) == _files(tmp_path / "python" / folder), folder
 

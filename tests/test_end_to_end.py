@@ -33,7 +33,8 @@ def quickstart_run(ray_local, tmp_path_factory):
 def test_quickstart_ledger_sums_and_outputs_exist(quickstart_run):
     out, ledger = quickstart_run.output, quickstart_run.ledger
     assert ledger.input == 276 and ledger.accounted == ledger.input  # every record of the demo WARC
-    assert ledger.kept >= 50 and ledger.dropped["not_response"] == 183
+    assert ledger.kept >= 45 and ledger.dropped["not_response"] == 183
+    assert ledger.dropped["exact_duplicate"] >= 2 and ledger.dropped["near_duplicate"] >= 2  # the planted copies
     curated = pq.read_table(out / "curated")
     rejected = pq.read_table(out / "rejected")
     assert curated.num_rows == ledger.kept and rejected.num_rows == sum(ledger.dropped.values())
@@ -43,7 +44,7 @@ def test_quickstart_ledger_sums_and_outputs_exist(quickstart_run):
         assert column in curated.column_names and column in rejected.column_names
     stats = json.loads((out / "stats.json").read_text())
     assert stats["ledger"]["sums"] is True
-    assert [s["stage"] for s in stats["stages"]] == ["source", "extract", "language", "quality", "decide"]
+    assert [s["stage"] for s in stats["stages"]] == ["source", "extract", "language", "quality", "dedup", "decide"]
     assert stats["funnel"][-1]["remaining"] == ledger.kept
     assert (out / "job.resolved.yaml").exists() and not (out / ".work").exists()
 

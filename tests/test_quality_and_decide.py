@@ -20,8 +20,27 @@ PROSE = (
     "In winter the pond froze at the edges, and the children of the village skated there after school. "
     "The miller kept a ledger of every sack, and the ledger is now in the museum with the old scales."
 )
-BULLETS = "\n".join(f"- item number {i} of the shopping list" for i in range(40))
-HASHTAGS = PROSE * 2 + " " + " ".join(f"#mill{i}" for i in range(30))
+# A second, different paragraph: PROSE twice would rightly fail the repetition rules.
+MORE_PROSE = (
+    "Every spring the river rose and the miller opened the sluice to spare the wheel from the flood. "
+    "Travellers crossing the old bridge stopped to watch the water churn below the race. "
+    "His daughter kept bees behind the granary and sold honey at the Saturday market in town. "
+    "When the railway came, cheaper flour arrived by the wagonload and the mill slowly fell silent."
+)
+GOOD = PROSE + "\n" + MORE_PROSE
+BULLETS = "\n".join([
+    "- Two sacks of stoneground wholemeal flour from the mill by the weir.",
+    "- A new canvas belt for the sack hoist, since the old one frayed in March.",
+    "- Linseed oil and rags to treat the oak gears before the autumn grinding.",
+    "- Spare cotter pins, a cold chisel and a box of galvanised roofing nails.",
+    "- Beeswax candles for the loft, where the lantern is not allowed near the dust.",
+    "- Seed potatoes, onion sets and broad beans for the allotment behind the granary.",
+    "- A ledger with numbered pages, because the auditor asked for one last winter.",
+    "- Paraffin for the stove in the office and matches kept in a tin.",
+    "- Rat traps for the grain store, baited with peanut butter as the keeper suggests.",
+    "- Postage stamps to send the quarterly accounts to the county office on Friday.",
+])
+HASHTAGS = GOOD + " " + " ".join(f"#mill{i}" for i in range(30))
 
 
 def test_empty_and_one_word_documents_score_without_dividing_by_zero():
@@ -50,21 +69,27 @@ def _reasons(table, job=None):
 
 
 def test_which_reason_fires():
-    texts = [PROSE * 2, "Too short to keep.", BULLETS, HASHTAGS,
+    texts = [GOOD, "Too short to keep.", BULLETS, HASHTAGS,
              "Der Müller öffnet die Schleuse, und das Wasser dreht das Rad, das die Steine antreibt. " * 8]
-    assert _reasons(_scored(texts)) == [None, R.TOO_FEW_WORDS, R.TOO_MANY_BULLET_LINES, R.TOO_MANY_HASHES, R.LANGUAGE_NOT_KEPT]
+    # A four-word text fails the repetition rules first (its first 2-gram is half its characters),
+    # as in datatrove, whose repetition filter runs before the word count.
+    assert _reasons(_scored(texts)) == [None, R.TOP_NGRAM_TOO_FREQUENT[2], R.TOO_MANY_BULLET_LINES, R.TOO_MANY_HASHES,
+                                        R.LANGUAGE_NOT_KEPT]
 
 
 def test_thresholds_come_from_the_job_and_none_disables_a_rule():
     table = _scored(["Too short to keep."])
     job = Job(name="t", sources=[{"paths": ["x"]}], quality={"min_words": None, "min_stop_words": None})
-    assert _reasons(table, job) == [None]
+    assert _reasons(table, job) == [R.TOP_NGRAM_TOO_FREQUENT[2]]
+    off = {"min_words": None, "min_stop_words": None, "c4_min_sentences": None, "fineweb_max_short_line_ratio": None, **{
+        f"max_top_{n}gram_chars_ratio": None for n in (2, 3, 4)}}
+    assert _reasons(table, Job(name="t", sources=[{"paths": ["x"]}], quality=off)) == [None]
     job = Job(name="t", sources=[{"paths": ["x"]}], quality={"min_words": 500})
-    assert _reasons(_scored([PROSE * 2]), job) == [R.TOO_FEW_WORDS]
+    assert _reasons(_scored([GOOD]), job) == [R.TOO_FEW_WORDS]
 
 
 def test_skip_reason_wins_and_quarantine_is_neither_kept_nor_dropped():
-    table = _scored([PROSE * 2, PROSE * 2, PROSE * 2])
+    table = _scored([GOOD, GOOD, GOOD])
     table = table.set_column(table.schema.get_field_index(C.SKIP_REASON), C.SKIP_REASON,
                              pa.array([None, R.NOT_HTML, None], pa.string()))
     table = table.set_column(table.schema.get_field_index(C.QUARANTINE_REASON), C.QUARANTINE_REASON,

@@ -21,8 +21,16 @@ from gristmill.schemas.job import load_job
 
 from conftest import REPO
 
-ARTICLE = ("The mill stood at the bend of the river, where the water ran fast enough to turn the wheel all year. "
-           "Farmers brought their grain in carts and waited with the miller while the stones did their work. ") * 6
+ARTICLE = (
+    "The mill stood at the bend of the river, where the water ran fast enough to turn the wheel all year. "
+    "Farmers brought their grain in carts and waited with the miller while the stones did their work. "
+    "In winter the pond froze at the edges, and the children of the village skated there after school. "
+    "The miller kept a ledger of every sack, and that ledger is now in the museum beside the old scales. "
+    "When the railway arrived, cheaper flour came from the city and the wheel slowly fell silent. "
+    "A local society restored the building in 1987, and on summer weekends it grinds wholemeal again. "
+    "Visitors can watch the gears turn, buy a small bag of flour, and read about the families who worked here. "
+    "Most of them say the sound of the water is what they remember best about the visit."
+)
 RECORDS = [
     {"text": ARTICLE, "id": "doc-a", "metadata": {"url": "http://mill.test/a", "dump": "CC-MAIN-2024-22"}, "lang": "en"},
     {"text": ARTICLE.replace("mill", "forge"), "metadata": {"url": "http://mill.test/b"}},  # no id
@@ -111,7 +119,8 @@ def test_wet_conversion_records_carry_text(tmp_path):
 
 def _job(tmp_path, source_yaml: str, extra: str = "") -> str:
     job = tmp_path / "job.yaml"
-    job.write_text(f"name: t\nsources:\n{source_yaml}\ntokenize: {{vocab_size: 300, val_fraction: 0}}\n{extra}")
+    # dedup off: these fixtures repeat one article on purpose.
+    job.write_text(f"name: t\nsources:\n{source_yaml}\ntokenize: {{vocab_size: 300, val_fraction: 0}}\ndedup: null\n{extra}")
     return load_job(job)
 
 
@@ -129,7 +138,7 @@ def test_datatrove_jsonl_writer_output_runs_end_to_end(ray_local, tmp_path):
     curated = pq.read_table(tmp_path / "out" / "curated").to_pylist()
     assert [r[C.ID] for r in curated] == [f"dt-{i}" for i in range(5)]
     assert curated[0][C.URL] == "http://dt.test/0" and curated[0][C.TEXT] == docs[0].text
-    assert result.ledger.input == 6 and result.ledger.dropped == {"too_few_words": 1}
+    assert result.ledger.input == 6 and sum(result.ledger.dropped.values()) == 1  # the one-line document
 
 
 @pytest.mark.shared_data

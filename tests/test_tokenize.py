@@ -1,30 +1,78 @@
-"""Tokenization into shards: trained or given tokenizer, PII placeholders as single tokens, determinism."""
+"""Tokenization into shards: trained or given tokenizer, PII placeholders as single tokens, the global
+shuffle (seeded, deterministic, every document once, independent of the memory bound) and the
+domain-level train/val split."""
 
 from __future__ import annotations
+
+import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gristmill.pipeline.shuffle import registered_domain
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
-from gristmill.schemas.shards import PII_PLACEHOLDERS, read_shard, verify_shards
+from gristmill.schemas.shards import PII_PLACEHOLDERS, SHUFFLE_KEY_SORT, read_shard, verify_shards
 
 TEXTS = [
     f"Document {i}: the miller ground {i * 3} sacks of wheat and wrote to |||EMAIL_ADDRESS||| about the river. "
     "The water was high this spring, and the wheel turned day and night." * 3
     for i in range(40)
 ]
+_SCHEMA = pa.schema([*C.schema_of(C.PROVENANCE_COLUMNS), pa.field(C.TEXT, C.TYPES[C.TEXT])])
+_WORDS = ("mill wheel river grain flour stone water miller sack barley rye oats spring summer autumn winter "
+          "village market road cart horse bread oven baker field farmer harvest storm bridge ledger").split()
+
+
+def write_curated(folder: Path, rows: list[dict], files: int = 1) -> Path:
+    """Curated Parquet as the writers leave it: `files` part files, rows in order."""
+    curated = folder / "curated"
+    curated.mkdir(parents=True)
+    per_file = -(-len(rows) // files) if rows else 0
+    for f in range(files):
+        part = [{name: None for name in C.PROVENANCE_COLUMNS} | row for row in rows[f * per_file : (f + 1) * per_file]]
+        pq.write_table(pa.Table.from_pylist(part, schema=_SCHEMA), curated / f"part-{f:05d}.parquet")
+    return curated
 
 
 def _curated(folder):
-    rows = [{name: None for name in C.PROVENANCE_COLUMNS} | {C.ID: f"{i:04d}", C.URL: f"http://mill.test/{i}", C.TEXT: t}
-            for i, t in enumerate(TEXTS)]
-    schema = pa.schema([*C.schema_of(C.PROVENANCE_COLUMNS), pa.field(C.TEXT, C.TYPES[C.TEXT])])
-    (folder / "curated").mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "curated" / "part-00000.parquet")
-    return folder / "curated"
+    return write_curated(folder, [{C.ID: f"{i:04d}", C.URL: f"http://mill.test/{i}", C.TEXT: t} for i, t in enumerate(TEXTS)])
+
+
+def web_rows(n_sites: int = 24, seed: int = 7) -> list[dict]:
+    """Documents from `n_sites` registered domains, several hosts each (www., blog., bare), 1-9 pages a
+    site, plus a few documents without a URL: the shape of a small crawl."""
+    rng = random.Random(seed)
+    rows = []
+    for s in range(n_sites):
+        suffix = ("com", "org", "co.uk", "net")[s % 4]
+        for p in range(rng.randint(1, 9)):
+            host = (f"www.site{s}.{suffix}", f"blog.site{s}.{suffix}", f"site{s}.{suffix}")[p % 3]
+            text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 120)))
+            rows.append({C.ID: f"s{s:02d}p{p}", C.URL: f"https://{host}/page/{p}", C.TEXT: f"Site {s} page {p}. {text}"})
+    for k in range(3):
+        rows.append({C.ID: f"nourl{k}", C.URL: None, C.TEXT: "A page without an address. " + " ".join(_WORDS[k:k + 12])})
+    return rows
+
+
+def shard_documents(shards_dir: Path):
+    """[(split, shard file, position, id, url, tokens)] over the manifest's shards, in order."""
+    manifest = verify_shards(shards_dir)
+    out = []
+    for entry in manifest.shards:
+        shard = read_shard(shards_dir / entry.file)
+        docs = pq.read_table(shards_dir / entry.docs_file).to_pylist()
+        assert len(docs) == shard.doc_count
+        for i, row in enumerate(docs):
+            out.append((entry.split, entry.file, i, row[C.ID], row[C.URL], shard.document(i).tolist()))
+    return manifest, out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def test_trained_tokenizer_shards_round_trip_and_are_deterministic(tmp_path):
@@ -40,6 +88,7 @@ def test_trained_tokenizer_shards_round_trip_and_are_deterministic(tmp_path):
     email = first.special_tokens["|||EMAIL_ADDRESS|||"]
     shard = read_shard(tmp_path / "a" / first.shards[0].file)
     assert int((shard.document(0) == email).sum()) == 3  # the placeholder is one token, three times
+    assert not (tmp_path / "a" / ".shuffle").exists()  # the spill folder goes
 
 
 def test_given_tokenizer_gets_missing_placeholders(tmp_path, shared_data):
@@ -49,14 +98,79 @@ def test_given_tokenizer_gets_missing_placeholders(tmp_path, shared_data):
     # OLMo's tokenizer already has three placeholders; the others are added as special tokens.
     assert manifest.special_tokens["|||EMAIL_ADDRESS|||"] < 50280 <= manifest.special_tokens["|||CREDIT_CARD|||"]
     assert manifest.dtype == "uint16" and manifest.eos_id == 50279  # the file's own <|endoftext|>, not an added one
-    shard = read_shard(tmp_path / "shards" / manifest.shards[0].file)
+    assert manifest.split_by == "none" and {s.split for s in manifest.shards} == {"train"}
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tmp_path / "shards" / "tokenizer.json"))
-    assert tokenizer.decode(shard.document(0)[:-1].tolist(), skip_special_tokens=False) == TEXTS[0]
+    _, docs = shard_documents(tmp_path / "shards")
+    by_id = {doc_id: tokenizer.decode(tokens[:-1], skip_special_tokens=False) for _, _, _, doc_id, _, tokens in docs}
+    assert by_id == {f"{i:04d}": t for i, t in enumerate(TEXTS)}
 
 
 def test_empty_curated_set_gives_an_empty_manifest(tmp_path):
     (tmp_path / "curated").mkdir()
     manifest = tokenize_run(tmp_path / "curated", tmp_path / "shards", TokenizeConfig())
     assert manifest.shards == [] and verify_shards(tmp_path / "shards")
+
+
+@pytest.fixture(scope="module")
+def web_curated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    rows = web_rows()
+    return write_curated(folder, rows, files=3), rows
+
+
+def test_global_shuffle_is_seeded_and_keeps_every_document_once(web_curated, tmp_path):
+    curated, rows = web_curated
+    config = TokenizeConfig(vocab_size=400, shard_tokens=1500, val_fraction=0.1, seed=3)
+    manifest = tokenize_run(curated, tmp_path / "a", config)
+    _, docs = shard_documents(tmp_path / "a")
+    input_ids = [r[C.ID] for r in rows]
+    assert sorted(d[3] for d in docs) == sorted(input_ids)  # every document exactly once, over both splits
+    train_order = [d[3] for d in docs if d[0] == "train"]
+    assert train_order != [i for i in input_ids if i in set(train_order)]  # not the input order
+    # Documents move across shards and curated files: the first train shard mixes all three input files.
+    first_shard = {d[3] for d in docs if d[1] == "train-00000.bin"}
+    thirds = [set(input_ids[k * len(rows) // 3 : (k + 1) * len(rows) // 3]) for k in range(3)]
+    assert all(first_shard & third for third in thirds)
+    assert manifest.shuffle_method == SHUFFLE_KEY_SORT and manifest.seed == 3
+
+    again = tokenize_run(curated, tmp_path / "b", config)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b") and again.to_json() == manifest.to_json()
+    other = tokenize_run(curated, tmp_path / "c", config.model_copy(update={"seed": 4}))
+    _, other_docs = shard_documents(tmp_path / "c")
+    assert [d[3] for d in other_docs if d[0] == "train"] != train_order
+    assert sorted(d[3] for d in other_docs) == sorted(input_ids)
+    assert other.seed == 4
+
+
+def test_shards_do_not_depend_on_the_shuffle_memory_bound(web_curated, tmp_path):
+    curated, _ = web_curated
+    config = TokenizeConfig(vocab_size=400, shard_tokens=1500, val_fraction=0.1)
+    tokenize_run(curated, tmp_path / "big", config)
+    # 4 KiB buckets: the spill is split into many buckets and re-split; the order is the same.
+    tokenize_run(curated, tmp_path / "small", config.model_copy(update={"shuffle_bucket_bytes": 4096}))
+    assert _files(tmp_path / "big") == _files(tmp_path / "small")
+
+
+def test_split_keeps_each_registered_domain_on_one_side(web_curated, tmp_path):
+    curated, rows = web_curated
+    manifest = tokenize_run(curated, tmp_path / "s", TokenizeConfig(vocab_size=400, shard_tokens=1500, val_fraction=0.2))
+    assert manifest.split_by == "domain" and "registered domain" in manifest.split_rule
+    _, docs = shard_documents(tmp_path / "s")
+    sides: dict[str, set[str]] = {}
+    for split, _, _, doc_id, url, _ in docs:
+        sides.setdefault(registered_domain(url) or doc_id, set()).add(split)
+    assert all(len(s) == 1 for s in sides.values()), {d: s for d, s in sides.items() if len(s) > 1}
+    val_docs = sum(1 for d in docs if d[0] == "val")
+    assert 0 < val_docs <= 0.2 * len(rows)  # whole sites, within the budget
+    # www., blog. and the bare host of one site are one unit.
+    assert len({registered_domain(r[C.URL]) for r in rows if r[C.URL]}) == 24
+
+
+def test_split_by_url_when_asked(web_curated, tmp_path):
+    curated, rows = web_curated
+    manifest = tokenize_run(curated, tmp_path / "u", TokenizeConfig(vocab_size=400, val_fraction=0.2, split_by="url"))
+    assert manifest.split_by == "url"
+    val_docs = sum(s.docs for s in manifest.shards if s.split == "val")
+    assert val_docs == int(0.2 * len(rows))  # one-document units fill the budget exactly

@@ -1,0 +1,123 @@
+"""C4 rules (Raffel et al. 2020, section 2.2), as datatrove's C4QualityFilter defines them, and C4's
+bad-word list check (C4BadWordsFilter) with a word list read from a path the caller gives.
+
+C4 works line by line (`str.splitlines()`, each line stripped). A line is removed when it has a word
+(whitespace-separated) over `max_word_length` characters, fewer than `min_words_per_line` words,
+mentions "javascript", or a cookie / terms-of-use phrase; Wikipedia-style citations ("[1]", "[edit]",
+"[citation needed]") are cut out of the lines kept. A whole document fails on a kept-so-far line
+with "lorem ipsum" or a curly bracket, or when the kept lines hold fewer than `min_sentences`
+sentences (spaCy's sentencizer, per line, as datatrove counts). Terminal punctuation per line is
+not required (FineWeb's setting `filter_no_terminal_punct=False`; FineWeb's own rules look at it).
+
+`c4_lines(split, rules)` returns the scores and the kept lines (the text datatrove hands on to the
+next filter), cached on the split so FineWeb's rules read the same view.
+
+One difference by design: datatrove drops a document at the first line with "lorem ipsum" or a
+curly bracket, so its reason depends on which comes first; we count both, and the decide step names
+lorem ipsum first when a document has both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gristmill.filters.textsplit import SplitText
+
+CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_POLICY = re.compile("|".join(map(re.escape, POLICY_PHRASES)))
+
+
+@dataclass(frozen=True)
+class C4LineRules:
+    """How C4 cleans lines (datatrove's C4QualityFilter defaults). These shape the scores: changing
+    them needs a re-score, unlike the decide thresholds."""
+
+    min_words_per_line: int | None = 3
+    max_word_length: int | None = 1000
+    remove_citations: bool = True
+    drop_javascript_lines: bool = True
+    drop_policy_lines: bool = True
+
+
+@dataclass(frozen=True)
+class C4Lines:
+    lorem_ipsum_line_count: int  # lines (that pass the word rules) containing "lorem ipsum"
+    curly_bracket_line_count: int  # lines (not dropped for javascript) containing "{"
+    sentence_count: int  # sentences in the kept lines
+    kept: tuple[str, ...]  # the kept lines, citations cut out, in order
+    kept_word_count: int  # words (datatrove's English words) of the kept lines
+
+
+def c4_lines(split: SplitText, rules: C4LineRules = C4LineRules()) -> C4Lines:
+    return split.derived(("c4", rules), lambda s: _c4_lines(s, rules))
+
+
+def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
+    tokenizer = split.tokenizer
+    stripped = [line.strip() for line in split.lines]
+    line_chunks = [line.split() for line in stripped]
+    chunks_per_line = np.fromiter(map(len, line_chunks), dtype=np.int64, count=len(line_chunks))
+    # Words and sentences of every line at once from the document's chunks (the lines' chunks, in
+    # order), unless some neighbouring chunks need spaCy's context: then line by line.
+    fast = not split.needs_context and int(chunks_per_line.sum()) == len(split.chunk_ids)
+    if fast:
+        line_words, line_sentences = tokenizer.line_facts(split.chunk_ids, chunks_per_line)
+        line_words, line_sentences = line_words.tolist(), line_sentences.tolist()
+    min_words = rules.min_words_per_line if rules.min_words_per_line is not None else -1
+    max_length = rules.max_word_length
+    lorem = curly = sentences = words = 0
+    kept: list[str] = []
+    for i, (line, chunks) in enumerate(zip(stripped, line_chunks)):
+        if max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length:
+            continue
+        cited = False
+        if rules.remove_citations and "[" in line:
+            cleaned = CITATION.sub("", line)
+            if cleaned != line:
+                line, cited = cleaned, True
+        if len(chunks) < min_words:  # datatrove counts the words before the citations are cut
+            continue
+        lower = line.lower()
+        if "lorem ipsum" in lower:
+            lorem += 1
+        if rules.drop_javascript_lines and "javascript" in lower:
+            continue
+        if "{" in line:
+            curly += 1
+        if rules.drop_policy_lines and _POLICY.search(lower):
+            continue
+        if fast and not cited and (len(chunks) < 2 or " ".join(chunks) == line):
+            n_words, n_sentences = line_words[i], line_sentences[i]
+        else:
+            # Cutting a citation makes new neighbours; other whitespace than one space makes tokens.
+            n_words, n_sentences = tokenizer.line_counts(line, line.split() if cited else chunks,
+                                                         check_context=cited or not fast)
+        sentences += n_sentences
+        words += n_words
+        kept.append(line)
+    return C4Lines(lorem, curly, sentences, tuple(kept), words)
+
+
+class BadWords:
+    """C4's bad-word check: a word from the list, flanked by non-word characters, in the lowercased
+    text (as C4BadWordsFilter matches for space-separated languages). The list is one word or phrase
+    per line, read from the path given; the project ships none."""
+
+    def __init__(self, words):
+        words = sorted({w.strip().lower() for w in words if w.strip()}, key=lambda w: (-len(w), w))
+        self._pattern = re.compile(r"(?<!\w)(?:%s)(?!\w)" % "|".join(map(re.escape, words))) if words else None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BadWords:
+        return cls(Path(path).read_text(encoding="utf-8").splitlines())
+
+    def count(self, text: str) -> int:
+        """Bad-word occurrences in `text` (non-overlapping)."""
+        if self._pattern is None:
+            return 0
+        return sum(1 for _ in self._pattern.finditer(text.lower()))

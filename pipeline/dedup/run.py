@@ -1,0 +1,383 @@
+"""deduplicate_run: the global dedup step over a run's curated/ documents (the survivors of every other
+filter, as FineWeb orders it). It reads like its phases, each a step of Ray tasks (shuffle.py):
+
+  1. bands      per curated part: the (band, bucket) keys of each document (LSH bands of its signature,
+                plus one "exact" band keyed by its exact hash), hash-partitioned by bucket
+  2. buckets    per partition: documents sharing a (band, bucket) are linked to the bucket's smallest node
+                (star edges, at most max_edges_per_bucket per bucket; optionally only when the signatures'
+                estimated Jaccard reaches the threshold)
+  3. components distributed Large-Star / Small-Star until the edge set stops changing (components.py)
+  4. members    per curated part: id, text bytes and exact hash of every node in a component
+  5. keepers    per component (partitioned by root): the kept document by config.keep, cluster size, and
+                for each other member its reason: exact_duplicate when its exact hash equals the kept
+                one's, near_duplicate otherwise
+  6. rewrite    per curated part: curated/part-N.parquet rewritten without its duplicates (every row gains
+                dup_cluster_id, dup_cluster_size); the duplicates go to rejected/dedup-N.parquet with
+                keep=False and their drop_reason
+
+A node is a document's position in curated/ order (parts by name, rows in order), which is
+deterministic, so clusters, kept documents and output bytes do not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gristmill.filters import minhash
+from gristmill.pipeline.dedup.components import connected_components, split
+from gristmill.pipeline.dedup.shuffle import Exchange
+from gristmill.schemas import columns as C
+from gristmill.schemas import reasons as R
+from gristmill.schemas.job import DedupConfig
+
+CURATED, REJECTED = "curated", "rejected"
+# Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify).
+ROWS_PER_PARTITION = 1_000_000
+# Rows per batch when a task streams a curated part (members, rewrite): bounds its memory, not the outcome.
+BATCH_ROWS = 4096
+
+
+@dataclass
+class DedupResult:
+    documents: int = 0  # documents in curated/ before dedup
+    exact_removed: int = 0
+    near_removed: int = 0
+    clusters: int = 0  # components with more than one document
+    cluster_sizes: dict[int, int] = field(default_factory=dict)  # size → number of clusters
+    bytes_saved: int = 0  # UTF-8 bytes of the removed documents' text
+    candidate_edges: int = 0  # star edges out of the buckets (after verification)
+    buckets_truncated: int = 0  # buckets larger than max_edges_per_bucket + 1
+    largest_bucket: int = 0
+    rounds: int = 0  # Large-Star/Small-Star rounds
+    partitions: int = 0
+    bands: int = 0
+    rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    # source_file → documents removed from it (for the per-source "kept" counts in stats.json)
+    removed_by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def removed(self) -> int:
+        return self.exact_removed + self.near_removed
+
+    @property
+    def dropped(self) -> Counter:
+        """What the ledger adds: kept -= removed, dropped[reason] += n."""
+        return +Counter({R.EXACT_DUPLICATE: self.exact_removed, R.NEAR_DUPLICATE: self.near_removed})
+
+    def to_dict(self) -> dict:
+        return {
+            "documents": self.documents, "exact_removed": self.exact_removed, "near_removed": self.near_removed,
+            "clusters": self.clusters, "cluster_sizes": {str(k): v for k, v in sorted(self.cluster_sizes.items())},
+            "bytes_saved": self.bytes_saved, "candidate_edges": self.candidate_edges,
+            "buckets_truncated": self.buckets_truncated, "largest_bucket": self.largest_bucket,
+            "rounds": self.rounds, "partitions": self.partitions, "bands": self.bands, "rows": self.rows,
+            "seconds": self.seconds, "removed_by_source": dict(sorted(self.removed_by_source.items())),
+        }
+
+
+# --- 1. bands ---------------------------------------------------------------------------------------
+
+def _exact_keys(hashes: list[str]) -> np.ndarray:
+    return np.fromiter((int(h[:16], 16) for h in hashes), np.uint64, len(hashes))
+
+
+def _band_rows(extra, pieces) -> tuple[dict, list]:
+    path, offset, config, bands, rows, partitions = extra
+    table = pq.read_table(path, columns=[C.EXACT_HASH, C.MINHASH])
+    nodes = offset + np.arange(table.num_rows, dtype=np.int64)
+    band_ids, keys, node_ids, sigs = [], [], [], []
+    if config.near:
+        present = pc.is_valid(table[C.MINHASH]).to_numpy(zero_copy_only=False)
+        if present.any():
+            signature = minhash.signatures_from_bytes(table[C.MINHASH].filter(pa.array(present)), config.num_perm)
+            band_ids.append(np.tile(np.arange(bands, dtype=np.int16), len(signature)))
+            keys.append(minhash.band_keys(signature, bands, rows).ravel())
+            node_ids.append(np.repeat(nodes[present], bands))
+            if config.verify_jaccard:
+                sigs.append(np.repeat(signature, bands, axis=0))
+    if config.exact:
+        present = pc.is_valid(table[C.EXACT_HASH]).to_numpy(zero_copy_only=False)
+        if present.any():
+            band_ids.append(np.full(int(present.sum()), bands, np.int16))  # the exact band
+            keys.append(_exact_keys(table[C.EXACT_HASH].filter(pa.array(present)).to_pylist()))
+            node_ids.append(nodes[present])
+            if config.verify_jaccard:
+                sigs.append(np.zeros((int(present.sum()), config.num_perm), np.uint32))
+    if not keys:
+        band = np.empty(0, np.int16)
+        key = np.empty(0, np.uint64)
+        node = np.empty(0, np.int64)
+        sig = np.empty((0, config.num_perm), np.uint32) if config.verify_jaccard else None
+    else:
+        band, key, node = np.concatenate(band_ids), np.concatenate(keys), np.concatenate(node_ids)
+        sig = np.concatenate(sigs) if config.verify_jaccard else None
+    part = (key % np.uint64(partitions)).astype(np.int64)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    out = []
+    for p in range(partitions):
+        take = order[bounds[p]:bounds[p + 1]]
+        out.append({"band": band[take], "key": key[take], "node": node[take],
+                    "sig": sig[take] if sig is not None else None})
+    return {"documents": table.num_rows, "band_rows": len(key)}, out
+
+
+# --- 2. buckets -------------------------------------------------------------------------------------
+
+def _bucket_edges(extra, pieces) -> tuple[dict, list]:
+    config, bands, partitions = extra
+    pieces = [p for p in pieces if len(p["key"])]
+    empty = np.empty((0, 2), np.int64)
+    if not pieces:
+        return {"edges": 0, "truncated": 0, "largest": 0}, split(empty, empty[:, 0], partitions)
+    band = np.concatenate([p["band"] for p in pieces])
+    key = np.concatenate([p["key"] for p in pieces])
+    node = np.concatenate([p["node"] for p in pieces])
+    order = np.lexsort((node, key, band))
+    band, key, node = band[order], key[order], node[order]
+    start = np.concatenate([[True], (band[1:] != band[:-1]) | (key[1:] != key[:-1])])
+    heads = np.flatnonzero(start)
+    sizes = np.diff(np.append(heads, len(key)))
+    head_of = np.repeat(heads, sizes)
+    rank = np.arange(len(key)) - head_of
+    link = (rank > 0) & (rank <= config.max_edges_per_bucket)
+    if config.verify_jaccard:
+        sig = np.concatenate([p["sig"] for p in pieces])[order]
+        candidates = np.flatnonzero(link & (band != bands))
+        similar = minhash.estimated_jaccard(sig[head_of[candidates]], sig[candidates]) >= config.threshold
+        link[candidates[~similar]] = False
+    edges = np.stack([node[head_of[link]], node[link]], axis=1)
+    edges = np.unique(edges, axis=0) if len(edges) else empty
+    directed = np.concatenate([edges, edges[:, ::-1]])
+    stats = {"edges": len(edges), "truncated": int(np.sum(sizes > config.max_edges_per_bucket + 1)),
+             "largest": int(sizes.max())}
+    return stats, split(directed, directed[:, 0], partitions)
+
+
+# --- 4. members -------------------------------------------------------------------------------------
+
+def _part_of(nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return np.searchsorted(offsets, nodes, side="right") - 1
+
+
+def _route_labels(extra, pieces) -> tuple[dict, list]:
+    """(leaf, root) → (node, root) rows for leaves and roots, partitioned by curated part of the node."""
+    offsets, files = extra
+    labels = np.concatenate(pieces) if pieces else np.empty((0, 2), np.int64)
+    roots = np.unique(labels[:, 1])
+    rows = np.concatenate([labels, np.stack([roots, roots], axis=1)]) if len(labels) else labels
+    return {}, _split_by_part(rows, offsets, files)
+
+
+def _split_by_part(rows: np.ndarray, offsets: np.ndarray, files: int) -> list[np.ndarray]:
+    part = _part_of(rows[:, 0], offsets) if len(rows) else np.empty(0, np.int64)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(files + 1))
+    return [rows[order[bounds[f]:bounds[f + 1]]] for f in range(files)]
+
+
+def _members(extra, pieces) -> tuple[dict, list]:
+    path, offset, partitions = extra
+    rows = np.unique(np.concatenate(pieces), axis=0) if pieces else np.empty((0, 2), np.int64)
+    empty = {"root": np.empty(0, np.int64), "node": np.empty(0, np.int64), "id": [], "bytes": np.empty(0, np.int64), "exact": []}
+    if not len(rows):
+        return {}, [empty] * partitions
+    local = rows[:, 0] - offset  # sorted: rows are unique'd by (node, root)
+    ids, exact, text_bytes = [], [], []
+    first = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=[C.ID, C.TEXT, C.EXACT_HASH]):
+        lo, hi = np.searchsorted(local, [first, first + batch.num_rows])
+        take = pa.array(local[lo:hi] - first)
+        ids += batch.column(C.ID).take(take).to_pylist()
+        exact += batch.column(C.EXACT_HASH).take(take).to_pylist()
+        text_bytes.append(pc.fill_null(pc.binary_length(batch.column(C.TEXT).take(take)), 0).to_numpy(zero_copy_only=False))
+        first += batch.num_rows
+    text_bytes = np.concatenate(text_bytes).astype(np.int64) if text_bytes else np.empty(0, np.int64)
+    part = rows[:, 1] % partitions
+    out = []
+    for p in range(partitions):
+        take = np.flatnonzero(part == p)
+        out.append({"root": rows[take, 1], "node": rows[take, 0], "id": [ids[i] for i in take],
+                    "bytes": text_bytes[take], "exact": [exact[i] for i in take]})
+    return {}, out
+
+
+# --- 5. keepers -------------------------------------------------------------------------------------
+
+def _keepers(extra, pieces) -> tuple[dict, list]:
+    keep_rule, offsets, files = extra
+    root = np.concatenate([p["root"] for p in pieces])
+    node = np.concatenate([p["node"] for p in pieces])
+    ids = [i for p in pieces for i in p["id"]]
+    text_bytes = np.concatenate([p["bytes"] for p in pieces])
+    exact = [e for p in pieces for e in p["exact"]]
+    sizes: Counter = Counter()
+    counts: Counter = Counter()
+    decided = []  # (node, cluster id, cluster size, reason or None)
+    order = np.lexsort((node, root))
+    start = 0
+    while start < len(order):
+        stop = start
+        while stop < len(order) and root[order[stop]] == root[order[start]]:
+            stop += 1
+        members = order[start:stop]  # by node
+        if keep_rule == "first":
+            keeper = members[0]
+        elif keep_rule == "smallest_id":
+            keeper = min(members, key=lambda i: (ids[i] is None, ids[i] or "", node[i]))
+        else:  # longest
+            keeper = min(members, key=lambda i: (-text_bytes[i], node[i]))
+        sizes[len(members)] += 1
+        for i in members:
+            if i == keeper:
+                reason = None
+            elif exact[i] is not None and exact[i] == exact[keeper]:
+                reason = R.EXACT_DUPLICATE
+            else:
+                reason = R.NEAR_DUPLICATE
+            if reason:
+                counts[reason] += 1
+                counts["bytes_saved"] += int(text_bytes[i])
+            decided.append((int(node[i]), ids[keeper], len(members), reason))
+        start = stop
+    decided.sort()
+    nodes = np.array([d[0] for d in decided], np.int64)
+    part = _part_of(nodes, offsets) if len(nodes) else nodes
+    out = [[d for d, p in zip(decided, part) if p == f] for f in range(files)]
+    return {"sizes": sizes, "counts": counts}, out
+
+
+# --- 6. rewrite -------------------------------------------------------------------------------------
+
+def _rewrite(extra, pieces) -> tuple[dict, list]:
+    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates."""
+    path, offset, rejected_path = extra
+    decided = sorted(d for piece in pieces for d in piece)
+    nodes = np.array([d[0] for d in decided], np.int64) - offset
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    for name in (C.DUP_CLUSTER_ID, C.DUP_CLUSTER_SIZE):
+        if schema.get_field_index(name) < 0:
+            schema = schema.append(pa.field(name, C.TYPES[name]))
+    kept_writer = pq.ParquetWriter(f"{path}.tmp", schema, compression="zstd")
+    rejected_writer = None
+    first = kept = removed = 0
+    by_source: Counter = Counter()
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+        table = pa.Table.from_batches([batch])
+        lo, hi = np.searchsorted(nodes, [first, first + table.num_rows])
+        cluster_id: list = [None] * table.num_rows
+        cluster_size = np.ones(table.num_rows, np.int64)
+        reason: list = [None] * table.num_rows
+        for node, (_, keeper_id, size, why) in zip(nodes[lo:hi], decided[lo:hi]):
+            row = node - first
+            cluster_id[row], cluster_size[row], reason[row] = keeper_id, size, why
+        for name, values in ((C.DUP_CLUSTER_ID, pa.array(cluster_id, C.TYPES[C.DUP_CLUSTER_ID])),
+                             (C.DUP_CLUSTER_SIZE, pa.array(cluster_size, C.TYPES[C.DUP_CLUSTER_SIZE]))):
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, values) if index >= 0 else table.append_column(pa.field(name, values.type), values)
+        dropped = np.array([r is not None for r in reason], bool)
+        if dropped.any():
+            duplicates = table.filter(pa.array(dropped))
+            duplicates = duplicates.set_column(duplicates.schema.get_field_index(C.KEEP), C.KEEP,
+                                               pa.array([False] * duplicates.num_rows, pa.bool_()))
+            duplicates = duplicates.set_column(duplicates.schema.get_field_index(C.DROP_REASON), C.DROP_REASON,
+                                               pa.array([r for r in reason if r is not None], pa.string()))
+            if rejected_writer is None:
+                rejected_writer = pq.ParquetWriter(f"{rejected_path}.tmp", duplicates.schema, compression="zstd")
+            rejected_writer.write_table(duplicates)
+            removed += duplicates.num_rows
+            if C.SOURCE_FILE in duplicates.column_names:
+                by_source.update(duplicates[C.SOURCE_FILE].to_pylist())
+        survivors = table.filter(pa.array(~dropped))
+        kept_writer.write_table(survivors.cast(schema))
+        kept += survivors.num_rows
+        first += table.num_rows
+    kept_writer.close()
+    if rejected_writer is not None:
+        rejected_writer.close()
+        os.replace(f"{rejected_path}.tmp", rejected_path)
+    os.replace(f"{path}.tmp", path)
+    return {"kept": kept, "removed": removed, "by_source": by_source}, []
+
+
+# --- the step ---------------------------------------------------------------------------------------
+
+def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int | None = None) -> DedupResult:
+    """Remove exact and near duplicates from `run_dir/curated/` (see the module docstring); Ray must be
+    initialized. `workers` caps the tasks running at once (default: the cluster's CPUs); the outcome is
+    the same for any value."""
+    import ray
+
+    run_dir = Path(run_dir)
+    result = DedupResult()
+    result.bands, result.rows = config.band_rows()
+    files = sorted((run_dir / CURATED).glob("part-*.parquet"))
+    counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    result.documents = sum(counts)
+    if not result.documents or not (config.exact or config.near):
+        return result
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+    workers = max(1, min(workers or int(cpus), int(cpus)))
+    exchange = Exchange(cpus_per_task=cpus / workers)
+    band_rows = result.documents * ((result.bands if config.near else 0) + (1 if config.exact else 0))
+    partitions = result.partitions = max(workers, math.ceil(band_rows / ROWS_PER_PARTITION))
+    clock = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.seconds[name] = round(now - clock, 3)
+        clock = now
+
+    file_extras = [(str(f), int(offsets[i])) for i, f in enumerate(files)]
+    stats, out = exchange.step(_band_rows, [(p, o, config, result.bands, result.rows, partitions) for p, o in file_extras],
+                               None, partitions)
+    phase("bands")
+    stats, out = exchange.step(_bucket_edges, [(config, result.bands, partitions)] * partitions,
+                               Exchange.transpose(out, partitions), partitions)
+    result.candidate_edges = sum(s["edges"] for s in stats)
+    result.buckets_truncated = sum(s["truncated"] for s in stats)
+    result.largest_bucket = max(s["largest"] for s in stats)
+    phase("buckets")
+    labels, result.rounds = connected_components(exchange, Exchange.transpose(out, partitions), partitions)
+    phase("components")
+    _, out = exchange.step(_route_labels, [(offsets, len(files))] * partitions, labels, len(files))
+    _, out = exchange.step(_members, [(p, o, partitions) for p, o in file_extras], Exchange.transpose(out, len(files)),
+                           partitions)
+    phase("members")
+    stats, out = exchange.step(_keepers, [(config.keep, offsets, len(files))] * partitions,
+                               Exchange.transpose(out, partitions), len(files))
+    sizes, removed = Counter(), Counter()
+    for s in stats:
+        sizes.update(s["sizes"])
+        removed.update(s["counts"])
+    result.cluster_sizes = dict(sorted(sizes.items()))
+    result.clusters = sum(sizes.values())
+    result.exact_removed = removed[R.EXACT_DUPLICATE]
+    result.near_removed = removed[R.NEAR_DUPLICATE]
+    result.bytes_saved = removed["bytes_saved"]
+    phase("keepers")
+    (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
+    rewrite_extras = [(p, o, str(run_dir / REJECTED / f"dedup-{i:05d}.parquet")) for i, (p, o) in enumerate(file_extras)]
+    stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(files)), 0)
+    by_source: Counter = sum((s["by_source"] for s in stats), Counter())
+    result.removed_by_source = dict(sorted(by_source.items()))
+    if sum(s["removed"] for s in stats) != result.removed:
+        raise RuntimeError("dedup rewrite removed a different number of documents than the keepers decided")
+    phase("rewrite")
+    log(f"gristmill: dedup removed {result.exact_removed} exact and {result.near_removed} near duplicates "
+        f"of {result.documents} documents ({result.clusters} clusters, {result.rounds} component rounds)")
+    return result

@@ -1,0 +1,43 @@
+"""A hash shuffle on plain Ray tasks. A step is a set of tasks; each task receives a list of pieces (object
+references resolved by Ray), returns small stats (fetched by the driver) and one piece per partition of
+the next step (left in the object store). Piece i of every task of one step is the input of task i of
+the next. Memory per task: its inputs and outputs; the driver holds references and stats only.
+
+Every reduce is a function of the SET of rows it receives (each sorts its input first), so the outcome
+does not depend on the partition count or on which worker ran what.
+"""
+
+from __future__ import annotations
+
+import ray
+
+
+@ray.remote
+def _step(fn, partitions: int, extra, *pieces):
+    stats, outputs = fn(extra, list(pieces))
+    if len(outputs) != partitions:
+        raise AssertionError(f"step returned {len(outputs)} pieces for {partitions} partitions")
+    return (stats, *outputs) if partitions else stats
+
+
+class Exchange:
+    def __init__(self, cpus_per_task: float = 1.0):
+        self.cpus = cpus_per_task
+
+    def step(self, fn, extras: list, inputs: list[list] | None, partitions: int) -> tuple[list, list[list]]:
+        """Run `fn(extra, pieces) -> (stats, [piece per partition])` once per extra.
+
+        `inputs[t]` are the pieces of task t (None: no pieces). Returns (stats per task, out[t][partition]).
+        """
+        refs = []
+        for t, extra in enumerate(extras):
+            pieces = inputs[t] if inputs is not None else []
+            ref = _step.options(num_returns=partitions + 1, num_cpus=self.cpus).remote(fn, partitions, extra, *pieces)
+            refs.append(ref if partitions else [ref])
+        stats = ray.get([r[0] for r in refs])
+        return stats, [list(r[1:]) for r in refs]
+
+    @staticmethod
+    def transpose(outputs: list[list], partitions: int) -> list[list]:
+        """out[task][partition] → the input pieces of each task of the next step."""
+        return [[task_out[p] for task_out in outputs] for p in range(partitions)]
