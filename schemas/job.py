@@ -249,7 +249,7 @@ def load_job(path: str | Path) -> Job:
 
 
 def resolve_paths(job: Job, base: Path) -> Job:
-    """Make source globs and the tokenizer path absolute, relative to `base`."""
+    """Make source globs, the tokenizer and the bad-words file absolute, relative to `base`."""
     def absolute(p: str) -> str:
         return p if "://" in p or Path(p).is_absolute() else str((base / p).resolve())
 
@@ -257,4 +257,7 @@ def resolve_paths(job: Job, base: Path) -> Job:
     tokenize = job.tokenize
     if tokenize.tokenizer_file:
         tokenize = tokenize.model_copy(update={"tokenizer_file": absolute(tokenize.tokenizer_file)})
-    return job.model_copy(update={"sources": sources, "tokenize": tokenize})
+    quality = job.quality
+    if quality.c4_bad_words_file:
+        quality = quality.model_copy(update={"c4_bad_words_file": absolute(quality.c4_bad_words_file)})
+    return job.model_copy(update={"sources": sources, "tokenize": tokenize, "quality": quality})

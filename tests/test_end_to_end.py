@@ -98,7 +98,7 @@ def test_bad_job_is_a_clear_cli_error(tmp_path):
 
 @pytest.mark.shared_data
 def test_every_warc_sample_runs_and_matches_stats_txt(ray_local, shared_data, tmp_path):
-    root = shared_data / "warc-samples"
+    root = (shared_data / "warc-samples").resolve()  # the run reports resolved paths
     job = load_job(REPO / "jobs" / "quickstart.yaml")
     result = run(job, output=tmp_path / "samples", inputs=[str(root / "**" / "*.warc*"), str(root / "**" / "*.arc*")],
                  log=lambda m: None)

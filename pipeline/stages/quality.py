@@ -13,7 +13,7 @@ from collections import Counter
 import pyarrow as pa
 
 from gristmill.filters.c4 import BadWords, C4LineRules, c4_lines
-from gristmill.filters.english import EnglishTokenizer
+from gristmill.filters.english import EnglishTokenizer, paused_gc
 from gristmill.filters.fineweb import FineWebQuality, fineweb_scores
 from gristmill.filters.gopher import GopherQuality, GopherRepetition, gopher_quality_scores, gopher_repetition_scores
 from gristmill.filters.textsplit import SplitText
@@ -85,11 +85,12 @@ class ScoreQuality(Stage):
         # The batch's new words in one pass (one spaCy call for the hard ones), before any document needs them.
         tokenizer = EnglishTokenizer.shared()
         tokenizer.start_document()
-        tokenizer.learn(chunk for _, _, chunks in docs for chunk in chunks)
-        for i, text, chunks in docs:
-            for name, value in quality_scores(SplitText(text, tokenizer, chunks), self.config, self.bad_words).items():
-                values[name][i] = value
-            counts["scored"] += 1
+        with paused_gc():
+            tokenizer.learn(chunk for _, _, chunks in docs for chunk in chunks)
+            for i, text, chunks in docs:
+                for name, value in quality_scores(SplitText(text, tokenizer, chunks), self.config, self.bad_words).items():
+                    values[name][i] = value
+                counts["scored"] += 1
         for name in self.writes:
             table = set_column(table, name, values[name])
         return table
