@@ -16,7 +16,7 @@ from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import Job, QualityConfig
 
-from quality_corpus import datatrove_reason
+from quality_corpus import _LONG_TRIPLES, datatrove_reason
 
 # Six distinct paragraphs of ordinary prose (two sentences each): the base every case edits.
 PARAGRAPHS = [
@@ -123,16 +123,7 @@ CASES = {
     R.TOO_MUCH_DUPLICATE_LINE_TEXT: lines(*S, "Read more about the mill.", "Read more about the mill."),
     # Lines of three long words (not short, kept by C4), a few of them punctuated.
     R.TOO_MANY_LINE_BREAKS: lines("Minutes of the meeting.", "Notes and the agenda.", "Reports to follow.",
-                                  "Decisions are final.", *[
-        "international transport workers", "agricultural machinery dealers", "regional development agencies",
-        "municipal planning committees", "independent research laboratories", "professional football clubs",
-        "traditional building materials", "renewable electricity generation", "residential property developers",
-        "commercial aviation authorities", "environmental protection groups", "historical preservation societies",
-        "educational publishing companies", "industrial equipment suppliers", "national statistics offices",
-        "voluntary conservation trusts", "cooperative wholesale societies", "mechanical engineering firms",
-        "pharmaceutical research centres", "independent grocery retailers", "metropolitan police authorities",
-        "specialist veterinary hospitals", "community broadcasting stations", "international shipping agencies",
-        "provincial government departments"]),
+                                  "Decisions are final.", *_LONG_TRIPLES[:25]),
 }
 
 

@@ -15,7 +15,6 @@ decompression bomb costs at most `max_page_bytes`. (warcio's own decoder breaks 
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import pyarrow as pa
 import xxhash
 from warcio.archiveiterator import ArchiveIterator
 
-from gristmill.pipeline.sources.base import empty_row, open_input, quarantine_row, to_table
+from gristmill.pipeline.sources.base import empty_row, generated_id, open_input, quarantine_row, to_table
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import ExtractConfig
@@ -35,8 +34,9 @@ _READ_CHUNK = 1 << 16
 def record_id(warc_record_id: str | None, source_file: str, offset: int) -> str:
     """Deterministic document id, the same on every machine and worker count: a hash of the
     WARC-Record-ID (globally unique by the WARC spec), else of the file's name and the offset."""
-    key = warc_record_id or f"{os.path.basename(source_file)}\0{offset}"
-    return xxhash.xxh3_64_hexdigest(key.encode("utf-8", "surrogatepass"))
+    if not warc_record_id:
+        return generated_id(source_file, offset)
+    return xxhash.xxh3_64_hexdigest(warc_record_id.encode("utf-8", "surrogatepass"))
 
 
 class BodyError(ValueError):
