@@ -17,16 +17,19 @@ from pathlib import Path
 
 import yaml
 
+from gristmill.pipeline.sources.crawl import CrawlSource
 from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
 from gristmill.pipeline.sources.warc import WarcSource, WetSource
 from gristmill.pipeline.stages.base import Stage
 from gristmill.schemas.job import DedupConfig, ExtractConfig, Job, RayConfig, SourceConfig, TokenizeConfig
 
 
-Source = WarcSource | WetSource | JsonlSource | ParquetSource
+Source = WarcSource | WetSource | JsonlSource | ParquetSource | CrawlSource
 
 
 def source_from_config(config: SourceConfig, extract: ExtractConfig) -> Source:
+    if config.type == "crawl":
+        return CrawlSource(dict(config.crawl), config.demo_web, config.crawl_dir, extract.max_page_bytes)
     if config.type in ("warc", "wet"):
         cls = WarcSource if config.type == "warc" else WetSource
         return cls(list(config.paths), extract.max_page_bytes)

@@ -73,6 +73,10 @@ def print_stats(stats: dict) -> None:
         t = stats["tokens"]
         console.print(f"shards: {t['shards']} files, {t['train_tokens']} train tokens ({t['train_docs']} docs), "
                       f"{t['val_tokens']} val tokens ({t['val_docs']} docs), vocab {t['vocab_size']}", highlight=False)
+    for index, crawled in sorted((stats.get("crawl") or {}).items()):
+        console.print(f"crawl {index}: {crawled['fetched']} fetched ({crawled['pages_per_s']} pages/s), status "
+                      f"{crawled['status']}, robots-disallowed {crawled['robots_disallowed']}, refused "
+                      f"{crawled['refused']}, aborted {crawled['aborted']}; WARC in {crawled['folder']}", highlight=False)
     console.print(f"seconds: {stats['seconds']}", highlight=False)
 
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
+from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.writers import RunWriter
@@ -162,21 +163,28 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
 
     started = time.perf_counter()
     output = Path(output or pipeline.output or Path("runs") / pipeline.name)
-    sources = pipeline.sources
+    sources = list(pipeline.sources)
     if inputs:  # --input: the first source's kind, reading these paths instead
-        sources = [dataclasses.replace(sources[0], paths=list(inputs))]
-    files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
+        first = sources[0]
+        sources = [WarcSource(list(inputs), first.max_page_bytes) if first.type == "crawl"
+                   else dataclasses.replace(first, paths=list(inputs))]
     rules = [rule for stage in pipeline.stages for rule in stage.rules()]
     stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
     check_columns(stages)
     prepare_output(output)
     (output / "job.resolved.yaml").write_text(pipeline.describe())
     stats_dir = (output / WORK_DIR / "stats").resolve()
+    init_ray(pipeline.ray, ray_address)
+    # Crawl sources fetch first (on this Ray) and are read as the WARC files they wrote.
+    crawls = {}
+    for index, source in enumerate(sources):
+        if hasattr(source, "materialize"):
+            sources[index], crawls[str(index)] = source.materialize(output, log=log)
+    files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
     reader = ReadSource(sources)
     for stage in (reader, *stages):
         stage.stats_dir = str(stats_dir)
 
-    init_ray(pipeline.ray, ray_address)
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
@@ -227,7 +235,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     }
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
-        dedup=dedup.to_dict() if dedup else None,
+        dedup=dedup.to_dict() if dedup else None, crawl=crawls or None,
         funnel=funnel(ledger, [s.stage for s in stage_stats]),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},

@@ -85,6 +85,16 @@ def _tldextract_version() -> str:
     return version("tldextract")
 
 
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def registered_domain(url: str | None) -> str | None:
     """The registered domain of `url` (eTLD+1), the host for hosts without a public suffix, None without a host."""
     if not url:
@@ -96,6 +106,14 @@ def registered_domain(url: str | None) -> str | None:
     if not host:
         return None
     host = host.rstrip(".")
+    if _is_ip(host):
+        # An address is no registrable name; its sites are its origins (ports), as on a demo web or an
+        # intranet: each origin is one split unit.
+        try:
+            port = urlsplit(url.strip()).port
+        except ValueError:
+            port = None
+        return f"{host}:{port}" if port else host
     parts = _suffix_extractor()(host)
     if parts.suffix and parts.domain:
         return f"{parts.domain}.{parts.suffix}"

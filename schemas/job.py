@@ -28,15 +28,42 @@ class SourceConfig(_Model):
     Crawl WET (text already extracted). `jsonl` (plain, .gz, .zst) and `parquet`: documents with a
     text field, as datatrove and HF datasets write them."""
 
-    type: Literal["warc", "wet", "jsonl", "parquet"] = "warc"
+    type: Literal["warc", "wet", "jsonl", "parquet", "crawl"] = "warc"
     # Paths, globs (`**` allowed) or URIs (s3://…, via fsspec); relative ones resolve against the job file.
-    paths: list[str] = Field(min_length=1)
+    # Not used by `crawl` (its WARC files are what it fetched).
+    paths: list[str] = Field(default_factory=list)
     # jsonl/parquet: the field holding the text, and the id (a deterministic id is made when absent).
     text_key: str = "text"
     id_key: str = "id"
     # jsonl/parquet: top-level fields carried into the `metadata` column (datatrove's own `metadata`
     # object is always carried); a `url` field, top-level or in metadata, fills the url column.
     metadata_keys: list[str] = Field(default_factory=list)
+    # crawl: the crawler's settings (`gristmill.pipeline.crawl.CrawlConfig` keys: seeds, max_pages,
+    # min_delay_s, allow_addresses, ...); it fetches into `crawl_dir` (relative to the current
+    # directory like `output`; default RUN/crawl; an existing one resumes) and the
+    # run reads the WARC files it wrote. `demo_web: true` serves the bundled demo web on 127.0.0.1 for the
+    # crawl (free ports; seeds default to its hosts' home pages; 127.0.0.1 is allow-listed for it only).
+    crawl: dict = Field(default_factory=dict)
+    demo_web: bool = False
+    crawl_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _paths_or_crawl(self):
+        if self.type == "crawl":
+            if self.paths:
+                raise ValueError("a crawl source fetches its input: give `crawl.seeds` (or demo_web: true), not `paths`")
+            from gristmill.pipeline.crawl.config import CrawlConfig
+
+            settings = dict(self.crawl)
+            if self.demo_web:
+                settings.setdefault("seeds", ["http://127.0.0.1/"])  # replaced by the demo hosts at run time
+            CrawlConfig(**settings)  # validates now, so a bad key fails at load time with its path
+        else:
+            if not self.paths:
+                raise ValueError(f"a {self.type} source needs `paths`")
+            if self.crawl or self.demo_web or self.crawl_dir:
+                raise ValueError("`crawl`, `demo_web` and `crawl_dir` belong to `type: crawl` sources")
+        return self
 
 
 class RayConfig(_Model):

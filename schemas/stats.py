@@ -168,6 +168,7 @@ class RunStats:
     dedup: dict | None = None  # the global dedup step: removed, clusters, cluster sizes, bytes saved
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
+    crawl: dict | None = None  # per crawl source (by index): its folder and the crawler's stats
     version: int = STATS_VERSION
 
     def to_json(self) -> str:
@@ -181,4 +182,5 @@ class RunStats:
             "tokens": self.tokens,
             "dedup": self.dedup,
             "seconds": self.seconds,
+            "crawl": self.crawl,
         }, indent=2) + "\n"

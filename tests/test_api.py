@@ -30,7 +30,7 @@ def _files(folder):
 
 
 def test_yaml_job_and_its_python_form_give_identical_outputs(ray_local, tmp_path):
-    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    job = load_job(REPO / "jobs" / "demo-archive.yaml")
     run(job, output=tmp_path / "yaml", **QUIET)
     Pipeline(sources=WarcSource([DEMO_WARC], job.extract.max_page_bytes), stages=_default_stages(job),
              tokenize=job.tokenize, batch_size=job.batch_size, dedup=job.dedup).run(tmp_path / "python", **QUIET)
@@ -94,7 +94,7 @@ def test_user_scorer_is_a_column_a_rule_and_a_stat(ray_local, tmp_path):
     def digit_ratio(text: str) -> float:
         return sum(c.isdigit() for c in text) / max(len(text), 1)
 
-    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    job = load_job(REPO / "jobs" / "demo-archive.yaml")
     scorer = ScoreFunction("digit_ratio", digit_ratio, drop_above=0.004, low=0.0, high=1.0, meaning="share of digits")
     result = Pipeline(sources=WarcSource([DEMO_WARC]), stages=[*default_stages(job), scorer],
                       tokenize=job.tokenize).run(tmp_path / "user", **QUIET)

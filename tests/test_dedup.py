@@ -340,7 +340,7 @@ def test_signature_stage_in_a_real_run_then_dedup(ray_local, tmp_path):
 
     from conftest import REPO
 
-    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    job = load_job(REPO / "jobs" / "demo-archive.yaml")
     stages = [*default_stages(job), ComputeDedupSignatures(DedupConfig())]
     result = Pipeline(sources=WarcSource([str(REPO / "jobs" / "data" / "demo-web.warc.gz")]), stages=stages,
                       tokenize=job.tokenize, batch_size=job.batch_size).run(tmp_path / "run", log=lambda m: None)

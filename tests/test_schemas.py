@@ -17,10 +17,30 @@ from gristmill.schemas.stats import Ledger, LedgerError, StageStats
 from conftest import REPO
 
 
-def test_quickstart_job_loads_with_paths_resolved():
-    job = load_job(REPO / "jobs" / "quickstart.yaml")
-    assert job.name == "quickstart"
+def test_demo_archive_job_loads_with_paths_resolved():
+    job = load_job(REPO / "jobs" / "demo-archive.yaml")
+    assert job.name == "demo-archive"
     assert all(p.startswith(str(REPO / "jobs")) for p in job.sources[0].paths)
+
+
+def test_quickstart_job_is_a_demo_web_crawl():
+    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    source = job.sources[0]
+    assert (source.type, source.demo_web, source.paths) == ("crawl", True, [])
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{type: crawl, paths: [a.warc]}", "not `paths`"),
+    ("{type: crawl, crawl: {seeds: [http://x/], max_pagez: 3}}", "max_pagez"),
+    ("{type: crawl}", "seeds"),
+    ("{type: warc}", "needs `paths`"),
+    ("{type: warc, paths: [a.warc], demo_web: true}", "belong to `type: crawl`"),
+])
+def test_crawl_source_settings_are_checked_when_the_job_loads(tmp_path, source, message):
+    path = tmp_path / "job.yaml"
+    path.write_text(f"name: x\nsources: [{source}]\n")
+    with pytest.raises(JobError, match=message):
+        load_job(path)
 
 
 def test_unknown_key_is_named_with_file(tmp_path):

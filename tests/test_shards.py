@@ -31,6 +31,8 @@ from test_tokenize import web_rows, write_curated
     ("https://WWW.Example.com:8080/x?y=1", "example.com"),
     ("http://blog.example.com./", "example.com"),
     ("http://192.168.1.2/a", "192.168.1.2"),
+    ("http://127.0.0.1:45069/2024/a.html", "127.0.0.1:45069"),  # an address: each origin is a site
+    ("http://[::1]:8080/", "::1:8080"),
     ("http://news.demo.test/2024/x.html", "news.demo.test"),  # no public suffix: the host
     ("http://localhost:8000/", "localhost"),
     (None, None),

@@ -153,7 +153,7 @@ def test_common_crawl_wet_sample_runs_end_to_end(ray_local, shared_data, tmp_pat
 
 
 def test_score_only_mode_keeps_every_document_with_its_scores(ray_local, tmp_path):
-    job = load_job(REPO / "jobs" / "quickstart.yaml")
+    job = load_job(REPO / "jobs" / "demo-archive.yaml")
     annotate = Pipeline(sources=Pipeline.from_job(job).sources, stages=default_stages(job), tokenize=job.tokenize,
                         decide_mode="annotate")
     result = annotate.run(tmp_path / "annotate", log=lambda m: None)
