@@ -117,3 +117,9 @@ def test_truncated_or_altered_shard_is_refused(tmp_path):
     path.write_bytes(b"NOTASHRD" + bytes(100))
     with pytest.raises(ShardError, match="not a gristmill shard"):
         read_shard(path)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "jobs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_job_validates(path):
+    job = load_job(path)
+    assert job.sources and job.name
