@@ -70,6 +70,27 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
+def encode_texts(tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids of each text. The text's own characters never become the document separator: a
+    literal eos string in a page ("<|endoftext|>" quoted in a tokenizer tutorial, say) is encoded as the
+    ordinary text it is (two pieces, decoding back to the same characters), so only gristmill's own
+    separator marks a document boundary."""
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+    out = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+    for i, text in enumerate(texts):
+        if EOS_TOKEN in text:
+            half = len(EOS_TOKEN) // 2
+            literal = [tokenizer.encode(piece, add_special_tokens=False).ids
+                       for piece in (EOS_TOKEN[:half], EOS_TOKEN[half:])]
+            ids: list[int] = []
+            for j, part in enumerate(text.split(EOS_TOKEN)):
+                if j:
+                    ids += literal[0] + literal[1]
+                ids += tokenizer.encode(part, add_special_tokens=False).ids if part else []
+            out[i] = np.asarray(ids, dtype=np.int64)
+    return out
+
+
 class _ShardSink:
     """One split's shards: documents stream into the open shard, which closes at `shard_tokens`."""
 
@@ -138,8 +159,7 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
     with GlobalShuffle(shards_dir / ".shuffle", config.seed, dtype, config.shuffle_bucket_bytes,
                        expected_bytes=_expected_spill_bytes(curated_dir, dtype.itemsize)) as shuffle:
         for batch in iter_curated(curated_dir, [*C.PROVENANCE_COLUMNS, C.TEXT], batch_rows=_ENCODE_BATCH):
-            encodings = tokenizer.encode_batch(batch[C.TEXT], add_special_tokens=False)
-            docs = [np.append(np.asarray(e.ids, dtype=np.int64), eos_id).astype(dtype) for e in encodings]
+            docs = [np.append(ids, eos_id).astype(dtype) for ids in encode_texts(tokenizer, batch[C.TEXT])]
             shuffle.add(docs, {name: batch[name] for name in C.PROVENANCE_COLUMNS})
 
         plan = plan_split(shuffle.domain_hist, shuffle.doc_hist, config.val_fraction, config.split_by, config.seed)

@@ -174,3 +174,19 @@ def test_split_by_url_when_asked(web_curated, tmp_path):
     assert manifest.split_by == "url"
     val_docs = sum(s.docs for s in manifest.shards if s.split == "val")
     assert val_docs == int(0.2 * len(rows))  # one-document units fill the budget exactly
+
+
+def test_a_literal_eos_string_in_a_page_is_text_not_a_document_boundary(tmp_path):
+    text = 'GPT-2 ends each document with "<|endoftext|>"; so do we.<|endoftext|>'
+    rows = [{C.ID: "eos", C.URL: "http://mill.test/eos", C.TEXT: text},
+            {C.ID: "plain", C.URL: "http://mill.test/plain", C.TEXT: "A plain page about millstones."}]
+    manifest = tokenize_run(write_curated(tmp_path, rows), tmp_path / "shards",
+                            TokenizeConfig(vocab_size=300, val_fraction=0))
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tmp_path / "shards" / "tokenizer.json"))
+    _, docs = shard_documents(tmp_path / "shards")
+    by_id = {doc_id: tokens for _, _, _, doc_id, _, tokens in docs}
+    assert [tokens.count(manifest.eos_id) for tokens in by_id.values()] == [1, 1]  # only the separator
+    assert all(tokens[-1] == manifest.eos_id for tokens in by_id.values())
+    assert tokenizer.decode(by_id["eos"][:-1], skip_special_tokens=False) == text
