@@ -43,7 +43,7 @@ class WordHasher:
         for i, word in enumerate(words):
             value = cache.get(word)
             if value is None:
-                value = cache[word] = digest(word)
+                value = cache[word] = digest(word.encode("utf-8", "surrogatepass"))
             out[i] = value
         return out
 
