@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from gristmill.filters.ngrams import ngram_hashes, ngram_hashes_batch, word_spans
+from gristmill.filters.ngrams import ngram_hashes, ngram_hashes_batch, word_spans, words_of
 from gristmill.pipeline.decontam_index import EvalSetError, build_index
 from gristmill.pipeline.decide import decide
 from gristmill.pipeline.stages.decontaminate import Decontaminate
@@ -52,7 +52,11 @@ def test_words_are_lowercased_with_punctuation_stripped():
     hashes, _ = ngram_hashes_batch(["The answer is (B).", "the ANSWER is b", "the answer, is: b!"], 4)
     assert len(hashes) == 3 and len(set(hashes.tolist())) == 1
     words, spans = word_spans("Hello, World! It's 3.5")
-    assert words == ["hello", "world", "it", "s", "3", "5"] and spans[1] == (7, 12)
+    assert words == [b"hello", b"world", b"it", b"s", b"3", b"5"] and spans[1] == (7, 12)
+    assert words_of("Hello, World! It's 3.5") == words
+    assert words_of("Caf\u00e9 \u2014 na\u00efve\u2019s \u0130stanbul_2") == word_spans("Caf\u00e9 \u2014 na\u00efve\u2019s \u0130stanbul_2")[0]
+    for html in (PLANTED_PAGE, COMMON_PHRASES_PAGE, CLEAN_PAGE):  # the fast path's words are the regex's
+        assert words_of(page_text(html)) == word_spans(page_text(html))[0]
     # the batch path and the per-text path give the same n-grams, and none crosses into the next text
     text = page_text(PLANTED_PAGE)
     batch, doc = ngram_hashes_batch([text, "short text"], 13)
@@ -66,7 +70,7 @@ def test_index_holds_every_set_and_counts_short_items(tmp_path):
     assert index.sets["mmlu-style"]["items"] == 5  # one question, four choices
     assert index.sets["notes"] == {"items": 2, "items_too_short": 1, "ngrams": 10, "bytes": index.sets["notes"]["bytes"]}
     assert np.all(np.diff(index.keys.astype(np.float64)) > 0)  # sorted, unique
-    assert index.nbytes == 16 * len(index.keys)
+    assert index.nbytes == 16 * len(index.keys) + len(index.filter) and len(index.filter) * 8 >= 8 * len(index.keys)
 
 
 def test_planted_question_is_caught_and_common_phrases_are_not(tmp_path):
