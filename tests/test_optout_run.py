@@ -213,3 +213,15 @@ def test_takedown_removes_listed_documents_and_near_copies_from_parquet_and_shar
     val_after = next((e for e in Manifest.read(run_dir / "shards").shards if e.file == val_entry.file), None)
     assert val_after is None or val_after.docs == val_entry.docs - 1
     verify_run_shards(run_dir / "shards")
+
+
+def test_the_eval_index_is_put_in_the_object_store_once(ray_local, tmp_path):
+    from gristmill.pipeline.stages.decontaminate import Decontaminate
+    from gristmill.schemas.job import DecontaminateConfig, EvalSetConfig
+
+    evals = write_eval_sets(tmp_path)
+    stage = Decontaminate(DecontaminateConfig(eval_sets=[EvalSetConfig(name="g", path=str(evals["gsm8k-style"]),
+                                                                       text_keys=["question"])]))
+    first, second = stage.__getstate__(), stage.__getstate__()
+    assert isinstance(first["index"], ray_local.ObjectRef) and first["index"] == second["index"]  # one put
+    assert (ray_local.get(first["index"]).keys == stage.index.keys).all()
