@@ -17,7 +17,9 @@ articleBody planted in it, so the hit path (and, with remove_spans, the cutting 
 is repeated `--repeat` times (the word-hash cache is warm after the first pass, as it is in a long run).
 What is timed: `Decontaminate.__call__` on Arrow batches of `--batch-size` documents, as a Ray worker
 calls it (stats file writing off), in wall time and in the process's CPU time (on a shared machine the
-wall figure includes waiting for the core). MB = 10^6 bytes of UTF-8 text. Set OMP/Arrow threads to 1
+wall figure includes waiting for the core). MB = 10^6 bytes of UTF-8 text. For scale, a naive version (a Python set
+of space-joined n-gram strings, regex words, one set lookup per n-gram) runs on the same documents.
+Set OMP/Arrow threads to 1
 (pyarrow's CPU pool is set to one thread below) so one process is one core.
 """
 
@@ -118,12 +120,43 @@ def table_of(texts: list[str]) -> pa.Table:
     })
 
 
+def naive_baseline(eval_sets: list[EvalSetConfig], docs: list[str], n: int, repeat: int) -> dict:
+    """The way many decontamination scripts do it, for scale: a Python set of space-joined n-gram strings,
+    and per document a regex word split and a set lookup per n-gram (same words as the stage)."""
+    import re
+    import sys
+
+    from gristmill.pipeline.decontam_index import read_eval_items
+
+    word = re.compile(r"[^\W_]+")
+    started = time.perf_counter()
+    grams: set[str] = set()
+    for eval_set in eval_sets:
+        for item in read_eval_items(eval_set):
+            words = [w.lower() for w in word.findall(item)]
+            grams.update(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+    build_s = time.perf_counter() - started
+    size = sys.getsizeof(grams) + sum(sys.getsizeof(g) for g in grams)
+    hit_docs = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _ in range(repeat):
+        for doc in docs:
+            words = [w.lower() for w in word.findall(doc)]
+            hit_docs += any(" ".join(words[i:i + n]) in grams for i in range(len(words) - n + 1))
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    text_mb = sum(len(d.encode("utf-8")) for d in docs) * repeat / 1e6
+    return {"index_build_s": round(build_s, 2), "index_ngrams": len(grams), "index_mb": round(size / 1e6, 1),
+            "documents_hit_per_pass": hit_docs // repeat, "wall_s": round(seconds, 2), "cpu_s": round(cpu_seconds, 2),
+            "mb_per_s_per_core_wall": round(text_mb / seconds, 2), "mb_per_s_per_core_cpu": round(text_mb / cpu_seconds, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n", type=int, default=13)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive Python-set comparison")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +198,10 @@ def main() -> None:
                 "mb_per_s_per_core_cpu": round(text_bytes * args.repeat / 1e6 / cpu_seconds, 2),
                 "docs_per_s_wall": round(len(docs) * args.repeat / seconds, 1),
             }
+        if not args.no_baseline:
+            docs = load_documents(args.data)
+            plant(docs, args.data)
+            results["naive_python_set"] = naive_baseline(eval_sets, docs, args.n, args.repeat)
     print(json.dumps(results, indent=2))
 
 
