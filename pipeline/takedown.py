@@ -12,7 +12,10 @@ The list has the opt-out format (pipeline/optout.py: domain, prefix, url, sha256
                WARC ids, text sha256, cluster, the entry it matched, the shard it left); never its text
   3. curated   only the parts holding a removed document are rewritten, without those rows; the rows go
                to rejected/takedown-<timestamp>.parquet with keep=false, drop_reason `taken_down` and
-               their text and signature cleared, so every record of the run still ends in one place
+               their text and signature cleared, so every record of the run still ends in one place.
+               Rows the list names that were already in rejected/ (a dropped duplicate, a page that
+               failed a filter; with --near-copies also the dropped members of an affected cluster) keep
+               their drop reason but lose their text and signature too (audit lines of type `scrubbed`)
   4. shards    only the shards (train or val) holding a removed document are rewritten: their tokens
                without that document's token range, their index and `.docs.parquet` without its row; a
                shard left empty is deleted. Untouched shards keep their bytes. The manifest gets the new
@@ -66,6 +69,7 @@ class TakedownResult:
     shards_rewritten: list[str] = field(default_factory=list)
     shards_deleted: list[str] = field(default_factory=list)
     tokens_removed: int = 0
+    rejected_scrubbed: int = 0  # rows already in rejected/ that the list names (or near copies): text cleared
 
 
 def _parts(folder: Path, pattern: str = "*.parquet") -> list[Path]:
@@ -119,10 +123,19 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
         if cluster:
             clusters.add(cluster)
     matched = len(removed)
+    # rows already in rejected/ that the list names keep their reason but lose their text (scrubbed)
+    scrub: dict[str, str] = {}
+    for doc_id, entry, cluster, _ in _scan_matches(_parts(rejected_dir), optout):
+        scrub.setdefault(doc_id, entry)
+        if near_copies and cluster:
+            clusters.add(cluster)
     if near_copies:
-        for _, _, cluster, _ in _scan_matches(_parts(rejected_dir), optout):
-            if cluster:
-                clusters.add(cluster)
+        for path in _parts(rejected_dir):
+            if C.DUP_CLUSTER_ID in _columns_of(path):
+                table = pq.read_table(path, columns=[C.ID, C.DUP_CLUSTER_ID])
+                for doc_id, cluster in zip(table[C.ID].to_pylist(), table[C.DUP_CLUSTER_ID].to_pylist()):
+                    if cluster in clusters:
+                        scrub.setdefault(doc_id, f"near_copy_of:{cluster}")
         if clusters:
             for path in curated_parts:
                 if C.DUP_CLUSTER_ID not in _columns_of(path):
@@ -154,6 +167,24 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
             row["curated_part"] = path.name
             audit_rows.append(row)
             per_source[row[C.SOURCE_FILE]] += 1
+    scrub_ids = pa.array(sorted(scrub), pa.string())
+    scrubbed_rows: list[dict] = []
+    scrub_parts: list[Path] = []
+    for path in _parts(rejected_dir) if scrub else []:
+        names = _columns_of(path)
+        wanted = [c for c in (*C.PROVENANCE_COLUMNS, C.TEXT_SHA256, C.DUP_CLUSTER_ID, C.DROP_REASON, C.TEXT) if c in names]
+        table = pq.read_table(path, columns=wanted)
+        hit = pc.and_(pc.is_in(table[C.ID], value_set=scrub_ids), pc.is_valid(table[C.TEXT]))
+        if not pc.any(hit).as_py():
+            continue
+        scrub_parts.append(path)
+        for row in table.filter(hit).to_pylist():
+            text = row.pop(C.TEXT)
+            row[C.TEXT_SHA256] = row.get(C.TEXT_SHA256) or text_sha256(text)
+            row["matched"] = scrub[row[C.ID]]
+            row["rejected_part"] = path.name
+            scrubbed_rows.append(row)
+    result.rejected_scrubbed = len(scrubbed_rows)
     shard_plan: list[tuple] = []  # (entry, docs table, drop mask) of every shard holding a removed document
     shard_of: dict[str, str] = {}
     manifest = Manifest.read(shards_dir) if (shards_dir / "manifest.json").exists() else None
@@ -178,12 +209,14 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
               "entries": optout.counts(), "removed": result.removed, "matched": result.matched,
               "near_copies_removed": result.near_copies, "curated_parts_rewritten": result.curated_parts_rewritten,
               "shards_rewritten": result.shards_rewritten, "shards_deleted": result.shards_deleted,
-              "tokens_removed": result.tokens_removed}
+              "tokens_removed": result.tokens_removed, "rejected_scrubbed": result.rejected_scrubbed}
     with open(partial, "w") as handle:
         handle.write(json.dumps(header, sort_keys=True) + "\n")
         for row in sorted(audit_rows, key=lambda r: r[C.ID]):
             row["shard"] = shard_of.get(row[C.ID])
             handle.write(json.dumps({"type": "document", **row}, sort_keys=True) + "\n")
+        for row in sorted(scrubbed_rows, key=lambda r: r[C.ID]):
+            handle.write(json.dumps({"type": "scrubbed", **row}, sort_keys=True) + "\n")
 
     # 3. curated: affected parts rewritten; the rows go to rejected/ without their text
     taken: list[pa.Table] = []
@@ -199,6 +232,14 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
         _write_parquet(table.filter(pc.invert(hit)), path)
     if taken:
         _write_parquet(pa.concat_tables(taken, promote_options="default"), rejected_dir / f"takedown-{stamp}.parquet")
+
+    for path in scrub_parts:  # already dropped: the row stays (the ledger is unchanged), its text goes
+        table = pq.read_table(path)
+        hit = pc.and_(pc.is_in(table[C.ID], value_set=scrub_ids), pc.is_valid(table[C.TEXT]))
+        table = set_column(table, C.TEXT, pc.if_else(hit, pa.scalar(None, C.TYPES[C.TEXT]), table[C.TEXT]))
+        if C.MINHASH in table.column_names:
+            table = set_column(table, C.MINHASH, pc.if_else(hit, pa.scalar(None, C.TYPES[C.MINHASH]), table[C.MINHASH]))
+        _write_parquet(table, path)
 
     # 4. shards: only the affected ones; then the manifest
     if shard_plan:

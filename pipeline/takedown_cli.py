@@ -29,5 +29,6 @@ def takedown_main(run_dir: Path, lists: list[str], near_copies: bool, console, f
     table.add_row("shards rewritten", str(len(result.shards_rewritten)))
     table.add_row("shards deleted (emptied)", str(len(result.shards_deleted)))
     table.add_row("tokens removed", str(result.tokens_removed))
+    table.add_row("already rejected: text cleared", str(result.rejected_scrubbed))
     console.print(table)
     console.print(f"audit record: {result.audit_file}", highlight=False)

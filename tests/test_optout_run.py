@@ -191,7 +191,13 @@ def test_takedown_removes_listed_documents_and_near_copies_from_parquet_and_shar
     lines = [json.loads(line) for line in audits[0].read_text().splitlines()]
     assert lines[0]["type"] == "takedown" and lines[0]["removed"] == 2 and lines[0]["near_copies_removed"] == 1
     assert lines[0]["lists"][str(listed)] == hashlib.sha256(listed.read_bytes()).hexdigest()
-    documents = {d[C.ID]: d for d in lines[1:]}
+    documents = {d[C.ID]: d for d in lines[1:] if d["type"] == "document"}
+    scrubbed = {d[C.ID]: d for d in lines[1:] if d["type"] == "scrubbed"}
+    # the listed copy that dedup had dropped keeps its reason in rejected/ but not its text
+    assert scrubbed[dropped_copy[C.ID]]["matched"] == f"url:{dropped_copy[C.URL].split('://', 1)[1]}"
+    assert scrubbed[dropped_copy[C.ID]][C.DROP_REASON] == "near_duplicate" and lines[0]["rejected_scrubbed"] == len(scrubbed)
+    still = next(r for r in rows(run_dir / "rejected") if r[C.ID] == dropped_copy[C.ID])
+    assert still[C.DROP_REASON] == "near_duplicate" and still[C.TEXT] is None and dropped_copy[C.TEXT]
     assert set(documents) == gone and all(C.TEXT not in d for d in documents.values())
     assert documents[dropped_copy[C.DUP_CLUSTER_ID]]["matched"] == f"near_copy_of:{dropped_copy[C.DUP_CLUSTER_ID]}"
     assert all(d[C.URL] and d[C.SOURCE_FILE] and d[C.TEXT_SHA256] and d["shard"] in holding for d in documents.values())
