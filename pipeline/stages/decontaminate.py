@@ -59,9 +59,10 @@ class Decontaminate(Stage):
             except ImportError:  # pragma: no cover - ray is a dependency
                 return state
             if ray.is_initialized():
-                if self._index_ref is None:
-                    self._index_ref = ray.put(self.index)
-                state["index"], state["_index_ref"] = self._index_ref, None
+                job = ray.get_runtime_context().get_job_id()
+                if self._index_ref is None or self._index_ref[0] != job:  # once per Ray session
+                    self._index_ref = (job, ray.put(self.index))
+                state["index"], state["_index_ref"] = self._index_ref[1], None
         return state
 
     def setup(self) -> None:
