@@ -8,8 +8,10 @@ comment, blank lines are ignored:
     prefix:https://example.org/private/  every URL that starts with it
     url:https://example.net/page?id=7    that URL exactly
     sha256:9f86d081884c7d65…             a document whose extracted text (UTF-8, as trafilatura
-                                         returned it, before any later stage edits it) has this SHA-256;
-                                         stored per document in the `text_sha256` column
+                                         returned it, before any later stage edits it) has this SHA-256
+                                         (stored per document in the `text_sha256` column), or whose
+                                         HTTP body has it (decoded: after chunking and Content-Encoding,
+                                         the bytes the crawler received and the WARC's payload)
     id:3fa2c91d00a7e5b4                  a gristmill document id (column `id`); takedown and runs
 
 URLs are compared in canonical form (`pipeline.crawl.urls.canonicalize`: lowercase scheme and host,
@@ -146,6 +148,12 @@ class OptOutList:
             if key.startswith(prefix):
                 return f"prefix:{prefix}"
         return None
+
+    def match_body(self, body: bytes | None) -> str | None:
+        """The `sha256:` entry naming this decoded HTTP body, or None."""
+        if body is None or not self.sha256:
+            return None
+        return self.match_text_hash(hashlib.sha256(body).hexdigest())
 
     def match_text_hash(self, digest: str | None) -> str | None:
         return f"sha256:{digest}" if digest is not None and digest in self.sha256 else None

@@ -1,4 +1,5 @@
-"""The crawler never fetches an opted-out URL: checked against the live demo web's own request log.
+"""The crawler never fetches an opted-out URL, and never archives a body whose hash is listed: checked
+against the live demo web's own request log and the crawl's WARC files.
 
 Every crawl runs under the 127.0.0.1-only connection guard (tests/crawl_support.py). The hostile hub is
 excluded (its slow pages are test_crawl.py's business).
@@ -6,14 +7,19 @@ excluded (its slow pages are test_crawl.py's business).
 
 from __future__ import annotations
 
+import hashlib
+import urllib.request
+
 import pytest
 from crawl_support import connect_guard
+from warcio.archiveiterator import ArchiveIterator
 
 from gristmill.pipeline.crawl import CrawlConfig, crawl
 from gristmill.pipeline.demo_server import HUB, DemoWebServer
 from gristmill.pipeline.optout import OptOutError
 
 BORAGE = "/t/bees-and-borage-in-a-town-garden"
+MAYFLIES = "/t/counting-mayflies-on-the-hobb"
 
 
 def config(seeds, **overrides) -> CrawlConfig:
@@ -33,13 +39,15 @@ def port_of(web, host: str) -> int:
     return int(web.base_urls[host].rsplit(":", 1)[1])
 
 
-def test_opted_out_domain_prefix_and_url_are_never_requested(web, tmp_path):
+def test_opted_out_domain_prefix_and_url_are_never_requested_and_a_listed_body_is_not_archived(web, tmp_path):
     blog, news, forum = (port_of(web, h) for h in ("blog.demo.test", "news.demo.test", "forum.demo.test"))
+    with urllib.request.urlopen(web.base_urls["forum.demo.test"] + MAYFLIES, timeout=5) as response:
+        body = response.read()
     listed = tmp_path / "optout.txt"
     listed.write_text(f"domain:127.0.0.1:{blog}\n"
                       f"prefix:{web.base_urls['news.demo.test']}/2024/\n"
                       f"url:{web.base_urls['forum.demo.test']}{BORAGE}\n"
-                      f"sha256:{'0' * 64}  # content hashes need the content: the run applies them\n")
+                      f"sha256:{hashlib.sha256(body).hexdigest()}  # a body: fetched (to know it), never archived\n")
     web.clear_log()
     with connect_guard(tmp_path / "guard.log"):
         result = crawl(config(web.seeds, scope="any", opt_out_lists=[str(listed)]), tmp_path / "crawl")
@@ -52,6 +60,14 @@ def test_opted_out_domain_prefix_and_url_are_never_requested(web, tmp_path):
     assert any(r.port == news and r.path == "/" for r in requests)
     assert any(r.port == forum and r.path.startswith("/t/") for r in requests)
     assert result.stats["opted_out"] >= 3  # the blog seed, links to the blog, /2024/ articles, the thread
+    assert [r.path for r in requests if r.port == forum and r.path == MAYFLIES] == [MAYFLIES]
+    assert result.stats["aborted"]["opted_out_content"] == 1
+    archived = set()
+    for path in result.warc_paths:
+        with open(path, "rb") as handle:
+            archived |= {r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(handle) if r.rec_type == "response"}
+    assert web.base_urls["forum.demo.test"] + MAYFLIES not in archived
+    assert web.base_urls["forum.demo.test"] + "/" in archived
 
 
 def test_a_list_given_on_resume_refuses_urls_already_queued(web, tmp_path):

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from gristmill.pipeline.cli import app
 from gristmill.pipeline.optout import text_sha256
 from gristmill.pipeline.runner import run
+from gristmill.pipeline.sources.warc import read_warc_table
 from gristmill.pipeline.tokenize import verify_run_shards
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
@@ -31,6 +32,7 @@ from optout_fixtures import CLEAN_PAGE, COMMON_PHRASES_PAGE, PLANTED_PAGE, write
 from warc_fixtures import write_warc
 
 HTML = [("Content-Type", "text/html; charset=utf-8")]
+MAYFLIES = "http://forum.demo.test/t/counting-mayflies-on-the-hobb"
 JSONL_DOCS = [
     {"id": "jsonl-keep", "text": (
         "Mending a bicycle puncture is easier than most people think. First take the wheel off and lever the tyre "
@@ -57,8 +59,11 @@ def finished_run(ray_local, tmp_path_factory):
     ])
     (folder / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in JSONL_DOCS))
     evals = write_eval_sets(folder / "evals")
+    demo = read_warc_table(str(REPO / "jobs" / "data" / "demo-web.warc.gz"), 5_000_000)
+    mayflies = next(r[C.CONTENT] for r in demo.to_pylist() if r[C.URL] == MAYFLIES and r[C.WARC_TYPE] == "response")
     (folder / "optout.txt").write_text(
         "# opt-out requests received\n"
+        f"sha256:{hashlib.sha256(mayflies).hexdigest()}  # the HTTP body of one forum thread\n"
         "domain:shop.demo.test\n"
         "prefix:http://forum.demo.test/t/bees-  # both bee threads\n"
         "url:HTTPS://Blog.demo.test:443/posts/./why-bread-rises/#comments\n"
@@ -89,6 +94,7 @@ def test_opted_out_documents_are_dropped_with_the_entry_that_matched(finished_ru
     assert opted["http://forum.demo.test/t/bees-and-borage-in-a-town-garden"] == "prefix:forum.demo.test/t/bees-"
     assert opted["http://forum.demo.test/t/bees-and-catmint-in-a-town-garden"] == "prefix:forum.demo.test/t/bees-"
     assert opted["http://blog.demo.test/posts/why-bread-rises/"] == "url:blog.demo.test/posts/why-bread-rises/"
+    assert opted[MAYFLIES].startswith("sha256:")  # by its HTTP body, before extraction
     by_id = {r[C.ID]: r for r in rows(out / "rejected")}
     assert by_id["jsonl-listed"][C.DROP_REASON] == "opted_out" and by_id["jsonl-listed"][C.TEXT] is None
     assert by_id["jsonl-listed"][C.OPT_OUT_MATCH].startswith("sha256:")
@@ -101,7 +107,8 @@ def test_opted_out_documents_are_dropped_with_the_entry_that_matched(finished_ru
     stats = json.loads((out / "stats.json").read_text())
     stages = {s["stage"]: s for s in stats["stages"]}
     assert [s["stage"] for s in stats["stages"]][:3] == ["source", "optout", "extract"]
-    assert stages["optout"]["counts"]["by:domain"] >= 1 and stages["optout_content"]["counts"]["by:sha256"] == 1
+    assert stages["optout"]["counts"]["by:domain"] >= 1 and stages["optout"]["counts"]["by:sha256"] == 1
+    assert stages["optout_content"]["counts"]["by:sha256"] == 1  # the JSONL document, by its text
     assert all(r[C.TEXT_SHA256] == text_sha256(r[C.TEXT]) for r in curated)  # no stage edited these texts
 
 

@@ -2,7 +2,8 @@
 
 Two stages, each where its check is cheapest:
 - `FilterOptedOutUrls`, right after the source and before extraction: domain, prefix, URL and id entries
-  need only the record's URL and id, so an opted-out page is never extracted or scored;
+  need only the record's URL and id, and a `sha256:` entry can name the HTTP body itself, so an
+  opted-out page is never extracted or scored;
 - `FilterOptedOutContent`, right after extraction: writes `text_sha256` for every document (what
   `sha256:` entries and a later takedown name) and drops those whose hash is listed (their text is
   cleared, so rejected/ does not keep it).
@@ -27,10 +28,10 @@ def _previous_matches(table: pa.Table) -> list:
 
 
 class FilterOptedOutUrls(Stage):
-    """Before extraction: rows whose URL or id is on an opt-out list are skipped as `opted_out`."""
+    """Before extraction: rows whose URL, id or HTTP body hash is on an opt-out list are skipped as `opted_out`."""
 
     name = "optout"
-    reads = (C.ID, C.URL, C.SKIP_REASON)
+    reads = (C.ID, C.URL, C.CONTENT, C.SKIP_REASON)
     writes = (C.SKIP_REASON, C.OPT_OUT_MATCH)
 
     def __init__(self, optout: OptOutList):
@@ -40,15 +41,18 @@ class FilterOptedOutUrls(Stage):
         optout: OptOutList = self.config
         skip = table[C.SKIP_REASON].to_pylist()
         matches = _previous_matches(table)
+        bodies = table[C.CONTENT] if optout.sha256 and C.CONTENT in table.column_names else None
         for i, (is_doc, url, doc_id) in enumerate(zip(active_mask(table).to_pylist(), table[C.URL].to_pylist(),
                                                       table[C.ID].to_pylist())):
             if not is_doc:
                 continue
             entry = optout.match_id(doc_id) or optout.match_url(url)
+            if entry is None and bodies is not None:
+                entry = optout.match_body(bodies[i].as_py())
             if entry is not None:
                 skip[i], matches[i] = R.OPTED_OUT, entry
                 counts[R.OPTED_OUT] += 1
-                counts[f"by:{entry.split(':', 1)[0]}"] += 1
+                counts[f"by:{entry.split(':', 1)[0]}"] += 1  # domain, prefix, url, id or sha256 (the body)
         table = set_column(table, C.SKIP_REASON, skip)
         return set_column(table, C.OPT_OUT_MATCH, matches)
 
