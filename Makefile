@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/extraction_eval.py ../shared/data/trafilatura-eval-en
+	$(PY) bench/decontam.py --data ../shared/data
 
 clean:
 	rm -rf runs .pytest_cache

@@ -45,6 +45,17 @@ def default_stages(job: Job) -> list[Stage]:
     from gristmill.pipeline.stages.quality import ScoreQuality
 
     stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    if job.optout is not None:  # URL/id checks before extraction (cheapest), text hashes right after it
+        from gristmill.pipeline.optout import load_optout
+        from gristmill.pipeline.stages.optout import FilterOptedOutContent, FilterOptedOutUrls
+
+        optout = load_optout(job.optout.lists, job.optout.entries)
+        stages[1:1] = [FilterOptedOutContent(optout)]
+        stages.insert(0, FilterOptedOutUrls(optout))
+    if job.decontaminate is not None:  # the evaluation-set index is built here, once, on the driver
+        from gristmill.pipeline.stages.decontaminate import Decontaminate
+
+        stages.append(Decontaminate(job.decontaminate))
     if job.dedup is not None:
         stages.append(ComputeDedupSignatures(job.dedup))
     return stages

@@ -196,6 +196,7 @@ def crawl_command(
     timeout: float = typer.Option(30.0, "--timeout", help="seconds per request, all included"),
     max_body_bytes: int = typer.Option(5_000_000, "--max-body-bytes", help="cap on a body as received and after decompression"),
     no_ray: bool = typer.Option(False, "--no-ray", help="run the fetchers as threads in this process"),
+    opt_out_list: Optional[list[str]] = typer.Option(None, "--opt-out-list", help="opt-out list file or URI: its URLs are never fetched (repeatable)"),
 ):
     """Crawl the web politely from SEEDS into WARC files (robots.txt obeyed; private addresses refused)."""
     from pydantic import ValidationError
@@ -209,7 +210,7 @@ def crawl_command(
                 "domains": domain or [], "include_patterns": include or [], "exclude_patterns": exclude or [],
                 "allow_addresses": allow_host or [], "min_delay_s": delay, "fetchers": fetchers,
                 "connections_per_fetcher": connections, "timeout_s": timeout, "max_body_bytes": max_body_bytes,
-                "max_decoded_bytes": max_body_bytes, "use_ray": not no_ray}
+                "max_decoded_bytes": max_body_bytes, "use_ray": not no_ray, "opt_out_lists": opt_out_list or []}
     if user_agent:
         settings["user_agent"] = user_agent
     try:
@@ -225,6 +226,7 @@ def crawl_command(
     for status_class, n in sorted(stats["status"].items()):
         table.add_row(f"  status {status_class}", str(n))
     table.add_row("robots.txt disallowed", str(stats["robots_disallowed"]))
+    table.add_row("opted out (links not queued)", str(stats.get("opted_out", 0)))
     for group in ("refused", "aborted", "errors"):
         for reason, n in sorted(stats[group].items()):
             table.add_row(f"{group}: {reason}", str(n))
@@ -232,6 +234,18 @@ def crawl_command(
     table.add_row("pages/s", f"{stats['session']['pages_per_s']:.2f}")
     console.print(table)
     console.print(f"WARC: {', '.join(str(p) for p in result.warc_paths) or '(none)'}", highlight=False)
+
+
+@app.command("takedown")
+def takedown_command(
+    run_dir: Path = typer.Argument(..., help="a finished run folder"),
+    list_file: list[str] = typer.Option(..., "--list", help="opt-out list (domain:/prefix:/url:/sha256:/id: lines, or YAML); repeatable"),
+    near_copies: bool = typer.Option(False, "--near-copies", help="also remove documents in the same dedup cluster"),
+):
+    """Remove listed documents from a finished run: curated Parquet, affected shards, manifest, ledger, audit."""
+    from gristmill.pipeline.takedown_cli import takedown_main
+
+    takedown_main(run_dir, list_file, near_copies, console, _fail)
 
 
 @app.command("demo-server")

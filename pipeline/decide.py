@@ -21,7 +21,7 @@ from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import Job, LanguageConfig, QualityConfig
 
-_OPS = {"<": pc.less, ">": pc.greater, "not_in": None}
+_OPS = {"<": pc.less, ">": pc.greater, "==": pc.equal, "not_in": None}
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Rule:
 
     reason: str
     column: str
-    op: str  # "<", ">" or "not_in"
+    op: str  # "<", ">", "==" or "not_in"
     threshold: Any
 
     def fails(self, table: pa.Table) -> pa.ChunkedArray:

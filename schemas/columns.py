@@ -197,3 +197,15 @@ TYPES.update({
     DUP_CLUSTER_ID: pa.string(),
     DUP_CLUSTER_SIZE: pa.int64(),
 })
+
+# --- opt-out and decontamination (issue 11) ---
+# SHA-256 (hex) of the extracted text's UTF-8, before later stages edit it: what `sha256:` opt-out
+# entries name (pipeline/optout.py). Written by the content opt-out stage.
+TEXT_SHA256 = "text_sha256"
+OPT_OUT_MATCH = "opt_out_match"  # the opt-out entry a document matched ("domain:example.com"); null when none
+# The first evaluation set (job order) sharing a word n-gram with the document; null when none.
+CONTAMINATED_BY = "contaminated_by"
+CONTAMINATION_NGRAM_COUNT = "contamination_ngram_count"
+TYPES.update({TEXT_SHA256: pa.string(), OPT_OUT_MATCH: pa.string(), CONTAMINATED_BY: pa.string()})
+register_score(CONTAMINATION_NGRAM_COUNT, 0, None, "the document's word n-grams (decontaminate.n) found in any "
+               "evaluation set (counted before any span is removed)", pa.int64())

@@ -211,6 +211,44 @@ class DedupConfig(_Model):
         return optimal_bands(self.threshold, self.num_perm)
 
 
+class OptOutConfig(_Model):
+    """Opt-out lists (format: pipeline/optout.py): domains, URL prefixes, exact URLs, text SHA-256s, ids.
+    Matching documents are dropped as `opted_out`: URL and id entries before extraction, hashes after."""
+
+    # Paths or URIs (fsspec) of list files: one `kind:value` per line, or YAML (.yaml/.yml).
+    lists: list[str] = Field(default_factory=list)
+    # Entries written in the job itself, in the line format (e.g. "domain:example.com").
+    entries: list[str] = Field(default_factory=list)
+
+
+class EvalSetConfig(_Model):
+    """One evaluation set to keep out of the training data (a user's copy of MMLU, GSM8K, ...)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Path or URI: JSONL (.jsonl, .jsonl.gz), Parquet, or plain text (items separated by blank lines).
+    path: str
+    format: Literal["auto", "jsonl", "parquet", "text"] = "auto"
+    # jsonl/parquet: the fields holding text; each is indexed on its own (a list field: each element).
+    text_keys: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+
+
+class DecontaminateConfig(_Model):
+    """Documents sharing a word n-gram (lowercased, punctuation stripped; filters/ngrams.py) with any
+    evaluation set item are dropped as `contaminated:<set>` (mode drop) or lose the overlapping spans
+    (mode remove_spans). n = 13 as in the GPT-3 and Llama reports."""
+
+    eval_sets: list[EvalSetConfig] = Field(min_length=1, max_length=64)
+    n: int = Field(default=13, ge=1, le=64)
+    mode: Literal["drop", "remove_spans"] = "drop"
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [s.name for s in self.eval_sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"evaluation set names must be unique: {names}")
+        return self
+
+
 @lru_cache(maxsize=64)
 def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
                   false_negative_weight: float = 0.5) -> tuple[int, int]:
@@ -244,6 +282,10 @@ class Job(_Model):
     # Exact + MinHash-LSH near dedup over the survivors; `dedup: null` turns it off.
     dedup: DedupConfig | None = DedupConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
+    # Opt-out lists (issue 11): null or absent, no opt-out stage.
+    optout: OptOutConfig | None = None
+    # Benchmark decontamination against evaluation sets (issue 11): null or absent, off.
+    decontaminate: DecontaminateConfig | None = None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -276,7 +318,7 @@ def load_job(path: str | Path) -> Job:
 
 
 def resolve_paths(job: Job, base: Path) -> Job:
-    """Make source globs, the tokenizer and the bad-words file absolute, relative to `base`."""
+    """Make source globs, the tokenizer, the bad-words file, opt-out lists and eval sets absolute, relative to `base`."""
     def absolute(p: str) -> str:
         return p if "://" in p or Path(p).is_absolute() else str((base / p).resolve())
 
@@ -287,4 +329,10 @@ def resolve_paths(job: Job, base: Path) -> Job:
     quality = job.quality
     if quality.c4_bad_words_file:
         quality = quality.model_copy(update={"c4_bad_words_file": absolute(quality.c4_bad_words_file)})
-    return job.model_copy(update={"sources": sources, "tokenize": tokenize, "quality": quality})
+    update = {"sources": sources, "tokenize": tokenize, "quality": quality}
+    if job.optout is not None:
+        update["optout"] = job.optout.model_copy(update={"lists": [absolute(p) for p in job.optout.lists]})
+    if job.decontaminate is not None:
+        update["decontaminate"] = job.decontaminate.model_copy(update={"eval_sets": [
+            s.model_copy(update={"path": absolute(s.path)}) for s in job.decontaminate.eval_sets]})
+    return job.model_copy(update=update)

@@ -92,3 +92,13 @@ TOO_MANY_LINE_BREAKS = _builtin("too_many_line_breaks", "quality", "newlines per
 # dedup (global step over the survivors; the kept document of each cluster is chosen by dedup.keep)
 EXACT_DUPLICATE = _builtin("exact_duplicate", "dedup", "same normalized text as the document kept for its cluster")
 NEAR_DUPLICATE = _builtin("near_duplicate", "dedup", "MinHash-LSH near duplicate of the document kept for its cluster")
+# opt-out and takedown (issue 11)
+OPTED_OUT = _builtin("opted_out", "optout", "URL, domain, document id or text hash on one of the job's opt-out lists")
+TAKEN_DOWN = _builtin("taken_down", "takedown", "removed from a finished run by `gristmill takedown` (its text is not kept)")
+# decontamination: one reason per evaluation set, `contaminated:<set name>`, registered when the stage is built
+
+
+def contaminated(set_name: str) -> str:
+    """The drop reason for documents sharing an n-gram with evaluation set `set_name` (idempotent)."""
+    return register(f"contaminated:{set_name}", "decontaminate",
+                    f"shares a word n-gram with evaluation set {set_name!r} (decontaminate.eval_sets)").name

@@ -69,6 +69,12 @@ class CrawlConfig(BaseModel):
     max_redirects: int = Field(default=5, ge=0, le=5)
     content_types: list[str] = Field(default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain"])
 
+    # Opt-out (pipeline/optout.py): list files or URIs, and inline entries ("domain:example.com",
+    # "prefix:https://…", "url:https://…"). A listed URL never enters the frontier, and a queued one that
+    # a later list names is refused before it is fetched; both are counted (crawl_stats.json: opted_out).
+    opt_out_lists: list[str] = Field(default_factory=list)
+    opt_out: list[str] = Field(default_factory=list)
+
     # Output: request and response records in gzipped WARC/1.1; fsync makes every record durable before
     # the crawl moves on (what lets a killed crawl resume without fetching anything twice).
     fsync: bool = True

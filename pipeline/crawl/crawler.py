@@ -14,7 +14,9 @@ them. The driver keeps at most `per_host_concurrency` requests open per host and
       frontier.sqlite             every URL seen, its state and outcome
       crawl_config.json           the config of the latest session
       crawl_stats.json            fetched, per status class, robots-disallowed, refused/aborted/errors by
-                                  reason, bytes, pages/s (rewritten as the crawl goes)
+                                  reason, bytes, pages/s (rewritten as the crawl goes); opted_out: URLs
+                                  an opt-out list kept out of the frontier (queued ones a later list
+                                  names are refused before fetching: refused.opted_out)
 Running `crawl` again on the same folder resumes: earlier sessions' journals are replayed, torn WARC
 tails cut, spooled pages archived (store.recover), and the queue carries on.
 """
@@ -190,6 +192,9 @@ class _Driver:
             except BadURL as err:
                 raise ValueError(f"seed {seed!r}: {err}") from None
         self.scope = Scope(config, self.seeds)
+        from gristmill.pipeline.optout import load_optout
+
+        self.optout = load_optout(config.opt_out_lists, config.opt_out)
         self.session = frontier.begin_session()
         self.started = time.monotonic()
         self.session_pages = 0
@@ -198,7 +203,9 @@ class _Driver:
 
     def add_seeds(self) -> None:
         for seed in self.seeds:
-            if self.scope(seed):
+            if self.optout.match_url(seed):
+                self.frontier.count("opted_out")
+            elif self.scope(seed):
                 self.frontier.offer(seed, host_key(seed), 0, 0, None)
             else:
                 self.frontier.count("seeds_out_of_scope")
@@ -226,13 +233,17 @@ class _Driver:
         if (location := entry.get("location")) is not None:
             if hops + 1 > self.config.max_redirects:
                 self.frontier.count("refused:too_many_redirects")
+            elif self.optout.match_url(location):
+                self.frontier.count("opted_out")
             elif self.scope(location):
                 self.frontier.offer(location, host_key(location), depth, hops + 1, url)
             else:
                 self.frontier.count("links_out_of_scope")
         if depth < self.config.max_depth:
             for link in entry.get("links") or ():
-                if self.scope(link):
+                if self.optout.match_url(link):
+                    self.frontier.count("opted_out")
+                elif self.scope(link):
                     self.frontier.offer(link, host_key(link), depth + 1, 0, url)
                 else:
                     self.frontier.count("links_out_of_scope")
@@ -262,6 +273,10 @@ class _Driver:
                             if row is None:
                                 break
                             frontier.claim(row[0], host)
+                            if self.optout.match_url(row[0]):  # queued before a list named it: never fetched
+                                frontier.finish(row[0], host, {"url": row[0], "outcome": "refused", "reason": "opted_out"},
+                                                self.session)
+                                continue
                             last_dispatch[host] = time.monotonic()
                             pending[pool.submit(index, row[0])] = (row[0], host, index)
                             per_host[host] += 1
@@ -309,6 +324,7 @@ class _Driver:
                        "status": {}, "robots_disallowed": 0, "refused": {}, "aborted": {}, "errors": {},
                        "robots_requests": counters.get("robots_requests", 0),
                        "links_out_of_scope": counters.get("links_out_of_scope", 0),
+                       "opted_out": counters.get("opted_out", 0),
                        "bytes": {"received": 0, "warc": 0}}
         for outcome, reason, n, received in frontier.outcome_counts():
             stats["bytes"]["received"] += received

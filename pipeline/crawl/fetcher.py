@@ -9,7 +9,9 @@ this order and with nothing sent before each check passes:
    delay = max(min_delay_s, Crawl-delay); a host has at most `per_host_concurrency` requests open;
 4. the GET runs under the request deadline and the header, body and decoded-size caps; a content type
    outside the allow-list is refused before its body is read;
-5. the outcome is made durable (store.CrawlStore) before the connection closes.
+5. a body whose SHA-256 is on an opt-out list (`sha256:` entries) is not archived and its links are not
+   followed (outcome aborted, reason opted_out_content); URL entries never reach a fetcher;
+6. the outcome is made durable (store.CrawlStore) before the connection closes.
 Every call returns the journal entry the driver applies to the frontier.
 """
 
@@ -66,6 +68,10 @@ class Fetcher:
         self.out_dir = Path(out_dir)
         self.index = index
         self.policy = AddressPolicy(self.config.allow_addresses)
+        from gristmill.pipeline.optout import load_optout
+
+        # Content hashes of opt-out lists need the body: a listed body is fetched but never archived.
+        self.opted_out_bodies = load_optout(self.config.opt_out_lists, self.config.opt_out).sha256
         self.store = CrawlStore(out_dir, session, index, fsync=self.config.fsync, warcinfo={
             "software": "gristmill crawler", "format": "WARC File Format 1.1",
             "http-header-user-agent": self.config.user_agent, "robots": "obey"})
@@ -156,6 +162,8 @@ class Fetcher:
                 if location is None:
                     decoded = decode_body(body, (head.header("Transfer-Encoding") or "").lower(),
                                           (head.header("Content-Encoding") or "").lower(), config.max_decoded_bytes)
+                    if self.opted_out_bodies and (digest := hashlib.sha256(decoded).hexdigest()) in self.opted_out_bodies:
+                        return self._unarchived(entry, connection, "aborted", "opted_out_content", f"sha256:{digest}")
                     if head.status == 200 and mime in HTML_TYPES:
                         links = extract_links(decoded, url)
                 else:

@@ -1,0 +1,322 @@
+"""Takedown: remove newly listed documents from a finished run, provably.
+
+    gristmill takedown RUN --list FILE [--near-copies]
+
+The list has the opt-out format (pipeline/optout.py: domain, prefix, url, sha256, id entries). Phases:
+  1. match     curated/ rows whose URL, id or text SHA-256 is listed (the `text_sha256` column when the
+               run has it, else the hash of the curated text); with --near-copies also every curated row
+               of the same dedup cluster (`dup_cluster_id`) as a listed document, whether that document
+               is in curated/ or was dropped into rejected/ as a duplicate of the one kept
+  2. audit     RUN/takedown/<UTC timestamp>.jsonl: a header line (list, its sha256, options, counts),
+               then one line per removed document with its id and provenance (url, source file, offset,
+               WARC ids, text sha256, cluster, the entry it matched, the shard it left); never its text
+  3. curated   only the parts holding a removed document are rewritten, without those rows; the rows go
+               to rejected/takedown-<timestamp>.parquet with keep=false, drop_reason `taken_down` and
+               their text and signature cleared, so every record of the run still ends in one place.
+               Rows the list names that were already in rejected/ (a dropped duplicate, a page that
+               failed a filter; with --near-copies also the dropped members of an affected cluster) keep
+               their drop reason but lose their text and signature too (audit lines of type `scrubbed`)
+  4. shards    only the shards (train or val) holding a removed document are rewritten: their tokens
+               without that document's token range, their index and `.docs.parquet` without its row; a
+               shard left empty is deleted. Untouched shards keep their bytes. The manifest gets the new
+               checksums and counts
+  5. ledger    stats.json: kept - n, dropped.taken_down + n (the sum still holds), per-source kept,
+               token totals, and a `takedowns` entry naming the audit file
+
+The audit file is written as `.partial` first and renamed last, so a takedown that died midway is visible.
+The tokenizer is not retrained (that would change every shard): its vocabulary was learned on a corpus that
+still held the removed text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gristmill.pipeline.optout import OptOutList, read_optout_file, text_sha256
+from gristmill.pipeline.stages.base import set_column
+from gristmill.schemas import columns as C
+from gristmill.schemas import reasons as R
+from gristmill.pipeline.tokenize import DOC_TOKENS
+from gristmill.schemas.shards import Manifest, ShardWriter, read_shard, sha256_file
+from gristmill.schemas.stats import Ledger, funnel
+
+TAKEDOWN_DIR = "takedown"
+_BATCH_ROWS = 4096
+
+
+class TakedownError(ValueError):
+    """A run folder or list a takedown cannot work on; the message says what is missing."""
+
+
+@dataclass
+class TakedownResult:
+    audit_file: Path
+    removed: int = 0
+    matched: int = 0  # removed because listed
+    near_copies: int = 0  # removed because they share a dedup cluster with a listed document
+    curated_parts_rewritten: list[str] = field(default_factory=list)
+    shards_rewritten: list[str] = field(default_factory=list)
+    shards_deleted: list[str] = field(default_factory=list)
+    tokens_removed: int = 0
+    rejected_scrubbed: int = 0  # rows already in rejected/ that the list names (or near copies): text cleared
+
+
+def _parts(folder: Path, pattern: str = "*.parquet") -> list[Path]:
+    return sorted(folder.glob(pattern)) if folder.exists() else []
+
+
+def _columns_of(path: Path) -> list[str]:
+    return pq.ParquetFile(path).schema_arrow.names
+
+
+def _scan_matches(paths: list[Path], optout: OptOutList):
+    """(id, entry, dup_cluster_id, part) for every row of `paths` the list names."""
+    for path in paths:
+        names = _columns_of(path)
+        has_hash = C.TEXT_SHA256 in names
+        wanted = [C.ID, C.URL] + [c for c in (C.TEXT_SHA256, C.DUP_CLUSTER_ID) if c in names]
+        if optout.sha256 and C.TEXT in names:
+            wanted.append(C.TEXT)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
+            rows = batch.to_pydict()
+            for i, doc_id in enumerate(rows[C.ID]):
+                entry = optout.match_id(doc_id) or optout.match_url(rows[C.URL][i])
+                if entry is None and optout.sha256:
+                    entry = optout.match_text_hash(rows[C.TEXT_SHA256][i] if has_hash else None)
+                    if entry is None and C.TEXT in rows:
+                        entry = optout.match_text_hash(text_sha256(rows[C.TEXT][i]))
+                cluster = rows[C.DUP_CLUSTER_ID][i] if C.DUP_CLUSTER_ID in rows else None
+                if entry is not None:
+                    yield doc_id, entry, cluster, path
+
+
+def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copies: bool = False,
+             log=print, now: dt.datetime | None = None) -> TakedownResult:
+    """Remove the listed documents from `run_dir` (see the module docstring); returns what was done."""
+    run = Path(run_dir)
+    curated_dir, rejected_dir, shards_dir = run / "curated", run / "rejected", run / "shards"
+    if not (run / "stats.json").exists() or not curated_dir.exists():
+        raise TakedownError(f"{run}: not a finished gristmill run (needs stats.json and curated/)")
+    list_paths = [list_paths] if isinstance(list_paths, (str, os.PathLike)) else list(list_paths)
+    optout = OptOutList()
+    for path in list_paths:
+        optout.extend(read_optout_file(str(path)))
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    curated_parts = _parts(curated_dir, "part-*.parquet")
+
+    # 1. match
+    removed: dict[str, str] = {}  # id -> why (the entry, or near_copy_of:<cluster>)
+    clusters: set[str] = set()
+    for doc_id, entry, cluster, _ in _scan_matches(curated_parts, optout):
+        removed.setdefault(doc_id, entry)
+        if cluster:
+            clusters.add(cluster)
+    matched = len(removed)
+    # rows already in rejected/ that the list names keep their reason but lose their text (scrubbed)
+    scrub: dict[str, str] = {}
+    for doc_id, entry, cluster, _ in _scan_matches(_parts(rejected_dir), optout):
+        scrub.setdefault(doc_id, entry)
+        if near_copies and cluster:
+            clusters.add(cluster)
+    if near_copies:
+        for path in _parts(rejected_dir):
+            if C.DUP_CLUSTER_ID in _columns_of(path):
+                table = pq.read_table(path, columns=[C.ID, C.DUP_CLUSTER_ID])
+                for doc_id, cluster in zip(table[C.ID].to_pylist(), table[C.DUP_CLUSTER_ID].to_pylist()):
+                    if cluster in clusters:
+                        scrub.setdefault(doc_id, f"near_copy_of:{cluster}")
+        if clusters:
+            for path in curated_parts:
+                if C.DUP_CLUSTER_ID not in _columns_of(path):
+                    continue
+                table = pq.read_table(path, columns=[C.ID, C.DUP_CLUSTER_ID])
+                for doc_id, cluster in zip(table[C.ID].to_pylist(), table[C.DUP_CLUSTER_ID].to_pylist()):
+                    if cluster in clusters and doc_id not in removed:
+                        removed[doc_id] = f"near_copy_of:{cluster}"
+    result = TakedownResult(run / TAKEDOWN_DIR / f"{stamp}.jsonl", removed=len(removed), matched=matched,
+                            near_copies=len(removed) - matched)
+    log(f"takedown: {matched} listed document(s) in curated/, {result.near_copies} near copies")
+
+    # 2. the audit, before any file of the run changes (.partial until everything is done)
+    removed_ids = pa.array(sorted(removed), pa.string())
+    audit_rows: list[dict] = []
+    per_source: Counter = Counter()
+    affected_parts: list[Path] = []
+    for path in curated_parts if removed else []:
+        names = _columns_of(path)
+        wanted = [c for c in (*C.PROVENANCE_COLUMNS, C.TEXT_SHA256, C.DUP_CLUSTER_ID, C.TEXT) if c in names]
+        table = pq.read_table(path, columns=wanted)
+        gone = table.filter(pc.is_in(table[C.ID], value_set=removed_ids))
+        if gone.num_rows:
+            affected_parts.append(path)
+        for row in gone.to_pylist():
+            text = row.pop(C.TEXT, None)
+            row[C.TEXT_SHA256] = row.get(C.TEXT_SHA256) or text_sha256(text)
+            row["matched"] = removed[row[C.ID]]
+            row["curated_part"] = path.name
+            audit_rows.append(row)
+            per_source[row[C.SOURCE_FILE]] += 1
+    scrub_ids = pa.array(sorted(scrub), pa.string())
+    scrubbed_rows: list[dict] = []
+    scrub_parts: list[Path] = []
+    for path in _parts(rejected_dir) if scrub else []:
+        names = _columns_of(path)
+        wanted = [c for c in (*C.PROVENANCE_COLUMNS, C.TEXT_SHA256, C.DUP_CLUSTER_ID, C.DROP_REASON, C.TEXT) if c in names]
+        table = pq.read_table(path, columns=wanted)
+        hit = pc.and_(pc.is_in(table[C.ID], value_set=scrub_ids), pc.is_valid(table[C.TEXT]))
+        if not pc.any(hit).as_py():
+            continue
+        scrub_parts.append(path)
+        for row in table.filter(hit).to_pylist():
+            text = row.pop(C.TEXT)
+            row[C.TEXT_SHA256] = row.get(C.TEXT_SHA256) or text_sha256(text)
+            row["matched"] = scrub[row[C.ID]]
+            row["rejected_part"] = path.name
+            scrubbed_rows.append(row)
+    result.rejected_scrubbed = len(scrubbed_rows)
+    shard_plan: list[tuple] = []  # (entry, docs table, drop mask) of every shard holding a removed document
+    shard_of: dict[str, str] = {}
+    manifest = Manifest.read(shards_dir) if (shards_dir / "manifest.json").exists() else None
+    for entry in manifest.shards if manifest is not None and removed else []:
+        if not entry.docs_file:
+            continue
+        docs = pq.read_table(shards_dir / entry.docs_file)
+        drop = np.asarray(pc.is_in(docs[C.ID], value_set=removed_ids), dtype=bool)
+        if drop.any():
+            shard_plan.append((entry, docs, drop))
+            for doc_id in docs[C.ID].filter(pa.array(drop)).to_pylist():
+                shard_of[doc_id] = entry.file
+            result.tokens_removed += int(np.asarray(docs[DOC_TOKENS])[drop].sum())
+            (result.shards_deleted if drop.all() else result.shards_rewritten).append(entry.file)
+    result.curated_parts_rewritten = [p.name for p in affected_parts]
+    audit_dir = run / TAKEDOWN_DIR
+    audit_dir.mkdir(exist_ok=True)
+    partial = result.audit_file.with_name(result.audit_file.name + ".partial")
+    list_digests = {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).exists() else None
+                    for p in list_paths}
+    header = {"type": "takedown", "time": stamp, "lists": list_digests, "near_copies": near_copies,
+              "entries": optout.counts(), "removed": result.removed, "matched": result.matched,
+              "near_copies_removed": result.near_copies, "curated_parts_rewritten": result.curated_parts_rewritten,
+              "shards_rewritten": result.shards_rewritten, "shards_deleted": result.shards_deleted,
+              "tokens_removed": result.tokens_removed, "rejected_scrubbed": result.rejected_scrubbed}
+    with open(partial, "w") as handle:
+        handle.write(json.dumps(header, sort_keys=True) + "\n")
+        for row in sorted(audit_rows, key=lambda r: r[C.ID]):
+            row["shard"] = shard_of.get(row[C.ID])
+            handle.write(json.dumps({"type": "document", **row}, sort_keys=True) + "\n")
+        for row in sorted(scrubbed_rows, key=lambda r: r[C.ID]):
+            handle.write(json.dumps({"type": "scrubbed", **row}, sort_keys=True) + "\n")
+
+    # 3. curated: affected parts rewritten; the rows go to rejected/ without their text
+    taken: list[pa.Table] = []
+    for path in affected_parts:
+        table = pq.read_table(path)
+        hit = pc.is_in(table[C.ID], value_set=removed_ids)
+        gone = table.filter(hit)
+        gone = set_column(gone, C.TEXT, pa.nulls(gone.num_rows, C.TYPES[C.TEXT]))
+        if C.MINHASH in gone.column_names:
+            gone = set_column(gone, C.MINHASH, pa.nulls(gone.num_rows, C.TYPES[C.MINHASH]))
+        gone = set_column(gone, C.KEEP, pa.array([False] * gone.num_rows, pa.bool_()))
+        taken.append(set_column(gone, C.DROP_REASON, pa.array([R.TAKEN_DOWN] * gone.num_rows, pa.string())))
+        _write_parquet(table.filter(pc.invert(hit)), path)
+    if taken:
+        _write_parquet(pa.concat_tables(taken, promote_options="default"), rejected_dir / f"takedown-{stamp}.parquet")
+
+    for path in scrub_parts:  # already dropped: the row stays (the ledger is unchanged), its text goes
+        table = pq.read_table(path)
+        hit = pc.and_(pc.is_in(table[C.ID], value_set=scrub_ids), pc.is_valid(table[C.TEXT]))
+        table = set_column(table, C.TEXT, pc.if_else(hit, pa.scalar(None, C.TYPES[C.TEXT]), table[C.TEXT]))
+        if C.MINHASH in table.column_names:
+            table = set_column(table, C.MINHASH, pc.if_else(hit, pa.scalar(None, C.TYPES[C.MINHASH]), table[C.MINHASH]))
+        _write_parquet(table, path)
+
+    # 4. shards: only the affected ones; then the manifest
+    if shard_plan:
+        new_entries = {}
+        for entry, docs, drop in shard_plan:
+            if drop.all():
+                (shards_dir / entry.file).unlink()
+                (shards_dir / entry.docs_file).unlink()
+                new_entries[entry.file] = None
+            else:
+                new_entries[entry.file] = _rewrite_shard(shards_dir, entry, docs, drop, np.dtype(manifest.dtype))
+        manifest.shards = [new_entries.get(e.file, e) for e in manifest.shards if new_entries.get(e.file, e) is not None]
+        manifest.write(shards_dir)
+
+    # 5. the ledger
+    _update_stats(run, result, per_source, manifest, audit_name=f"{TAKEDOWN_DIR}/{result.audit_file.name}")
+    os.replace(partial, result.audit_file)
+    log(f"takedown: removed {result.removed} document(s); rewrote {len(result.curated_parts_rewritten)} curated "
+        f"part(s) and {len(result.shards_rewritten)} shard(s) ({len(result.shards_deleted)} deleted); "
+        f"audit {result.audit_file}")
+    return result
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _rewrite_shard(shards_dir: Path, entry, docs: pa.Table, drop: np.ndarray, dtype: np.dtype):
+    """The shard without the documents `drop` marks: same name, new tokens, index, .docs.parquet, checksums."""
+    from dataclasses import replace
+
+    shard = read_shard(shards_dir / entry.file)
+    writer = ShardWriter(shards_dir / entry.file, dtype)
+    for i in np.flatnonzero(~drop):
+        writer.add(np.array(shard.document(int(i))))
+    del shard  # the memory map of the old file; the writer's rename replaces it
+    n_tokens, n_docs = writer.close()
+    _write_parquet(docs.filter(pa.array(~drop)), shards_dir / entry.docs_file)
+    return replace(entry, sha256=sha256_file(shards_dir / entry.file), tokens=n_tokens, docs=n_docs,
+                   docs_sha256=sha256_file(shards_dir / entry.docs_file))
+
+
+def _update_stats(run: Path, result: TakedownResult, per_source: Counter, manifest: Manifest | None,
+                  audit_name: str) -> None:
+    path = run / "stats.json"
+    stats = json.loads(path.read_text())
+    ledger = Ledger.from_dict(stats["ledger"])
+    for reason in ledger.dropped:  # dynamic reasons, so the funnel attributes them to their stage
+        if reason.startswith("contaminated:"):
+            R.contaminated(reason.split(":", 1)[1])
+    ledger.kept -= result.removed
+    ledger.dropped[R.TAKEN_DOWN] += result.removed
+    if not ledger.dropped[R.TAKEN_DOWN]:
+        del ledger.dropped[R.TAKEN_DOWN]
+    ledger.check()
+    stats["ledger"] = ledger.to_dict()
+    stages = [s["stage"] for s in stats.get("stages", [])]
+    stats["funnel"] = funnel(ledger, stages + ([R.get(R.TAKEN_DOWN).stage] if R.TAKEN_DOWN in ledger.dropped else []))
+    for source, n in per_source.items():
+        if source in stats.get("sources", {}):
+            stats["sources"][source]["kept"] = stats["sources"][source].get("kept", 0) - n
+    if manifest is not None and stats.get("tokens") is not None:
+        stats["tokens"].update({
+            "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
+            "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
+            "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
+            "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
+            "shards": len(manifest.shards),
+        })
+    stats.setdefault("takedowns", []).append({
+        "audit": audit_name, "removed": result.removed, "matched": result.matched, "near_copies": result.near_copies,
+        "shards_rewritten": len(result.shards_rewritten), "shards_deleted": len(result.shards_deleted),
+        "tokens_removed": result.tokens_removed,
+    })
+    tmp = path.with_name("stats.json.tmp")
+    tmp.write_text(json.dumps(stats, indent=2) + "\n")
+    os.replace(tmp, path)
