@@ -215,6 +215,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             sources_counts[source]["kept"] -= removed
         ledger.check(records_read=records_read)
 
+    from gristmill.pipeline.breakdown import breakdown_of
+
+    breakdown = breakdown_of(output)
     tokenize_started = time.perf_counter()
     manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
     tokens = {
@@ -228,7 +231,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None,
-        funnel=funnel(ledger, [s.stage for s in stage_stats]),
+        funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )

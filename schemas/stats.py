@@ -168,6 +168,8 @@ class RunStats:
     dedup: dict | None = None  # the global dedup step: removed, clusters, cluster sizes, bytes saved
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
+    # kept vs dropped documents by language and top registered domains (pipeline/breakdown.py)
+    breakdown: dict | None = None
     version: int = STATS_VERSION
 
     def to_json(self) -> str:
@@ -181,4 +183,5 @@ class RunStats:
             "tokens": self.tokens,
             "dedup": self.dedup,
             "seconds": self.seconds,
+            "breakdown": self.breakdown,
         }, indent=2) + "\n"
