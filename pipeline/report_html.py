@@ -85,7 +85,9 @@ def hbars(rows: list[tuple[str, dict[str, float]]], series: list[str], width: in
         parts.append(f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end">{_e(label[:28])}</text>')
         x = float(label_width)
         for s in series:
-            v = values.get(s, 0)
+            if s not in values:
+                continue
+            v = values[s]
             w = v * scale
             parts.append(f'<rect class="{_e(s)}" x="{x:.1f}" y="{y}" width="{max(w, 0.0):.1f}" height="{bar_h}" '
                          f'data-label="{_e(label)}" data-series="{_e(s)}" data-value="{_e(v)}"><title>{_e(label)} {_e(s)}: {_e(_fmt(v))}</title></rect>')
@@ -190,23 +192,18 @@ def sample_documents(run_dir: Path, per_reason: int = SAMPLES_PER_REASON, seed: 
     folder = run_dir / ("curated" if kept else "rejected")
     rows: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*.parquet")):
-        table = pq.read_table(path)
-        if C.SKIP_REASON in table.column_names:
-            table = table.filter(pc.is_null(table[C.SKIP_REASON]))  # not documents: nothing to show
-        if not table.num_rows:
-            continue
+        names = pq.ParquetFile(path).schema_arrow.names
+        table = pq.read_table(path, columns=[c for c in (C.DROP_REASON, C.SKIP_REASON) if c in names])
+        is_doc = (pc.is_null(table[C.SKIP_REASON]).to_pylist() if C.SKIP_REASON in names  # not documents: nothing to show
+                  else [True] * table.num_rows)
         keys = ["kept"] * table.num_rows if kept else table[C.DROP_REASON].to_pylist()
-        for i, key in enumerate(keys):
-            if reasons is None or key in reasons:
+        for i, (key, doc) in enumerate(zip(keys, is_doc)):
+            if doc and (reasons is None or key in reasons):
                 rows.setdefault(key, []).append((path.name, i))
     out: dict[str, list[dict]] = {}
     for key, refs in sorted(rows.items()):
         chosen = sorted(random.Random(f"{seed}:{key}").sample(refs, min(per_reason, len(refs))))
-        docs = []
-        for name, i in chosen:
-            row = pq.read_table(folder / name).slice(i, 1).to_pylist()[0]
-            docs.append(row)
-        out[key] = [_describe(doc, key) for doc in docs]
+        out[key] = [_describe(pq.read_table(folder / name).slice(i, 1).to_pylist()[0], key) for name, i in chosen]
     return out
 
 

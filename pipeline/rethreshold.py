@@ -10,7 +10,8 @@ column, its `skip_reason`, its exact hash and MinHash signature. So a changed th
   2. decide    applying the new job's rules (`Stage.rules()` of the stages the new job builds, the same
                code the run used) to every document at once
   3. write     routing the rows through the run's own `RunWriter` (same part files, same summaries)
-  4. dedup     re-clustering the new survivors with the run's dedup step on the stored signatures: a
+  4. global    replaying the global steps after the writers (a classifier's top-fraction cut), then
+  5. dedup     re-clustering the new survivors with the run's dedup step on the stored signatures: a
                document dropped as a duplicate whose kept copy is now dropped by a rule (or one that
                newly survives) is handled exactly as a rerun handles it
 
@@ -22,6 +23,9 @@ A key is accepted only when it changes decide rules, and nothing else, on scores
     `quality.c4_min_words_per_line`) is refused, as is one a stage lists in `score_fields` (config that
     shapes scores or rewrites text even though a rule reads it too), and a rule on a column the run did
     not store (e.g. `quality.c4_bad_words_file` on a run without a bad-words list);
+  * a key that changes the classifier's global top-fraction cut (`classifier.top_fraction`, when the
+    pipeline has `classifier_top_fraction()`) is accepted: the cut is replayed on the stored scores, in
+    the runner's order (cut, then dedup);
   * `decide.mode` (filter/annotate) is accepted;
   * `dedup.*` keys that only re-cluster stored signatures (exact, near, threshold, bands, rows,
     verify_jaccard, keep, max_edges_per_bucket) are accepted, and `dedup` set to null; keys that change
@@ -129,6 +133,15 @@ def job_rules(job: Job) -> list[Rule]:
     return [rule for stage in pipeline.stages for rule in stage.rules()]
 
 
+def top_fraction(job: Job) -> float | None:
+    """The share of the run a classifier's global top-fraction cut keeps (None: no cut), if the pipeline has one."""
+    from gristmill.pipeline.api import Pipeline
+
+    pipeline = Pipeline.from_job(job)
+    fraction = getattr(pipeline, "classifier_top_fraction", None)
+    return fraction() if fraction is not None and pipeline.decide_mode == "filter" else None
+
+
 def check_recomputable(job: Job, key: str, value, stored: dict[str, bool]) -> None:
     """Raise RethresholdError unless changing `key` alone changes only decisions the stored data can remake.
     `stored`: column → whether any document has a value in it."""
@@ -154,6 +167,8 @@ def check_recomputable(job: Job, key: str, value, stored: dict[str, bool]) -> No
             raise RethresholdError(f"cannot recompute {key} from stored scores: stage {stage.name!r} computes its "
                                    "scores (or rewrites text) with it; rerun the job")
     before, after = job_rules(job), job_rules(changed)
+    if before == after and top_fraction(job) != top_fraction(changed):
+        return  # the classifier's top-fraction cut: a global step over the stored classifier scores
     if before == after:
         raise RethresholdError(f"cannot recompute {key} from stored scores: it sets no decide threshold (it shapes "
                                "how scores are computed, or changes nothing); rerun the job")
@@ -247,6 +262,16 @@ def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, jo
         shutil.copy2(part, out / "quarantine" / part.name)
     ledger.check(records_read=old.input)
 
+    # The global steps after the writers, in the runner's order: the classifier's top-fraction cut, then dedup.
+    cut = None
+    fraction = top_fraction(job)
+    if fraction is not None:
+        from gristmill.pipeline.quality_cut import cut_run
+
+        cut = cut_run(out, fraction, log=log)
+        ledger.kept -= cut.removed
+        ledger.dropped += cut.dropped
+        ledger.check(records_read=old.input)
     dedup = None
     if job.dedup is not None and C.MINHASH in table.column_names:
         from gristmill.pipeline.dedup import deduplicate_run
@@ -275,6 +300,8 @@ def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, jo
     data = json.loads(stats.to_json())
     data["stages"] = before.get("stages", [])  # the timings are the original run's: no stage ran again
     data["rethreshold"] = {"from": str(run_dir)}
+    if cut is not None:
+        data["classifier_cut"] = cut.to_dict()
     (out / "stats.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "job.resolved.yaml").write_text(job.to_yaml())
     return RethresholdResult(before=before, ledger=ledger, funnel=new_funnel, dedup=stats.dedup, changes={},

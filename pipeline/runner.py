@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,8 +195,17 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     )
 
     writer = RunWriter(output)
+    progress = None
+    if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
+        from gristmill.pipeline.progress import Progress, input_sizes
+
+        progress = Progress(log, input_sizes([f for f, _ in files], [sources[i].type for _, i in files]))
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         writer.write(batch)
+        if progress is not None:
+            progress.update(batch)
+    if progress is not None:
+        log(progress.line())
     ledger = writer.close()
     pipeline_seconds = time.perf_counter() - started
 
