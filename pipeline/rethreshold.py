@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+from pydantic import ValidationError
 
 from gristmill.pipeline.decide import Rule, decide
 from gristmill.pipeline.stages.base import set_column
@@ -119,8 +120,9 @@ def with_settings(job: Job, changes: dict[str, object]) -> Job:
         node[parts[-1]] = value
     try:
         return Job.model_validate(data)
-    except Exception as err:  # noqa: BLE001 - pydantic's message names the key
-        raise RethresholdError(f"--set {', '.join(changes)}: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise RethresholdError(f"--set {', '.join(changes)}: {problems}") from None
 
 
 def job_rules(job: Job) -> list[Rule]:
@@ -211,6 +213,9 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
     changes = parse_settings(settings)
     if not changes:
         raise RethresholdError("nothing to change: give at least one --set KEY=VALUE")
+    for key in changes:  # the refusals that need no data first, before the values are validated
+        if key.partition(".")[0] in _REFUSED_SECTIONS:
+            raise RethresholdError(f"cannot recompute {key} from stored scores: {_REFUSED_SECTIONS[key.partition('.')[0]]}")
     new_job = with_settings(job, changes)
     table = _read_documents(run_dir)
     stored = _stored_columns(table)
