@@ -4,6 +4,7 @@
 approximations for a human reader (lines that end in an ellipsis, bullet lines, repeated lines, the
 most frequent word n-gram, '{' lines, 'lorem ipsum', ...), not the scores themselves: the decision was
 made from the score columns. A reason without a textual cue (too_few_words, language) gets no span.
+Placeholders a PII redaction stage left (`|||EMAIL_ADDRESS|||`) are marked for every reason.
 
 `redact(text)` masks e-mail addresses, phone numbers and IP addresses (a report may be shared;
 redaction stages, when they ran, already replaced PII in the stored text).
@@ -16,6 +17,7 @@ from collections import Counter
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\|\|\|[A-Z_]+\|\|\|")
 PII_PATTERNS = {
     "EMAIL_ADDRESS": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     "IP_ADDRESS": re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
@@ -54,8 +56,9 @@ def _pattern(text: str, pattern: str, label: str, flags=0) -> list[tuple[int, in
 
 
 def evidence_spans(reason: str | None, text: str | None) -> list[tuple[int, int, str]]:
-    if not text or not reason:
+    if not text:
         return []
+    reason = reason or ""
     spans: list[tuple[int, int, str]]
     if reason == "too_many_ellipsis_lines":
         spans = _lines(text, lambda line: line.rstrip().endswith(("...", "…")), "ends with an ellipsis")
@@ -83,6 +86,8 @@ def evidence_spans(reason: str | None, text: str | None) -> list[tuple[int, int,
         spans = _lines(text, lambda line: not line.rstrip().endswith((".", "!", "?", '"', "'")), "no terminal punctuation")
     else:
         spans = []
+    # Placeholders a PII redaction stage left (|||EMAIL_ADDRESS|||): shown, marked, never the value.
+    spans += [(m.start(), m.end(), "redacted PII") for m in _PLACEHOLDER.finditer(text)]
     out, end = [], -1
     for span in sorted(spans):
         if span[0] >= end:

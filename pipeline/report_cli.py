@@ -20,7 +20,8 @@ def load_stats(run_dir: Path) -> dict:
 
 
 def stats_view(run_dir: Path) -> dict:
-    """stats.json plus derived views: funnel rows with input→remaining, per-stage throughput, breakdown."""
+    """stats.json plus `funnel_view`: per stage in/out/dropped by reason, seconds, docs/s, MB/s (and the
+    breakdown computed from the Parquet for runs written before stats.json had it)."""
     stats = load_stats(run_dir)
     if stats.get("breakdown") is None:  # runs written before the breakdown existed
         from gristmill.pipeline.breakdown import breakdown_of
@@ -40,18 +41,27 @@ def stats_view(run_dir: Path) -> dict:
                      "docs_per_s": round(docs / seconds, 1) if seconds else None,
                      "mb_per_s": round(s.get("bytes_in", 0) / 1e6 / seconds, 3) if seconds else None})
         before = row["remaining"]
-    return {"ledger": ledger, "funnel": rows, "kept": ledger["kept"], "breakdown": stats["breakdown"],
-            "dedup": stats.get("dedup"), "tokens": stats.get("tokens"), "seconds": stats.get("seconds"),
-            "pii": stats.get("pii"), "representation": stats.get("representation")}
+    # stats.json as is (so `--json` stays a superset of it) plus the funnel as per-stage rows
+    return {**stats, "funnel_view": rows}
 
 
 def print_stats_view(view: dict, console: Console) -> None:
     ledger = view["ledger"]
+    table = Table(title="ledger: every input record ends in exactly one place")
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    table.add_row("input", str(ledger["input"]))
+    table.add_row("kept", str(ledger["kept"]))
+    table.add_row("dropped", str(sum(ledger["dropped"].values())))
+    table.add_row("quarantined", str(ledger["quarantined"]))
+    accounted = ledger["kept"] + sum(ledger["dropped"].values()) + ledger["quarantined"]
+    table.add_row("sum check", f"{'OK' if accounted == ledger['input'] else 'MISMATCH'} ({accounted})")
+    console.print(table)
     table = Table(title=f"funnel: {ledger['input']} records in → {ledger['kept']} kept "
                         f"({ledger['quarantined']} quarantined; ledger {'sums' if ledger.get('sums', True) else 'DOES NOT SUM'})")
     for name in ("stage", "in", "out", "dropped", "seconds", "docs/s", "MB/s", "dropped by reason"):
         table.add_column(name, justify="left" if name in ("stage", "dropped by reason") else "right")
-    for row in view["funnel"]:
+    for row in view["funnel_view"]:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(row["by_reason"].items(), key=lambda kv: -kv[1]))
         table.add_row(row["stage"], str(row["in"]), str(row["out"]), str(row["dropped"]), f"{row['seconds']:.2f}",
                       "-" if row["docs_per_s"] is None else f"{row['docs_per_s']:.0f}",
@@ -101,6 +111,11 @@ def inspect_documents(run_dir: Path, reason: str | None, kept: bool, n: int, see
     for i, doc in enumerate(docs, 1):
         console.rule(f"{i}/{len(docs)}  {doc['id']}  {doc['drop_reason'] or 'kept'}")
         console.print(f"{redact(doc['url'] or '')[0]}  language {doc['language']}", highlight=False)
+        if doc.get("rule"):
+            rule = doc["rule"]
+            console.print(f"[bold]rule:[/] {rule['column']} {rule['op']} {rule['threshold']} (this document: {rule['value']})")
+        if doc.get("dup_cluster_id"):
+            console.print(f"[bold]duplicate of[/] {doc['dup_cluster_id']}")
         scores = Table(show_header=False, box=None)
         for name, value in doc["scores"].items():
             scores.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))

@@ -141,16 +141,19 @@ def _score_values(run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
     return {n: np.concatenate(v) if v else np.empty(0) for n, v in out.items()}
 
 
-def _thresholds(run_dir: Path) -> dict[str, list[float]]:
-    """score column → the thresholds the run's rules put on it (numbers only)."""
+def _rules(run_dir: Path) -> list:
     try:
         from gristmill.pipeline.rethreshold import job_rules, load_run_job
 
-        rules = job_rules(load_run_job(run_dir))
+        return job_rules(load_run_job(run_dir))
     except Exception:  # noqa: BLE001 - a Python-API run has no job to read thresholds from
-        return {}
+        return []
+
+
+def _thresholds(run_dir: Path) -> dict[str, list[float]]:
+    """score column → the thresholds the run's rules put on it (numbers only)."""
     out: dict[str, list[float]] = {}
-    for rule in rules:
+    for rule in _rules(run_dir):
         if isinstance(rule.threshold, (int, float)) and not isinstance(rule.threshold, bool):
             out.setdefault(rule.column, []).append(float(rule.threshold))
     return out
@@ -200,19 +203,24 @@ def sample_documents(run_dir: Path, per_reason: int = SAMPLES_PER_REASON, seed: 
         for i, (key, doc) in enumerate(zip(keys, is_doc)):
             if doc and (reasons is None or key in reasons):
                 rows.setdefault(key, []).append((path.name, i))
+    rules = {rule.reason: rule for rule in _rules(run_dir)}
     out: dict[str, list[dict]] = {}
     for key, refs in sorted(rows.items()):
         chosen = sorted(random.Random(f"{seed}:{key}").sample(refs, min(per_reason, len(refs))))
-        out[key] = [_describe(pq.read_table(folder / name).slice(i, 1).to_pylist()[0], key) for name, i in chosen]
+        out[key] = [_describe(pq.read_table(folder / name).slice(i, 1).to_pylist()[0], key, rules.get(key)) for name, i in chosen]
     return out
 
 
-def _describe(doc: dict, reason: str) -> dict:
+def _describe(doc: dict, reason: str, rule=None) -> dict:
     scores = {name: doc[name] for name in C.SCORES if doc.get(name) is not None}
     text = doc.get(C.TEXT) or ""
+    fired = None
+    if rule is not None:  # the rule that named the drop: its column, test, threshold and this document's value
+        fired = {"column": rule.column, "op": rule.op, "threshold": rule.threshold if isinstance(rule.threshold, (int, float, str, list))
+                 else repr(rule.threshold), "value": doc.get(rule.column)}
     return {"id": doc.get(C.ID), "url": doc.get(C.URL), "language": doc.get(C.LANGUAGE), "reason": reason,
             "drop_reason": doc.get(C.DROP_REASON), "text": text, "spans": evidence_spans(doc.get(C.DROP_REASON), text),
-            "scores": scores, "dup_cluster_id": doc.get(C.DUP_CLUSTER_ID)}
+            "scores": scores, "rule": fired, "dup_cluster_id": doc.get(C.DUP_CLUSTER_ID)}
 
 
 def highlighted_html(text: str, spans: list[tuple[int, int, str]], limit: int = SAMPLE_CHARS) -> str:
@@ -354,7 +362,11 @@ def samples_section(samples: dict[str, list[dict]]) -> str:
     for reason, docs in samples.items():
         parts.append(f'<h3 data-reason="{_e(reason)}">{_e(reason)}</h3>')
         for doc in docs:
-            scores = ", ".join(f"{k} {_fmt(v)}" for k, v in list(doc["scores"].items())[:8])
+            rule = doc.get("rule")
+            scores = (f"{rule['column']} = {_fmt(rule['value'])} ({rule['op']} {_fmt(rule['threshold'])})" if rule
+                      else ", ".join(f"{k} {_fmt(v)}" for k, v in list(doc["scores"].items())[:4]))
+            if doc.get("dup_cluster_id"):
+                scores += f", duplicate of {doc['dup_cluster_id']}"
             parts.append(f'<div class="doc" data-doc-id="{_e(doc["id"])}" data-spans="{len(doc["spans"])}">'
                          f'<div class="meta">{_e(redact(doc["url"] or "")[0])} · {_e(doc["language"] or "?")} · {_e(scores)}</div>'
                          f'<pre>{highlighted_html(doc["text"], doc["spans"])}</pre><button class="more">expand</button></div>')

@@ -146,9 +146,10 @@ def test_stats_json_funnel_and_breakdown(run_dir):
     assert result.exit_code == 0, result.output
     view = json.loads(result.output)
     ledger = view["ledger"]
-    rows = {r["stage"]: r for r in view["funnel"]}
-    assert rows["source"]["in"] == ledger["input"] and view["funnel"][-1]["out"] == ledger["kept"]
-    for before, after in zip(view["funnel"], view["funnel"][1:]):
+    assert view["funnel"] == json.loads((run_dir / "stats.json").read_text())["funnel"]  # a superset of stats.json
+    rows = {r["stage"]: r for r in view["funnel_view"]}
+    assert rows["source"]["in"] == ledger["input"] and view["funnel_view"][-1]["out"] == ledger["kept"]
+    for before, after in zip(view["funnel_view"], view["funnel_view"][1:]):
         assert after["in"] == before["out"] and after["out"] == after["in"] - after["dropped"]
     assert rows["quality"]["by_reason"]["too_few_words"] == ledger["dropped"]["too_few_words"]
     assert rows["quality"]["seconds"] > 0 and rows["quality"]["docs_per_s"] > 0
@@ -159,7 +160,7 @@ def test_stats_json_funnel_and_breakdown(run_dir):
     domains = view["breakdown"]["domain"]
     assert sum(v["kept"] for v in domains.values()) == ledger["kept"] and "news.demo.test" in domains
     text = CliRunner().invoke(app, ["stats", str(run_dir)]).output
-    assert "news.demo.test" in text and "too_few_words" in text
+    assert "news.demo.test" in text and "too_few_words" in text and "OK (276)" in text
 
 
 def test_inspect_shows_reason_documents_with_spans(run_dir):
@@ -169,6 +170,7 @@ def test_inspect_shows_reason_documents_with_spans(run_dir):
     assert len(docs) == 2 and all(d["drop_reason"] == "too_many_ellipsis_lines" for d in docs)
     for d in docs:
         assert d["scores"][C.ELLIPSIS_LINES_RATIO] > 0.3 and d["spans"]
+        assert d["rule"] == {"column": C.ELLIPSIS_LINES_RATIO, "op": ">", "threshold": 0.3, "value": d["scores"][C.ELLIPSIS_LINES_RATIO]}
         assert all(d["text"][s:e].rstrip().endswith(("...", "…")) for s, e, _ in d["spans"])
     again = json.loads(CliRunner().invoke(app, ["inspect", str(run_dir), "--reason", "too_many_ellipsis_lines", "--n", "2", "--json"]).output)
     assert [d["id"] for d in again] == [d["id"] for d in docs]  # same seed, same sample
@@ -185,6 +187,7 @@ def test_evidence_spans_and_redaction():
     assert [text[s:e] for s, e, _ in evidence_spans("too_many_bullet_lines", text)] == ["- bullet"]
     assert [text[s:e] for s, e, _ in evidence_spans("top_2gram_too_frequent", text)] == ["the cat", "the cat", "the cat"]
     assert evidence_spans("too_few_words", text) == [] and evidence_spans(None, text) == []
+    assert evidence_spans("too_few_words", "mail |||EMAIL_ADDRESS||| now") == [(5, 24, "redacted PII")]
     masked, counts = redact("mail ada@example.org or call +44 20 7946 0958 from 10.0.0.1")
     assert masked == "mail <EMAIL_ADDRESS> or call <PHONE_NUMBER> from <IP_ADDRESS>"
     assert counts == Counter({"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1, "IP_ADDRESS": 1})
