@@ -24,16 +24,20 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 _RUNS: dict[str, Path] = {}
 
 
-def quickstart_run(tmp_path_factory, **quality) -> Path:
-    """The quickstart job run once per session (per `quality` override) on the session's Ray."""
+def quickstart_run(tmp_path_factory, updates: dict | None = None) -> Path:
+    """The quickstart job, with `updates` ({section: {key: value}}) applied, run once per session on the
+    session's Ray."""
     from gristmill.pipeline.runner import run
-    from gristmill.schemas.job import load_job
+    from gristmill.schemas.job import Job, load_job
 
-    key = json.dumps(quality, sort_keys=True)
+    key = json.dumps(updates or {}, sort_keys=True)
     if key not in _RUNS:
         job = load_job(REPO / "jobs" / "quickstart.yaml")
-        if quality:
-            job = job.model_copy(update={"quality": job.quality.model_copy(update=quality)})
+        if updates:
+            data = job.model_dump(mode="json")
+            for section, values in updates.items():
+                data[section] = {**(data.get(section) or {}), **values}
+            job = Job.model_validate(data)
         out = tmp_path_factory.mktemp("quickstart")
         run(job, output=out, log=lambda m: None)
         _RUNS[key] = out

@@ -42,7 +42,7 @@ def _tables(folder: Path) -> dict[str, object]:
 
 def test_rethreshold_equals_full_rerun(base_run, tmp_path_factory, tmp_path):
     min_words, promoted = _keeper_dropping_min_words(base_run)
-    rerun = quickstart_run(tmp_path_factory, min_words=min_words)
+    rerun = quickstart_run(tmp_path_factory, {"quality": {"min_words": min_words}})
     result = rethreshold(base_run, [f"quality.min_words={min_words}"], write=tmp_path / "what-if", log=lambda m: None)
 
     rerun_stats = json.loads((rerun / "stats.json").read_text())
@@ -88,3 +88,63 @@ def test_cli_prints_the_funnel_change(base_run):
     assert f"kept: {kept} → {kept + near} (+{near}); {near} newly kept, 0 newly dropped" in result.output
     refused = CliRunner().invoke(app, ["rethreshold", str(base_run), "--set", "extract.timeout_s=1"])
     assert refused.exit_code == 2 and "cannot recompute extract.timeout_s" in refused.output
+
+
+def _job_with(updates: dict):
+    """The quickstart job with `updates`, or None when this build of gristmill does not accept them."""
+    from gristmill.schemas.job import Job, load_job
+
+    from conftest import REPO
+
+    data = load_job(REPO / "jobs" / "quickstart.yaml").model_dump(mode="json")
+    for section, values in updates.items():
+        data[section] = {**(data.get(section) or {}), **values}
+    try:
+        return Job.model_validate(data)
+    except Exception:  # noqa: BLE001 - the section is not in this build
+        return None
+
+
+def _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, updates: dict, key: str, value) -> None:
+    base = quickstart_run(tmp_path_factory, updates)
+    section, field = key.split(".")
+    rerun = quickstart_run(tmp_path_factory, {**updates, section: {**updates.get(section, {}), field: value}})
+    result = rethreshold(base, [f"{key}={value}"], write=tmp_path / "what-if", log=lambda m: None)
+    rerun_kept = pq.read_table(rerun / "curated", columns=[C.ID])[C.ID].to_pylist()
+    base_kept = pq.read_table(base / "curated", columns=[C.ID])[C.ID].to_pylist()
+    assert rerun_kept != base_kept, f"{key}={value} should change the kept set"
+    assert result.kept_ids == rerun_kept
+    assert result.ledger.to_dict() == json.loads((rerun / "stats.json").read_text())["ledger"]
+
+
+@pytest.mark.skipif(_job_with({"classifier": {"top_fraction": 0.5}}) is None,
+                    reason="this build has no quality classifier (classifier.top_fraction)")
+def test_top_fraction_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path):
+    """The quality classifier's global top-fraction cut, replayed from the stored classifier scores."""
+    _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, {"classifier": {"top_fraction": 0.5}}, "classifier.top_fraction", 0.3)
+
+
+@pytest.mark.skipif(_job_with({"toxicity": {}}) is None, reason="this build has no toxicity stage (toxicity section of the job)")
+def test_toxicity_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path):
+    """A toxicity threshold: the key is found generically (the toxicity field rethreshold accepts), its
+    new value is the median stored toxicity score, so the kept set changes."""
+    from gristmill.pipeline.rethreshold import check_recomputable, job_rules, load_run_job
+
+    base = quickstart_run(tmp_path_factory, {"toxicity": {}})
+    job = load_run_job(base)
+    table = pq.read_table(base / "curated").to_pylist() + pq.read_table(base / "rejected").to_pylist()
+    columns = {rule.column for rule in job_rules(job) if "tox" in rule.column}
+    assert columns, "the toxicity stage declares a rule on its score"
+    column = sorted(columns)[0]
+    scores = sorted(r[column] for r in table if r.get(column) is not None)
+    value = round(scores[len(scores) // 2], 6)
+    stored = {c: True for c in table[0]}
+    for field, current in job.toxicity.model_dump().items():
+        if isinstance(current, float) and not isinstance(current, bool):
+            try:
+                check_recomputable(job, f"toxicity.{field}", value, stored)
+            except RethresholdError:
+                continue
+            _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, {"toxicity": {}}, f"toxicity.{field}", value)
+            return
+    pytest.fail("no toxicity threshold key is accepted by rethreshold")
