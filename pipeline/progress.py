@@ -3,8 +3,9 @@ MB per second, and an ETA when the total is known.
 
 The total is known for local WARC/ARC inputs: `record_offset` is a byte offset into the (compressed)
 file, so the furthest offset seen per file over the files' sizes is the share read. Other inputs (JSONL
-line numbers, Parquet rows, URIs) report rates without an ETA. Lines go to `log` at most every
-`every_s` seconds; the runner enables this only when stderr is a terminal (or GRISTMILL_PROGRESS=1).
+line numbers, Parquet rows, URIs) report rates without an ETA. Rates are over the time since the
+stages started (Ray and model start-up included, as a user waits for them). Lines go to `log` at most
+every `every_s` seconds; the runner enables this only when stderr is a terminal (or GRISTMILL_PROGRESS=1).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Progress:
         self.started = self.last = clock()
         self.records = self.documents = self.text_bytes = 0
         self.offsets: dict[str, int] = {}
+        self.last_line: str | None = None
 
     def update(self, batch: pa.Table) -> None:
         self.records += batch.num_rows
@@ -47,7 +49,14 @@ class Progress:
         now = self.clock()
         if now - self.last >= self.every_s:
             self.last = now
-            self.log(self.line(now))
+            self.last_line = self.line(now)
+            self.log(self.last_line)
+
+    def finish(self) -> None:
+        """The final line (unless the last periodic line already said the same)."""
+        line = self.line()
+        if line != self.last_line:
+            self.log(line)
 
     def fraction(self) -> float | None:
         if not self.sizes:

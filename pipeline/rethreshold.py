@@ -53,7 +53,7 @@ from pydantic import ValidationError
 from gristmill.pipeline.decide import Rule, decide
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
-from gristmill.schemas.job import Job, JobError
+from gristmill.schemas.job import Job
 from gristmill.schemas.stats import Ledger, RunStats, Summary, funnel
 
 DEDUP_RECLUSTER_KEYS = {"exact", "near", "threshold", "bands", "rows", "verify_jaccard", "keep", "max_edges_per_bucket", "gpu"}

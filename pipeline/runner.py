@@ -205,7 +205,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         if progress is not None:
             progress.update(batch)
     if progress is not None:
-        log(progress.line())
+        progress.finish()
     ledger = writer.close()
     pipeline_seconds = time.perf_counter() - started
 

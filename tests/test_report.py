@@ -205,4 +205,6 @@ def test_progress_rates_and_eta_from_warc_offsets():
     now[0] = 12.0
     progress.update(batch)  # within every_s of the last line: quiet
     assert len(lines) == 1
+    progress.finish()
+    assert len(lines) == 2 and "ETA" in lines[1]
     assert Progress(lines.append, sizes=None).fraction() is None
