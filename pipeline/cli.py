@@ -85,15 +85,71 @@ def stats_command(
     run_dir: Path = typer.Argument(..., help="run folder"),
     as_json: bool = typer.Option(False, "--json", help="print stats.json as is"),
 ):
-    """Print a run's ledger and per-stage table."""
-    path = run_dir / "stats.json"
-    if not path.exists():
-        _fail(f"{path} not found: is {run_dir} a finished gristmill run?")
-    stats = json.loads(path.read_text())
+    """Print a run's funnel (per stage in/out/dropped by reason, seconds, throughput) and kept vs dropped by
+    language and domain; --json: the same as JSON."""
+    from gristmill.pipeline.report_cli import print_stats_view, stats_view
+
+    try:
+        view = stats_view(run_dir)
+    except FileNotFoundError as err:
+        _fail(str(err))
     if as_json:
-        sys.stdout.write(json.dumps(stats, indent=2) + "\n")
+        sys.stdout.write(json.dumps(view, indent=2) + "\n")
     else:
-        print_stats(stats)
+        print_stats_view(view, console)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    seed: int = typer.Option(0, "--seed", help="which sample documents are shown"),
+):
+    """Write RUN/report.html: one self-contained page (no network) with the funnel, score histograms and
+    thresholds, kept vs dropped by language and domain, dedup, PII, representation and sample documents."""
+    from gristmill.pipeline.report_html import build_report
+
+    try:
+        path = build_report(run_dir, seed=seed)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    console.print(f"report: {path}", highlight=False)
+
+
+@app.command("inspect")
+def inspect_command(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    reason: Optional[str] = typer.Option(None, "--reason", "-r", help="drop reason to page through (see gristmill stats)"),
+    kept: bool = typer.Option(False, "--kept", help="show kept documents instead"),
+    n: int = typer.Option(5, "--n", help="documents to show"),
+    seed: int = typer.Option(0, "--seed", help="which documents are sampled"),
+    as_json: bool = typer.Option(False, "--json", help="print the documents as JSON"),
+):
+    """Show sampled dropped (or kept) documents with their scores and the spans behind the reason highlighted."""
+    from gristmill.pipeline.report_cli import inspect_documents
+
+    if not kept and not reason:
+        _fail("give --reason REASON (or --kept)")
+    if not (run_dir / "stats.json").exists():
+        _fail(f"{run_dir / 'stats.json'} not found: is {run_dir} a finished gristmill run?")
+    inspect_documents(run_dir, reason, kept, n, seed, console, as_json=as_json)
+
+
+@app.command("rethreshold")
+def rethreshold_command(
+    run_dir: Path = typer.Argument(..., help="run folder"),
+    settings: list[str] = typer.Option(..., "--set", help="KEY=VALUE of the job, e.g. quality.min_words=200 (repeatable)"),
+    write: Optional[Path] = typer.Option(None, "--write", help="write the new run folder (curated/, rejected/, stats.json) here"),
+):
+    """What-if: recompute decisions from the stored scores (no model runs; dedup re-clusters stored
+    signatures) and print how the funnel changes."""
+    from gristmill.pipeline.report_cli import print_rethreshold
+    from gristmill.pipeline.rethreshold import RethresholdError, rethreshold
+
+    try:
+        result = rethreshold(run_dir, settings, write=write, log=lambda m: console.print(m, highlight=False))
+    except RethresholdError as err:
+        _fail(str(err))
+    print_rethreshold(result, console)
 
 
 @app.command("columns")

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,8 +203,17 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     )
 
     writer = RunWriter(output)
+    progress = None
+    if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
+        from gristmill.pipeline.progress import Progress, input_sizes
+
+        progress = Progress(log, input_sizes([f for f, _ in files], [sources[i].type for _, i in files]))
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
         writer.write(batch)
+        if progress is not None:
+            progress.update(batch)
+    if progress is not None:
+        progress.finish()
     ledger = writer.close()
     pipeline_seconds = time.perf_counter() - started
 
@@ -223,6 +233,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             sources_counts[source]["kept"] -= removed
         ledger.check(records_read=records_read)
 
+    from gristmill.pipeline.breakdown import breakdown_of
+
+    breakdown = breakdown_of(output)
     tokenize_started = time.perf_counter()
     manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
     tokens = {
@@ -236,7 +249,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None, crawl=crawls or None,
-        funnel=funnel(ledger, [s.stage for s in stage_stats]),
+        funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )

@@ -169,6 +169,8 @@ class RunStats:
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
     crawl: dict | None = None  # per crawl source (by index): its folder and the crawler's stats
+    # kept vs dropped documents by language and top registered domains (pipeline/breakdown.py)
+    breakdown: dict | None = None
     version: int = STATS_VERSION
 
     def to_json(self) -> str:
@@ -183,4 +185,5 @@ class RunStats:
             "dedup": self.dedup,
             "seconds": self.seconds,
             "crawl": self.crawl,
+            "breakdown": self.breakdown,
         }, indent=2) + "\n"
