@@ -42,6 +42,14 @@ def default_stages(job: Job) -> list[Stage]:
     from gristmill.pipeline.stages.quality import ScoreQuality
 
     stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    if job.bias is not None:  # representation tags before anything edits the text (issue 6)
+        from gristmill.pipeline.stages.bias import TagRepresentation
+
+        stages.append(TagRepresentation(job.bias))
+    if job.toxicity is not None:
+        from gristmill.pipeline.stages.toxicity import ScoreToxicity
+
+        stages.append(ScoreToxicity(job.toxicity))
     if job.dedup is not None:
         stages.append(ComputeDedupSignatures(job.dedup))
     return stages

@@ -215,6 +215,14 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             sources_counts[source]["kept"] -= removed
         ledger.check(records_read=records_read)
 
+    representation = None
+    tagger = next((stage for stage in stages if C.IDENTITY_DESCRIPTORS in stage.writes), None)
+    if tagger is not None:  # representation before filtering (the tagger's counters) and after (curated/, deduped)
+        from gristmill.pipeline.representation import before_after, counts_of_curated
+
+        before = next(s.counts for s in stage_stats if s.stage == tagger.name)
+        representation = before_after(before, counts_of_curated(output / "curated"))
+
     tokenize_started = time.perf_counter()
     manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
     tokens = {
@@ -227,7 +235,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     }
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
-        dedup=dedup.to_dict() if dedup else None,
+        dedup=dedup.to_dict() if dedup else None, representation=representation,
         funnel=funnel(ledger, [s.stage for s in stage_stats]),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},

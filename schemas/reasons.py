@@ -92,3 +92,7 @@ TOO_MANY_LINE_BREAKS = _builtin("too_many_line_breaks", "quality", "newlines per
 # dedup (global step over the survivors; the kept document of each cluster is chosen by dedup.keep)
 EXACT_DUPLICATE = _builtin("exact_duplicate", "dedup", "same normalized text as the document kept for its cluster")
 NEAR_DUPLICATE = _builtin("near_duplicate", "dedup", "MinHash-LSH near duplicate of the document kept for its cluster")
+# toxicity (issue 6)
+TOXIC = _builtin("toxic", "toxicity", "toxicity_score above toxicity.max_score")
+TOXIC_WORDS = _builtin("toxic_words", "toxicity", "more words from toxicity.word_list_file than toxicity.max_toxic_words")
+IDENTITY_ATTACK = _builtin("identity_attack", "toxicity", "a sentence names an identity term and scores above toxicity.max_identity_attack")

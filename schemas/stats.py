@@ -169,6 +169,8 @@ class RunStats:
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
     version: int = STATS_VERSION
+    # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/representation.py)
+    representation: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps({
@@ -181,4 +183,5 @@ class RunStats:
             "tokens": self.tokens,
             "dedup": self.dedup,
             "seconds": self.seconds,
+            "representation": self.representation,
         }, indent=2) + "\n"
