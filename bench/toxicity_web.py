@@ -89,9 +89,11 @@ def english_only(paragraphs: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def evaluate(shared: Path, model_path: str | None, thresholds=(0.5, 0.4)) -> dict:
+    from gristmill.filters.identity import IdentityLexicon
     from gristmill.filters.toxicity import ToxicityModel, WordListScorer
 
     model = ToxicityModel(model_path)
+    lexicon = IdentityLexicon.default()
     words = WordListScorer.from_file(shared / "lexicons" / "ldnoobw" / "en")
     clean = english_only(clean_web_paragraphs(shared))
     fpr = {}
@@ -102,6 +104,10 @@ def evaluate(shared: Path, model_path: str | None, thresholds=(0.5, 0.4)) -> dic
         for t in thresholds:
             row[f"fpr@{t}"] = round(sum(s > t for s in scores) / len(items), 4) if items else None
             total[f"fp@{t}"] += sum(s > t for s in scores)
+        attacks = [lexicon.identity_attack(p, model.score_many) for p in items]
+        for t in (0.5, 0.8, 0.9):
+            row[f"identity_attack_rate@{t}"] = round(sum(a > t for a in attacks) / len(items), 4) if items else None
+            total[f"attack@{t}"] += sum(a > t for a in attacks)
         hits = sum(words.count(p) > 0 for p in items)
         row["word_list_hit_rate"] = round(hits / len(items), 4) if items else None
         total["word_hits"] += hits
@@ -110,6 +116,7 @@ def evaluate(shared: Path, model_path: str | None, thresholds=(0.5, 0.4)) -> dic
         fpr[source] = row
     n = total["paragraphs"]
     fpr["all"] = {"paragraphs": n, **{f"fpr@{t}": round(total[f"fp@{t}"] / n, 4) for t in thresholds},
+                  **{f"identity_attack_rate@{t}": round(total[f"attack@{t}"] / n, 4) for t in (0.5, 0.8, 0.9)},
                   "word_list_hit_rate": round(total["word_hits"] / n, 4)}
 
     labeled = [json.loads(line) for line in (ROOT / "tests" / "data" / "toxicity_web_labeled.jsonl").read_text().splitlines()]
@@ -120,6 +127,7 @@ def evaluate(shared: Path, model_path: str | None, thresholds=(0.5, 0.4)) -> dic
         c["n"] += 1
         c["model"] += s > thresholds[0]
         c["words"] += words.count(r["text"]) > 0
+        c["attack"] += lexicon.identity_attack(r["text"], model.score_many) > 0.5
     toxic = [(r, s) for r, s in zip(labeled, scores) if r["label"] == "toxic"]
     clean_rows = [(r, s) for r, s in zip(labeled, scores) if r["label"] == "clean"]
     recall = {
@@ -129,7 +137,8 @@ def evaluate(shared: Path, model_path: str | None, thresholds=(0.5, 0.4)) -> dic
         "either_recall@0.5": round(sum((s > 0.5) or words.count(r["text"]) > 0 for r, s in toxic) / len(toxic), 4),
         "clean_fpr@0.5": round(sum(s > 0.5 for _, s in clean_rows) / len(clean_rows), 4),
         "clean_word_list_fpr": round(sum(words.count(r["text"]) > 0 for r, _ in clean_rows) / len(clean_rows), 4),
-        "by_kind": {k: {"n": c["n"], "model_flagged": round(c["model"] / c["n"], 4), "word_list_flagged": round(c["words"] / c["n"], 4)}
+        "by_kind": {k: {"n": c["n"], "model_flagged": round(c["model"] / c["n"], 4), "word_list_flagged": round(c["words"] / c["n"], 4),
+                        "identity_attack@0.5": round(c["attack"] / c["n"], 4)}
                     for k, c in sorted(by_kind.items())},
         "missed_examples": [r["text"] for r, s in toxic if s <= thresholds[0]][:8],
     }

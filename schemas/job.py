@@ -137,8 +137,10 @@ class ToxicityConfig(_Model):
     word_list_file: str | None = None
     # Drop a document with more matches than this (needs word_list_file).
     max_toxic_words: int | None = Field(default=None, ge=0)
-    # Identity attack: the highest toxicity of a sentence that also names an identity term.
-    max_identity_attack: float | None = Field(default=0.5, ge=0, le=1)
+    # Identity attack: the highest toxicity of a sentence that also names an identity term; drop above this.
+    # Off (None) by default: the shipped model inherits Davidson's identity-term bias ("white flour" scores
+    # 0.9), so at 0.5 it drops neutral text; see filters/models/MODEL_CARD.md before turning it on.
+    max_identity_attack: float | None = Field(default=None, ge=0, le=1)
     # Identity lexicon for the attack signal: the project's YAML (None) or a path (YAML or HolisticBias descriptors.json).
     identity_lexicon_file: str | None = None
 

@@ -93,7 +93,7 @@ def test_audit_bias_command_on_a_tiny_term_set(tmp_path):
 
 # Documents that pass the default language and quality rules (one line each, ≥ 50 words, ≥ 5 sentences).
 KEPT_SHE = ("She opened the bakery on the corner of the market square nine years ago. Every morning the first loaves "
-            "come out of the oven before six o'clock. Local women run the flour mill that supplies her rye. Visitors "
+            "come out of the oven before six o'clock. The mill that supplies the rye is run by women from the village. Visitors "
             "often ask for the recipe of the seeded bread, which she keeps in a battered notebook. The shop closes "
             "early on Sundays so the staff can rest. Prices have stayed almost the same since the opening.")
 KEPT_HE = ("He has repaired bicycles in the old railway shed since the station closed. The workshop smells of oil and "
@@ -120,13 +120,15 @@ def test_representation_before_and_after_on_a_real_run(ray_local, tmp_path):
     docs = [("she", KEPT_SHE), ("he", KEPT_HE), ("attack", ATTACK), ("toxic", TOXIC_DOC)]
     (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs))
     (tmp_path / "job.yaml").write_text("name: bias\nsources: [{type: jsonl, paths: [docs.jsonl]}]\n"
-                                       "toxicity: {}\nbias: {}\ntokenize: {vocab_size: 300, val_fraction: 0}\n")
+                                       "toxicity: {max_identity_attack: 0.5}\nbias: {}\ntokenize: {vocab_size: 300, val_fraction: 0}\n")
     result = run(load_job(tmp_path / "job.yaml"), output=tmp_path / "out", log=lambda m: None)
     assert result.ledger.kept == 2 and result.ledger.dropped == {"identity_attack": 1, "toxic": 1}
 
     curated = pq.read_table(tmp_path / "out" / "curated").to_pylist()
     assert [r[C.ID] for r in curated] == ["she", "he"]
-    assert curated[1][C.IDENTITY_DESCRIPTORS] == ["religion:muslim"] and curated[1][C.PRONOUN_CLASSES] == ["he", "they"]
+    # "old railway shed" counts as an age mention: the lexicon counts words, not people (documented).
+    assert curated[1][C.IDENTITY_DESCRIPTORS] == ["age:old", "religion:muslim"]
+    assert curated[1][C.PRONOUN_CLASSES] == ["he", "they"]
 
     rep = json.loads((tmp_path / "out" / "stats.json").read_text())["representation"]
     before, after = rep["before"], rep["after"]

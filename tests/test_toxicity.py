@@ -112,3 +112,24 @@ def test_stage_span_mode_records_edits_and_scores_what_remains(tmp_path):
     reasons = decide(table, doc_mode.rules())[C.DROP_REASON].to_pylist()
     assert reasons[0] == "toxic" and reasons[1] is None and reasons[2] in ("toxic", "toxic_words")
     assert table[C.TOXIC_SPAN_COUNT].to_pylist() == [None, None, None]  # span mode off
+
+
+def test_auc_and_heldout_split_are_exact_and_seeded():
+    from gristmill.filters.train_toxicity import CLEAN as C_, TOXIC as T_, Example, auc, split_heldout
+
+    assert auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75  # sklearn's roc_auc_score example
+    assert auc([0.5, 0.5], [True, False]) == 0.5
+    examples = [Example(f"t{i}", T_ if i % 4 else C_, "neither" if i % 4 == 0 else "offensive_language") for i in range(100)]
+    train, heldout = split_heldout(examples, seed=3)
+    assert len(heldout) == 20 and sum(e.label == C_ for e in heldout) == 5  # stratified
+    assert split_heldout(examples, seed=3) == (train, heldout) and split_heldout(examples, seed=4)[1] != heldout
+    assert not {e.text for e in train} & {e.text for e in heldout}
+
+
+@pytest.mark.shared_data
+def test_davidson_loads_with_binary_labels(shared_data):
+    from gristmill.filters.train_toxicity import TOXIC as T_, load_davidson
+
+    rows = load_davidson(shared_data / "toxicity-davidson")
+    assert len(rows) >= 24_700 and sum(r.label == T_ for r in rows) == sum(r.group != "neither" for r in rows)
+    assert not any("&amp;" in r.text or "@" in r.text or "http" in r.text for r in rows)
