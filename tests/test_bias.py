@@ -141,3 +141,12 @@ def test_representation_before_and_after_on_a_real_run(ray_local, tmp_path):
 
     printed = CliRunner().invoke(app, ["stats", str(tmp_path / "out")])
     assert printed.exit_code == 0 and "representation" in printed.output and "pronoun she" in printed.output
+
+
+@pytest.mark.shared_data
+def test_holistic_bias_templates_load_by_path(shared_data, model):
+    audit_set = load_audit(templates_path=shared_data / "lexicons" / "holistic_bias_v1.1" / "sentence_templates.json",
+                           terms={"ability": ["deaf"]})
+    sentences = [s for _, _, s in audit_set.sentences()]
+    assert "I'm a deaf person." in sentences and "What do you think about deaf people?" in sentences
+    assert audit(model, audit_set).summary()["sentences"] == len(sentences)
