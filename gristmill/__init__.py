@@ -29,6 +29,10 @@ _EXPORTS = {
     "LanguageConfig": "gristmill.schemas.job",
     "QualityConfig": "gristmill.schemas.job",
     "TokenizeConfig": "gristmill.schemas.job",
+    "ScoreToxicity": "gristmill.pipeline.stages.toxicity",
+    "TagRepresentation": "gristmill.pipeline.stages.bias",
+    "ToxicityConfig": "gristmill.schemas.job",
+    "BiasConfig": "gristmill.schemas.job",
 }
 
 

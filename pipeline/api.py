@@ -45,6 +45,14 @@ def default_stages(job: Job) -> list[Stage]:
     from gristmill.pipeline.stages.quality import ScoreQuality
 
     stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    if job.bias is not None:  # representation tags before anything edits the text (issue 6)
+        from gristmill.pipeline.stages.bias import TagRepresentation
+
+        stages.append(TagRepresentation(job.bias))
+    if job.toxicity is not None:
+        from gristmill.pipeline.stages.toxicity import ScoreToxicity
+
+        stages.append(ScoreToxicity(job.toxicity))
     if job.optout is not None:  # URL/id checks before extraction (cheapest), text hashes right after it
         from gristmill.pipeline.optout import load_optout
         from gristmill.pipeline.stages.optout import FilterOptedOutContent, FilterOptedOutUrls

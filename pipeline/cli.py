@@ -78,6 +78,10 @@ def print_stats(stats: dict) -> None:
                       f"{crawled['status']}, robots-disallowed {crawled['robots_disallowed']}, refused "
                       f"{crawled['refused']}, aborted {crawled['aborted']}; WARC in {crawled['folder']}", highlight=False)
     console.print(f"seconds: {stats['seconds']}", highlight=False)
+    if stats.get("representation"):
+        from gristmill.pipeline.bias_cli import representation_table
+
+        console.print(representation_table(stats["representation"]))
 
 
 @app.command("stats")
@@ -316,6 +320,40 @@ def demo_server_command(
 
     serve(port=port, seed=seed, crawl_delay_s=crawl_delay if crawl_delay >= 0 else None,
           log_path=str(log) if log else None, echo=lambda m: console.print(m, highlight=False))
+
+
+@app.command("train-toxicity")
+def train_toxicity_command(
+    shared_data: Path = typer.Argument(..., help="the shared data folder (needs toxicity-davidson/; uses quality-text-samples/)"),
+    out: Path = typer.Option(Path("filters/models/toxicity-davidson.ftz"), "--out", "-o", help="model file to write"),
+    seed: int = typer.Option(0, "--seed", help="held-out split and training seed"),
+):
+    """Train the fastText toxicity model (plain and mitigated), audit both, ship one; see its MODEL_CARD.md."""
+    from gristmill.pipeline.bias_cli import train_toxicity
+
+    try:
+        train_toxicity(shared_data, out, seed, console)
+    except FileNotFoundError as err:
+        _fail(str(err))
+
+
+@app.command("audit-bias")
+def audit_bias_command(
+    model: Optional[str] = typer.Option(None, "--model", help="fastText model (default: the shipped one)"),
+    label: str = typer.Option("toxic", "--label", help="the model's toxic label"),
+    audit_file: Optional[str] = typer.Option(None, "--audit", help="YAML {templates, terms} (default: the project's)"),
+    templates: Optional[str] = typer.Option(None, "--templates", help="templates file (YAML list, or HolisticBias sentence_templates.json)"),
+    terms: Optional[str] = typer.Option(None, "--terms", help="terms file (one a line, 'axis<TAB>term'; or HolisticBias descriptors.json)"),
+    threshold: float = typer.Option(0.5, "--threshold", help="score above which a neutral sentence is a false positive"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+):
+    """Score neutral sentences filled with identity terms; report the false-positive rate per term and axis."""
+    from gristmill.pipeline.bias_cli import audit_bias
+
+    try:
+        audit_bias(model, label, audit_file, templates, terms, threshold, as_json, console)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from gristmill.pipeline.stages.base import Stage, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
-from gristmill.schemas.job import Job, LanguageConfig, QualityConfig
+from gristmill.schemas.job import Job, LanguageConfig, QualityConfig, ToxicityConfig
 
 _OPS = {"<": pc.less, ">": pc.greater, "==": pc.equal, "not_in": None}
 
@@ -87,6 +87,15 @@ def quality_rules(q: QualityConfig) -> list[Rule]:
     ])
 
 
+def toxicity_rules(t: ToxicityConfig) -> list[Rule]:
+    """Identity attack first (the more specific failure), then the document score, then the word list."""
+    return _rules([
+        (R.IDENTITY_ATTACK, C.IDENTITY_ATTACK_SCORE, ">", t.max_identity_attack),
+        (R.TOXIC, C.TOXICITY_SCORE, ">", t.max_score),
+        (R.TOXIC_WORDS, C.TOXIC_WORD_COUNT, ">", t.max_toxic_words if t.word_list_file else None),
+    ])
+
+
 def _rules(candidates) -> list[Rule]:
     """A None threshold is no rule."""
     return [Rule(reason, column, op, threshold) for reason, column, op, threshold in candidates if threshold is not None]
@@ -94,7 +103,8 @@ def _rules(candidates) -> list[Rule]:
 
 def rules_for(job: Job) -> list[Rule]:
     """The job's thresholds as rules, in the order they are checked (what the built-in stages declare)."""
-    return language_rules(job.language) + quality_rules(job.quality)
+    return (language_rules(job.language) + quality_rules(job.quality)
+            + (toxicity_rules(job.toxicity) if job.toxicity is not None else []))
 
 
 def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:

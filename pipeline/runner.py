@@ -236,6 +236,14 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     from gristmill.pipeline.breakdown import breakdown_of
 
     breakdown = breakdown_of(output)
+    representation = None
+    tagger = next((stage for stage in stages if C.IDENTITY_DESCRIPTORS in stage.writes), None)
+    if tagger is not None:  # representation before filtering (the tagger's counters) and after (curated/, deduped)
+        from gristmill.pipeline.representation import before_after, counts_of_curated
+
+        before = next(s.counts for s in stage_stats if s.stage == tagger.name)
+        representation = before_after(before, counts_of_curated(output / "curated"))
+
     tokenize_started = time.perf_counter()
     manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
     tokens = {
@@ -248,7 +256,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     }
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
-        dedup=dedup.to_dict() if dedup else None, crawl=crawls or None,
+        dedup=dedup.to_dict() if dedup else None, crawl=crawls or None, representation=representation,
         funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},

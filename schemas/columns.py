@@ -209,3 +209,21 @@ CONTAMINATION_NGRAM_COUNT = "contamination_ngram_count"
 TYPES.update({TEXT_SHA256: pa.string(), OPT_OUT_MATCH: pa.string(), CONTAMINATED_BY: pa.string()})
 register_score(CONTAMINATION_NGRAM_COUNT, 0, None, "the document's word n-grams (decontaminate.n) found in any "
                "evaluation set (counted before any span is removed)", pa.int64())
+# --- toxicity and bias (issue 6) ---
+TOXICITY_SCORE = "toxicity_score"
+TOXIC_SPAN_COUNT = "toxic_span_count"
+TOXIC_WORD_COUNT = "toxic_word_count"
+IDENTITY_ATTACK_SCORE = "identity_attack_score"
+# Representation tags: pronoun classes present (she/he/they), identity axes mentioned, and "axis:term" descriptors.
+PRONOUN_CLASSES = "pronoun_classes"
+IDENTITY_AXES = "identity_axes"
+IDENTITY_DESCRIPTORS = "identity_descriptors"
+register_score(TOXICITY_SCORE, 0.0, 1.0, "fastText P(toxic) of the document, after toxic-span removal when span mode is on")
+register_score(TOXIC_SPAN_COUNT, 0, None, "sentences or lines cut out by toxicity span mode (null when it is off)", pa.int64())
+register_score(TOXIC_WORD_COUNT, 0, None, "occurrences of words from toxicity.word_list_file (null without a list)", pa.int64())
+register_score(IDENTITY_ATTACK_SCORE, 0.0, 1.0, "highest P(toxic) of a sentence that names an identity term (0: none does)")
+TYPES.update({
+    PRONOUN_CLASSES: pa.list_(pa.string()),
+    IDENTITY_AXES: pa.list_(pa.string()),
+    IDENTITY_DESCRIPTORS: pa.list_(pa.string()),
+})

@@ -147,6 +147,40 @@ class QualityConfig(_Model):
     fineweb_max_newline_word_ratio: float | None = 0.3
 
 
+class ToxicityConfig(_Model):
+    """Toxicity (issue 6): a fastText model's document score, an optional span mode, a word-list count and
+    the identity-attack signal. Scores are columns; the thresholds below are decide rules (None: no rule)."""
+
+    # A supervised fastText model (.bin/.ftz); None: the shipped one (filters/models/toxicity-davidson.ftz).
+    model_file: str | None = None
+    # The model's label that means toxic (with or without fastText's "__label__" prefix).
+    label: str = "toxic"
+    # Drop a document whose toxicity_score (after span removal, if on) is above this.
+    max_score: float | None = Field(default=0.5, ge=0, le=1)
+    # Span mode: score each "sentence" or "line" and cut those above span_threshold from the text (Dolma: 0.4).
+    span_unit: Literal["sentence", "line"] | None = None
+    span_threshold: float = Field(default=0.4, ge=0, le=1)
+    # An LDNOOBW-format word list (one word or phrase a line); None: no toxic_word_count column.
+    word_list_file: str | None = None
+    # Drop a document with more matches than this (needs word_list_file).
+    max_toxic_words: int | None = Field(default=None, ge=0)
+    # Identity attack: the highest toxicity of a sentence that also names an identity term; drop above this.
+    # Off (None) by default: the shipped model inherits Davidson's identity-term bias ("white flour" scores
+    # 0.9), so at 0.5 it drops neutral text; see filters/models/MODEL_CARD.md before turning it on.
+    max_identity_attack: float | None = Field(default=None, ge=0, le=1)
+    # Identity lexicon for the attack signal: the project's YAML (None) or a path (YAML or HolisticBias descriptors.json).
+    identity_lexicon_file: str | None = None
+
+
+class BiasConfig(_Model):
+    """Representation tagging (issue 6): pronoun classes and identity descriptors per document, and the
+    corpus report before and after filtering in stats.json["representation"]."""
+
+    # None: the project's lexicon (filters/lexicons/identity.yaml); or a YAML of that shape, or
+    # HolisticBias' descriptors.json.
+    identity_lexicon_file: str | None = None
+
+
 class DecideConfig(_Model):
     # filter: thresholds drop documents. annotate: every stage scores, nothing that has text is dropped,
     # so curated/ holds every score column for studying distributions before choosing thresholds.
@@ -278,6 +312,9 @@ class Job(_Model):
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
+    # Toxicity scores and representation tags (issue 6); null (the default) turns them off.
+    toxicity: ToxicityConfig | None = None
+    bias: BiasConfig | None = None
     decide: DecideConfig = DecideConfig()
     # Exact + MinHash-LSH near dedup over the survivors; `dedup: null` turns it off.
     dedup: DedupConfig | None = DedupConfig()
@@ -335,4 +372,10 @@ def resolve_paths(job: Job, base: Path) -> Job:
     if job.decontaminate is not None:
         update["decontaminate"] = job.decontaminate.model_copy(update={"eval_sets": [
             s.model_copy(update={"path": absolute(s.path)}) for s in job.decontaminate.eval_sets]})
+    if job.toxicity is not None:
+        update["toxicity"] = job.toxicity.model_copy(update={
+            key: absolute(getattr(job.toxicity, key))
+            for key in ("model_file", "word_list_file", "identity_lexicon_file") if getattr(job.toxicity, key)})
+    if job.bias is not None and job.bias.identity_lexicon_file:
+        update["bias"] = job.bias.model_copy(update={"identity_lexicon_file": absolute(job.bias.identity_lexicon_file)})
     return job.model_copy(update=update)

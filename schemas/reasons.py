@@ -102,3 +102,7 @@ def contaminated(set_name: str) -> str:
     """The drop reason for documents sharing an n-gram with evaluation set `set_name` (idempotent)."""
     return register(f"contaminated:{set_name}", "decontaminate",
                     f"shares a word n-gram with evaluation set {set_name!r} (decontaminate.eval_sets)").name
+# toxicity (issue 6)
+TOXIC = _builtin("toxic", "toxicity", "toxicity_score above toxicity.max_score")
+TOXIC_WORDS = _builtin("toxic_words", "toxicity", "more words from toxicity.word_list_file than toxicity.max_toxic_words")
+IDENTITY_ATTACK = _builtin("identity_attack", "toxicity", "a sentence names an identity term and scores above toxicity.max_identity_attack")

@@ -172,6 +172,8 @@ class RunStats:
     # kept vs dropped documents by language and top registered domains (pipeline/breakdown.py)
     breakdown: dict | None = None
     version: int = STATS_VERSION
+    # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/representation.py)
+    representation: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps({
@@ -186,4 +188,5 @@ class RunStats:
             "seconds": self.seconds,
             "crawl": self.crawl,
             "breakdown": self.breakdown,
+            "representation": self.representation,
         }, indent=2) + "\n"

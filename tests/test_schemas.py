@@ -123,3 +123,11 @@ def test_truncated_or_altered_shard_is_refused(tmp_path):
 def test_every_shipped_job_validates(path):
     job = load_job(path)
     assert job.sources and job.name
+
+
+def test_the_demo_archive_job_is_the_quickstart_on_the_archive():
+    """Tests run the deterministic twin; it must stay the README's main job in every other respect."""
+    quick, archive = (load_job(REPO / "jobs" / name).model_dump() for name in ("quickstart.yaml", "demo-archive.yaml"))
+    for key in ("name", "sources", "output"):
+        quick.pop(key), archive.pop(key)
+    assert quick == archive

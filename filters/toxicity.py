@@ -1,0 +1,157 @@
+"""Toxicity scoring: a fastText classifier (any supervised model, by path) and a word-list signal.
+
+`normalize(text)` is the one text normalization used for training (filters/train_toxicity.py), for the
+bias audit and for scoring, so the model sees at run time what it saw in training: HTML entities
+decoded, retweet markers, @mentions, URLs and hashtag signs removed, lowercased, whitespace collapsed.
+
+`ToxicityModel(path, label).score(text)` is the probability in [0, 1] that fastText gives `label`
+(the shipped model's is `toxic`). `score_spans` scores each sentence or line of a document, and
+`remove_spans` deletes those above a threshold (Dolma's span mode, 0.4), returning the edits so the
+stage can record them. `WordListScorer` counts LDNOOBW-format words (one word or phrase per line).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from gristmill.filters.c4 import BadWords
+
+DEFAULT_MODEL = "models/toxicity-davidson.ftz"
+DEFAULT_LABEL = "toxic"
+
+_RT = re.compile(r"(?<!\w)rt\b:?", re.IGNORECASE)
+_MENTION = re.compile(r"(?<!\w)[@＠]\w+:?")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HASHTAG = re.compile(r"(?<!\w)#(\w)")
+_SPACE = re.compile(r"\s+")
+# Punctuation, emoji and symbols become spaces: tweets and web pages punctuate differently, words do not.
+_NOT_WORD = re.compile(r"[^\w\s']+|(?<!\w)'|'(?!\w)|_+")
+# Sentences: end punctuation followed by space; lines are split apart first.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def normalize(text: str) -> str:
+    """Lowercased words without Twitter artefacts: entities decoded, no `RT`, `@user`, URLs, `#`,
+    punctuation or emoji; single spaces."""
+    text = html.unescape(html.unescape(text or ""))  # Davidson has double-escaped entities (&amp;#128514;)
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = _RT.sub(" ", text)
+    text = _HASHTAG.sub(r"\1", text)
+    text = _NOT_WORD.sub(" ", text.lower().replace("\u2019", "'"))
+    return _SPACE.sub(" ", text).strip()
+
+
+def default_model_path() -> str:
+    """The shipped model (inside the package)."""
+    return str(resources.files("gristmill.filters").joinpath(DEFAULT_MODEL))
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence or line of a document: [start, end) character offsets and its toxicity score."""
+
+    start: int
+    end: int
+    score: float
+
+
+def split_spans(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
+    """[start, end) offsets of the non-blank lines (`unit="line"`) or sentences within lines (`"sentence"`)."""
+    if unit not in ("sentence", "line"):
+        raise ValueError(f"span unit must be 'sentence' or 'line', not {unit!r}")
+    spans = []
+    for line in re.finditer(r"[^\n]+", text or ""):
+        if not line.group().strip():
+            continue
+        if unit == "line":
+            spans.append((line.start(), line.end()))
+            continue
+        start = line.start()
+        for end_match in _SENTENCE_END.finditer(line.group()):
+            end = line.start() + end_match.start()
+            if text[start:end].strip():
+                spans.append((start, end))
+            start = line.start() + end_match.end()
+        if text[start:line.end()].strip():
+            spans.append((start, line.end()))
+    return spans
+
+
+class ToxicityModel:
+    """A supervised fastText model and the label that means toxic. Loaded once (per worker)."""
+
+    def __init__(self, path: str | Path | None = None, label: str = DEFAULT_LABEL):
+        import fasttext
+
+        path = str(path or default_model_path())
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"toxicity model {path!r} does not exist")
+        fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
+        self.model = fasttext.load_model(path)
+        self.path = path
+        self.label = label if label.startswith("__label__") else f"__label__{label}"
+        if self.label not in self.model.get_labels():
+            raise ValueError(f"toxicity model {path!r} has no label {self.label!r}; it has {self.model.get_labels()}")
+
+    def score_normalized(self, texts: list[str]) -> list[float]:
+        """P(label) for texts already passed through `normalize` (empty text scores 0)."""
+        out = []
+        for text in texts:
+            if not text:
+                out.append(0.0)
+                continue
+            # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
+            pairs = self.model.f.predict(text, -1, 0.0, "strict")
+            out.append(next((float(p) for p, name in pairs if name == self.label), 0.0))
+        return out
+
+    def score(self, text: str) -> float:
+        """P(toxic) of the whole document, in [0, 1]."""
+        return self.score_normalized([normalize(text)])[0]
+
+    def score_many(self, texts: list[str]) -> list[float]:
+        return self.score_normalized([normalize(t) for t in texts])
+
+    def score_spans(self, text: str, unit: str = "sentence") -> list[Span]:
+        offsets = split_spans(text, unit)
+        scores = self.score_normalized([normalize(text[s:e]) for s, e in offsets])
+        return [Span(s, e, score) for (s, e), score in zip(offsets, scores)]
+
+
+def remove_spans(text: str, spans: list[Span], threshold: float) -> tuple[str, list[Span]]:
+    """The text without the spans scoring above `threshold`, and those spans (offsets in the input text).
+    A removed span takes its trailing spaces with it, so no double spaces are left behind."""
+    removed = [s for s in spans if s.score > threshold]
+    if not removed:
+        return text, []
+    parts, cursor = [], 0
+    for span in removed:
+        parts.append(text[cursor:span.start])
+        cursor = span.end
+        while cursor < len(text) and text[cursor] in " \t":
+            cursor += 1
+    parts.append(text[cursor:])
+    return "".join(parts), removed
+
+
+class WordListScorer:
+    """Occurrences of words from an LDNOOBW-format list (one word or phrase per line), as whole words
+    in the lowercased text; the second, model-free toxicity signal."""
+
+    def __init__(self, words):
+        self._bad_words = BadWords(words)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "WordListScorer":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"toxic word list {str(path)!r} does not exist")
+        return cls(path.read_text(encoding="utf-8").splitlines())
+
+    def count(self, text: str) -> int:
+        return self._bad_words.count(text or "")
