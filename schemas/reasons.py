@@ -92,3 +92,9 @@ TOO_MANY_LINE_BREAKS = _builtin("too_many_line_breaks", "quality", "newlines per
 # dedup (global step over the survivors; the kept document of each cluster is chosen by dedup.keep)
 EXACT_DUPLICATE = _builtin("exact_duplicate", "dedup", "same normalized text as the document kept for its cluster")
 NEAR_DUPLICATE = _builtin("near_duplicate", "dedup", "MinHash-LSH near duplicate of the document kept for its cluster")
+# URL filter (before extraction: the page is never extracted)
+URL_BLOCKED = _builtin("url_blocked", "url_filter", "the URL's host is (a subdomain of) a domain in url_filter's block lists")
+URL_BANNED_WORD = _builtin("url_banned_word", "url_filter", "a word of the URL is in url_filter's banned-word lists")
+# fastText quality classifier
+QUALITY_SCORE_TOO_LOW = _builtin("quality_score_too_low", "classifier", "fastText quality score below classifier.min_score")
+QUALITY_NOT_TOP_FRACTION = _builtin("quality_not_top_fraction", "classifier", "fastText quality score outside the run's top classifier.top_fraction (global step)")

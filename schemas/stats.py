@@ -169,8 +169,11 @@ class RunStats:
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
     version: int = STATS_VERSION
+    # the classifier's top-fraction cut (pipeline/quality_cut.py); written only when it ran
+    classifier_cut: dict | None = None
 
     def to_json(self) -> str:
+        extra = {"classifier_cut": self.classifier_cut} if self.classifier_cut is not None else {}
         return json.dumps({
             "version": self.version,
             "ledger": self.ledger.to_dict(),
@@ -181,4 +184,5 @@ class RunStats:
             "tokens": self.tokens,
             "dedup": self.dedup,
             "seconds": self.seconds,
+            **extra,
         }, indent=2) + "\n"
