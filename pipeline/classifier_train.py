@@ -24,6 +24,7 @@ other label (whole documents, scored as the pipeline scores them), beside a leng
 from __future__ import annotations
 
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -159,10 +160,12 @@ def train(config: TrainConfig, log=print) -> dict:
     return report
 
 
-# fastText's trainer in a fresh child process. This fastText build (fasttext-numpy2-wheel 0.9.2) reads
-# memory it never initialized: in a process that has already allocated and freed memory (reading the
-# corpora), training stops with "Encountered NaN" on most runs; in a fresh process (pages the OS zeroes)
-# it trains, and the same config gives the same model.
+# fastText's trainer runs in a child process whose malloc hands out zeroed memory. fastText 0.9.2's
+# DenseMatrix::uniform initializes the input matrix in 10 blocks, one per thread: with thread < 10 the
+# rest is left as whatever malloc returns, so training is nondeterministic and often stops with
+# "Encountered NaN" (garbage weights). With glibc's MALLOC_PERTURB_=255 every allocation starts as
+# zeros (and MALLOC_MMAP_THRESHOLD_ keeps large ones on fresh, zeroed pages): the uninitialized rows
+# start at 0 (as fastText's output matrix does), and one thread with a fixed seed gives the same model.
 _CHILD = """
 import json, sys
 import fasttext
@@ -181,7 +184,8 @@ def _train_in_child(path: str, params: dict, quantize: dict | None, output: Path
     args = {"input": path, "params": {**params, "verbose": 0},
             "quantize": None if quantize is None else {"thread": params.get("thread", 1), **quantize, "verbose": 0},
             "output": str(output)}
-    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], capture_output=True, text=True)
+    env = {**os.environ, "MALLOC_PERTURB_": "255", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(args)], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"fastText training failed: {done.stderr.strip()[-2000:]}")
 
