@@ -5,6 +5,7 @@ cut is a pure, tie-broken function that a real run applies exactly."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -108,3 +109,57 @@ def test_train_config_needs_both_training_labels(tmp_path):
                                      "  - {name: b, kind: lines, path: b.txt, label: negative, split: heldout}\n")
     with pytest.raises(ValueError, match="no negative source with split: train"):
         load_config(tmp_path / "t.yaml")
+
+
+def test_top_fraction_run_keeps_exactly_the_top_and_is_recomputable(ray_local, tmp_path):
+    """A real run over the demo web archive with the URL filter, per-language thresholds, the C4
+    cleanup and the classifier's top-half cut: the ledger sums, the cut keeps exactly ceil(N/2) of
+    the N documents that reached it, every kept score ≥ every cut score, and percentile_cutoff on the
+    stored scores gives the same cut."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gristmill.pipeline.runner import run
+    from gristmill.schemas import columns as C
+    from gristmill.schemas import reasons as R
+    from gristmill.schemas.job import load_job
+
+    from conftest import REPO
+
+    (tmp_path / "block.txt").write_text("shop.demo.test\n")
+    (tmp_path / "job.yaml").write_text(f"""
+name: cut
+sources: [{{type: warc, paths: ["{REPO / 'jobs' / 'data' / 'demo-web.warc.gz'}"]}}]
+batch_size: 16
+language: {{keep: [en], min_score: 0.65, min_score_per_language: {{en: 0.7}}}}
+quality: {{c4_clean_text: true}}
+url_filter: {{blocklist_files: [block.txt]}}
+classifier: {{model: default, top_fraction: 0.5}}
+dedup: null
+tokenize: {{vocab_size: 512, shard_tokens: 50000, val_fraction: 0.0}}
+""")
+    result = run(load_job(tmp_path / "job.yaml"), output=tmp_path / "run", log=lambda m: None, max_workers=2)
+    curated = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "run" / "curated").glob("*.parquet")))
+    rejected = pa.concat_tables(pq.read_table(p, columns=[C.ID, C.DROP_REASON, C.QUALITY_MODEL_SCORE, C.URL])
+                                for p in sorted((tmp_path / "run" / "rejected").glob("*.parquet")))
+    reasons = rejected[C.DROP_REASON].to_pylist()
+    cut_ids = [i for i, r in zip(rejected[C.ID].to_pylist(), reasons) if r == R.QUALITY_NOT_TOP_FRACTION]
+    cut_scores = [s for s, r in zip(rejected[C.QUALITY_MODEL_SCORE].to_pylist(), reasons) if r == R.QUALITY_NOT_TOP_FRACTION]
+    kept_scores = curated[C.QUALITY_MODEL_SCORE].to_pylist()
+    population = len(kept_scores) + len(cut_scores)
+    assert population >= 10
+    assert len(kept_scores) == math.ceil(population / 2)
+    assert min(kept_scores) >= max(cut_scores)
+    recomputed = percentile_cutoff(kept_scores + cut_scores, curated[C.ID].to_pylist() + cut_ids, 0.5)
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert stats["classifier_cut"]["keep"] == recomputed.keep == len(kept_scores)
+    assert stats["classifier_cut"]["score"] == recomputed.score and stats["classifier_cut"]["id"] == recomputed.id
+    assert result.ledger.kept == curated.num_rows
+    assert result.ledger.dropped[R.QUALITY_NOT_TOP_FRACTION] == len(cut_ids)
+    # the URL filter dropped every shop page before extraction, with its match stored
+    shop = [r for u, r in zip(rejected[C.URL].to_pylist(), reasons) if "shop.demo.test" in (u or "")]
+    source_reasons = {R.NOT_RESPONSE, R.NOT_HTML, R.HTTP_STATUS_NOT_OK, R.REVISIT, R.EMPTY_PAYLOAD}
+    assert set(shop) - source_reasons == {R.URL_BLOCKED}
+    assert not any("shop.demo.test" in u for u in curated[C.URL].to_pylist())
+    quality = next(s for s in stats["stages"] if s["stage"] == "quality")
+    assert quality["counts"]["c4_cleaned_documents"] > 0
