@@ -60,6 +60,33 @@ def gristmill_pass(texts: list[str], job: Job) -> tuple[list[str | None], float]
     return reasons, time.process_time() - started
 
 
+_START_GRISTMILL = """
+import time
+from gristmill.filters.english import EnglishTokenizer
+EnglishTokenizer.shared()
+import sys
+print(time.process_time(), "torch" in sys.modules)
+"""
+_START_DATATROVE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from quality_corpus import datatrove_filters, datatrove_reason
+datatrove_filters()
+datatrove_reason("The cat sat on the mat. " * 20)
+print(time.process_time(), "torch" in sys.modules)
+"""
+
+
+def worker_start_seconds(code: str, env: dict | None = None, args=()) -> tuple[float, bool]:
+    """CPU seconds of a fresh process that loads the rules (interpreter start, imports, tokenizer setup)."""
+    import os
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout.split()
+    return float(out[-2]), out[-1] == "True"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path)
@@ -121,6 +148,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| datatrove, odd documents ({rest_megabytes:.2f} MB) | {sum(datatrove_doc_s[1::2]):.2f} | {rest_dt_rate:.3f} | 1.0x | |")
     print(f"| gristmill, odd documents, memo warmed on the even ones | {min(seconds):.2f} | {rate:.3f} | "
           f"{rate / rest_dt_rate:.1f}x | {', '.join(f'{s:.2f}' for s in seconds)} |")
+
+    # Worker start: what a fresh worker pays once before its first document (best of `repeats`).
+    starts = {
+        "gristmill (spaCy loaded without torch)": [worker_start_seconds(_START_GRISTMILL) for _ in range(args.repeats)],
+        "gristmill, GRISTMILL_SPACY_TORCH=1 (thinc imports torch)":
+            [worker_start_seconds(_START_GRISTMILL, {"GRISTMILL_SPACY_TORCH": "1"}) for _ in range(args.repeats)],
+        "datatrove (4 filters, spaCy tokenizer loaded)":
+            [worker_start_seconds(_START_DATATROVE, args=[str(REPO / "tests")]) for _ in range(args.repeats)],
+    }
+    print("\n| worker start | CPU s (best) | torch imported | CPU s of all runs |\n|---|---:|---|---|")
+    for label, runs in starts.items():
+        print(f"| {label} | {min(s for s, _ in runs):.2f} | {runs[0][1]} | {', '.join(f'{s:.2f}' for s, _ in runs)} |")
+    ours_start = min(s for s, _ in starts["gristmill (spaCy loaded without torch)"])
+    theirs_start = min(s for s, _ in starts["datatrove (4 filters, spaCy tokenizer loaded)"])
+    cold_s = min(s for _, s in cold)
+    print(f"\ncold worker over the whole set, start included: gristmill {ours_start + cold_s:.2f} s, datatrove "
+          f"{theirs_start + datatrove_s:.2f} s: {(theirs_start + datatrove_s) / (ours_start + cold_s):.1f}x")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ class C4Lines:
     sentence_count: int  # sentences in the kept lines
     kept: tuple[str, ...]  # the kept lines, citations cut out, in order
     kept_word_count: int  # words (datatrove's English words) of the kept lines
+    # lines removed, by rule: long_word, too_few_words, javascript, policy (empty lines count as too_few_words);
+    # citations_cut: kept lines a citation was cut from
+    removed: tuple[tuple[str, int], ...] = ()
 
 
 def c4_lines(split: SplitText, rules: C4LineRules = C4LineRules()) -> C4Lines:
@@ -71,9 +74,11 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
     min_words = rules.min_words_per_line if rules.min_words_per_line is not None else -1
     max_length = rules.max_word_length
     lorem = curly = sentences = words = 0
+    long_word = too_few = javascript = policy = citations = 0
     kept: list[str] = []
     for i, (line, chunks) in enumerate(zip(stripped, line_chunks)):
         if max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length:
+            long_word += 1
             continue
         cited = False
         if rules.remove_citations and "[" in line:
@@ -81,16 +86,20 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
             if cleaned != line:
                 line, cited = cleaned, True
         if len(chunks) < min_words:  # datatrove counts the words before the citations are cut
+            too_few += 1
             continue
         lower = line.lower()
         if "lorem ipsum" in lower:
             lorem += 1
         if rules.drop_javascript_lines and "javascript" in lower:
+            javascript += 1
             continue
         if "{" in line:
             curly += 1
         if rules.drop_policy_lines and _POLICY.search(lower):
+            policy += 1
             continue
+        citations += cited
         if fast and not cited and (len(chunks) < 2 or " ".join(chunks) == line):
             n_words, n_sentences = line_words[i], line_sentences[i]
         else:
@@ -100,7 +109,14 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
         sentences += n_sentences
         words += n_words
         kept.append(line)
-    return C4Lines(lorem, curly, sentences, tuple(kept), words)
+    removed = (("long_word", long_word), ("too_few_words", too_few), ("javascript", javascript), ("policy", policy),
+               ("citations_cut", citations))
+    return C4Lines(lorem, curly, sentences, tuple(kept), words, removed)
+
+
+def c4_clean_text(lines: C4Lines) -> str:
+    """The document as C4 would pass it on: the kept lines, joined by newlines."""
+    return "\n".join(lines.kept)
 
 
 class BadWords:

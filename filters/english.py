@@ -112,16 +112,38 @@ class _Growing:
         return self.data[: self.size]
 
 
+@contextmanager
+def _torch_hidden():
+    """spaCy without torch: thinc imports torch when it can (`thinc.compat`: try/except ImportError),
+    which costs seconds per worker, and the blank English tokenizer never uses it. While spaCy loads
+    and builds the blank pipeline, torch is made unimportable (unless spaCy or torch is loaded
+    already). Set GRISTMILL_SPACY_TORCH=1 when the same worker later runs a torch-backed spaCy
+    pipeline (e.g. a transformer model) and spaCy is first imported here."""
+    import os
+    import sys
+
+    if "spacy" in sys.modules or "torch" in sys.modules or os.environ.get("GRISTMILL_SPACY_TORCH") == "1":
+        yield
+        return
+    sys.modules["torch"] = None  # `import torch` raises ImportError
+    try:
+        yield
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+
+
 class EnglishTokenizer:
     """Memoized spaCy-equivalent English word tokenizer; one per process is enough (`shared()`)."""
 
     _shared: EnglishTokenizer | None = None
 
     def __init__(self, max_chunks: int = MAX_CHUNKS):
-        import spacy
-        from spacy.pipeline.sentencizer import Sentencizer
+        with _torch_hidden():
+            import spacy
+            from spacy.pipeline.sentencizer import Sentencizer
 
-        nlp = spacy.blank("en")
+            nlp = spacy.blank("en")
         # Tokenizing never reads lexical attributes; computing them (shape, like_num, ...) for every new
         # string was a third of the cost of a first sighting.
         nlp.vocab.lex_attr_getters = {}

@@ -45,6 +45,14 @@ def default_stages(job: Job) -> list[Stage]:
     from gristmill.pipeline.stages.quality import ScoreQuality
 
     stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    if job.url_filter is not None:  # before extraction: a blocked page is never extracted
+        from gristmill.pipeline.stages.url_filter import FilterUrls
+
+        stages.insert(0, FilterUrls(job.url_filter))
+    if job.classifier is not None:  # after the heuristic quality stage
+        from gristmill.pipeline.stages.classifier import ScoreClassifier
+
+        stages.append(ScoreClassifier(job.classifier))
     if job.bias is not None:  # representation tags before anything edits the text (issue 6)
         from gristmill.pipeline.stages.bias import TagRepresentation
 
@@ -53,17 +61,18 @@ def default_stages(job: Job) -> list[Stage]:
         from gristmill.pipeline.stages.toxicity import ScoreToxicity
 
         stages.append(ScoreToxicity(job.toxicity))
+    if job.decontaminate is not None:  # the evaluation-set index is built here, once, on the driver
+        from gristmill.pipeline.stages.decontaminate import Decontaminate
+
+        stages.append(Decontaminate(job.decontaminate))
     if job.optout is not None:  # URL/id checks before extraction (cheapest), text hashes right after it
         from gristmill.pipeline.optout import load_optout
         from gristmill.pipeline.stages.optout import FilterOptedOutContent, FilterOptedOutUrls
 
         optout = load_optout(job.optout.lists, job.optout.entries)
-        stages[1:1] = [FilterOptedOutContent(optout)]
+        extract = next(i for i, stage in enumerate(stages) if isinstance(stage, ExtractText))
+        stages[extract + 1:extract + 1] = [FilterOptedOutContent(optout)]
         stages.insert(0, FilterOptedOutUrls(optout))
-    if job.decontaminate is not None:  # the evaluation-set index is built here, once, on the driver
-        from gristmill.pipeline.stages.decontaminate import Decontaminate
-
-        stages.append(Decontaminate(job.decontaminate))
     if job.dedup is not None:
         stages.append(ComputeDedupSignatures(job.dedup))
     return stages
@@ -99,6 +108,13 @@ class Pipeline:
             stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
             ray=job.ray, batch_size=job.batch_size, decide_mode=job.decide.mode, dedup=job.dedup, job=job,
         )
+
+    def classifier_top_fraction(self) -> float | None:
+        """The top fraction of the run a classifier stage keeps (a global step after the writers), or None."""
+        from gristmill.pipeline.stages.classifier import ScoreClassifier
+
+        fractions = [s.config.top_fraction for s in self.stages if isinstance(s, ScoreClassifier)]
+        return next((f for f in fractions if f is not None), None)
 
     def describe(self) -> str:
         """What was run, as YAML: the job when there is one, else every stage with its config."""

@@ -356,6 +356,17 @@ def audit_bias_command(
         _fail(str(err))
 
 
+@app.command("train-classifier")
+def train_classifier_command(config: Path = typer.Argument(..., help="training config YAML (pipeline/classifier_train.py)")):
+    """Train a fastText quality classifier; evaluate it on held-out sources (AUC beside length-only)."""
+    from gristmill.pipeline.classifier_train import load_config, train
+
+    try:
+        train(load_config(config))
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+
+
 def main() -> None:
     app()
 

@@ -25,6 +25,20 @@ _OPS = {"<": pc.less, ">": pc.greater, "==": pc.equal, "not_in": None}
 
 
 @dataclass(frozen=True)
+class PerKey:
+    """A threshold that depends on another column's value (e.g. the language): `values` maps a key to
+    its threshold; other keys get `default` (None: no rule for them)."""
+
+    key_column: str
+    values: tuple  # ((key, threshold), ...), sorted
+    default: Any = None
+
+    def array(self, table: pa.Table) -> pa.Array:
+        lookup = dict(self.values)
+        return pa.array([lookup.get(k, self.default) for k in table[self.key_column].to_pylist()], pa.float64())
+
+
+@dataclass(frozen=True)
 class Rule:
     """Drop with `reason` when `column <op> threshold` holds."""
 
@@ -38,14 +52,17 @@ class Rule:
         if self.op == "not_in":
             hit = pc.invert(pc.is_in(values, value_set=pa.array(self.threshold, C.TYPES[self.column])))
         else:
-            hit = _OPS[self.op](values, self.threshold)
+            threshold = self.threshold.array(table) if isinstance(self.threshold, PerKey) else self.threshold
+            hit = _OPS[self.op](values, threshold)
         return pc.fill_null(hit, False)
 
 
 def language_rules(lang: LanguageConfig) -> list[Rule]:
     return _rules([
         (R.LANGUAGE_NOT_KEPT, C.LANGUAGE, "not_in", list(lang.keep) or None),
-        (R.LANGUAGE_SCORE_TOO_LOW, C.LANGUAGE_SCORE, "<", lang.min_score),
+        (R.LANGUAGE_SCORE_TOO_LOW, C.LANGUAGE_SCORE, "<",
+         PerKey(C.LANGUAGE, tuple(sorted(lang.min_score_per_language.items())), lang.min_score)
+         if lang.min_score_per_language else lang.min_score),
     ])
 
 
@@ -96,6 +113,11 @@ def toxicity_rules(t: ToxicityConfig) -> list[Rule]:
     ])
 
 
+def classifier_rules(config) -> list[Rule]:
+    """The classifier's score threshold (its top-fraction cut is a global step after the writers)."""
+    return _rules([(R.QUALITY_SCORE_TOO_LOW, C.QUALITY_MODEL_SCORE, "<", config.min_score)])
+
+
 def _rules(candidates) -> list[Rule]:
     """A None threshold is no rule."""
     return [Rule(reason, column, op, threshold) for reason, column, op, threshold in candidates if threshold is not None]
@@ -103,8 +125,12 @@ def _rules(candidates) -> list[Rule]:
 
 def rules_for(job: Job) -> list[Rule]:
     """The job's thresholds as rules, in the order they are checked (what the built-in stages declare)."""
-    return (language_rules(job.language) + quality_rules(job.quality)
-            + (toxicity_rules(job.toxicity) if job.toxicity is not None else []))
+    rules = language_rules(job.language) + quality_rules(job.quality)
+    if job.classifier is not None:
+        rules += classifier_rules(job.classifier)
+    if job.toxicity is not None:
+        rules += toxicity_rules(job.toxicity)
+    return rules
 
 
 def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:
@@ -129,7 +155,8 @@ class Decide(Stage):
     def __init__(self, rules: list[Rule], annotate: bool = False):
         super().__init__(list(rules))
         self.annotate = annotate
-        self.reads = (C.SKIP_REASON, C.QUARANTINE_REASON, *dict.fromkeys(rule.column for rule in self.config))
+        self.reads = (C.SKIP_REASON, C.QUARANTINE_REASON, *dict.fromkeys(rule.column for rule in self.config),
+                      *dict.fromkeys(r.threshold.key_column for r in self.config if isinstance(r.threshold, PerKey)))
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         table = decide(table, [] if self.annotate else self.config)

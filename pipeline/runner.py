@@ -223,6 +223,17 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
 
     dedup = None
     sources_counts = writer.source_counts()
+    classifier_cut = None
+    top_fraction = pipeline.classifier_top_fraction()
+    if top_fraction is not None and pipeline.decide_mode == "filter":
+        from gristmill.pipeline.quality_cut import cut_run
+
+        classifier_cut = cut_run(output, top_fraction, log=log)
+        ledger.kept -= classifier_cut.removed
+        ledger.dropped += classifier_cut.dropped
+        for source, removed in classifier_cut.removed_by_source.items():
+            sources_counts[source]["kept"] -= removed
+        ledger.check(records_read=records_read)
     if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
         from gristmill.pipeline.dedup import deduplicate_run
 
@@ -261,6 +272,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )
+    if classifier_cut is not None:
+        stats.classifier_cut = classifier_cut.to_dict()
     (output / "stats.json").write_text(stats.to_json())
     shutil.rmtree(output / WORK_DIR, ignore_errors=True)
     return RunResult(output, ledger, stats)

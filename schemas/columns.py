@@ -227,3 +227,10 @@ TYPES.update({
     IDENTITY_AXES: pa.list_(pa.string()),
     IDENTITY_DESCRIPTORS: pa.list_(pa.string()),
 })
+# --- fastText quality classifier (issue 5): probability of the job's positive label ---
+QUALITY_MODEL_SCORE = "quality_model_score"
+register_score(QUALITY_MODEL_SCORE, 0.0, 1.0, "fastText quality classifier: probability of classifier.positive_label")
+
+# --- URL filter (issue 5): what matched the block list or banned-word list; null when nothing did ---
+URL_FILTER_MATCH = "url_filter_match"
+TYPES[URL_FILTER_MATCH] = pa.string()

@@ -95,6 +95,15 @@ class LanguageConfig(_Model):
     # ISO 639-1 codes to keep; empty keeps every language.
     keep: list[str] = Field(default_factory=lambda: ["en"])
     min_score: float = Field(default=0.65, ge=0, le=1)
+    # Per-language minimum score, e.g. {en: 0.65, de: 0.8}: replaces min_score for those languages.
+    min_score_per_language: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _scores_in_range(self):
+        bad = {k: v for k, v in self.min_score_per_language.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"min_score_per_language values must be in [0, 1]: {bad}")
+        return self
 
 
 class QualityConfig(_Model):
@@ -145,6 +154,33 @@ class QualityConfig(_Model):
     fineweb_short_line_chars: int = Field(default=30, ge=0)
     fineweb_max_char_dup_ratio: float | None = 0.01
     fineweb_max_newline_word_ratio: float | None = 0.3
+    # Rewrite `text` to the lines C4 keeps (citations cut); stats count the removed lines by reason.
+    c4_clean_text: bool = False
+
+
+class UrlFilterConfig(_Model):
+    """Drop pages by URL before extraction. Block lists: one domain a line (subdomains match too);
+    banned-word lists: one word a line, matched against the URL's lowercase alphanumeric words.
+    '#' starts a comment. `default_lists` adds the small lists gristmill ships (filters/data/)."""
+
+    blocklist_files: list[str] = Field(default_factory=list)
+    banned_word_files: list[str] = Field(default_factory=list)
+    default_lists: bool = True
+
+
+class ClassifierConfig(_Model):
+    """A fastText quality classifier (filters/quality_model.py). Keep by score (min_score), by the
+    run's top fraction (top_fraction, a global step after the writers, as DCLM keeps its top 10%),
+    or both."""
+
+    # A supervised fastText model (.bin or .ftz), relative to the job file; "default": the shipped
+    # English model (filters/data/quality_en.ftz, MODEL_CARD.md beside it).
+    model: str = "default"
+    # The label whose probability is the score (DCLM's models: __label__hq).
+    positive_label: str = "__label__hq"
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    top_fraction: float | None = Field(default=None, gt=0, le=1)
+    batch_size: int = Field(default=256, ge=1)
 
 
 class ToxicityConfig(_Model):
@@ -316,6 +352,10 @@ class Job(_Model):
     toxicity: ToxicityConfig | None = None
     bias: BiasConfig | None = None
     decide: DecideConfig = DecideConfig()
+    # URL block lists and banned URL words, before extraction; null: off.
+    url_filter: UrlFilterConfig | None = None
+    # fastText quality classifier after the heuristic quality stage; null: off.
+    classifier: ClassifierConfig | None = None
     # Exact + MinHash-LSH near dedup over the survivors; `dedup: null` turns it off.
     dedup: DedupConfig | None = DedupConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
@@ -378,4 +418,10 @@ def resolve_paths(job: Job, base: Path) -> Job:
             for key in ("model_file", "word_list_file", "identity_lexicon_file") if getattr(job.toxicity, key)})
     if job.bias is not None and job.bias.identity_lexicon_file:
         update["bias"] = job.bias.model_copy(update={"identity_lexicon_file": absolute(job.bias.identity_lexicon_file)})
+    if job.url_filter is not None:
+        update["url_filter"] = job.url_filter.model_copy(update={
+            "blocklist_files": [absolute(p) for p in job.url_filter.blocklist_files],
+            "banned_word_files": [absolute(p) for p in job.url_filter.banned_word_files]})
+    if job.classifier is not None and job.classifier.model != "default":
+        update["classifier"] = job.classifier.model_copy(update={"model": absolute(job.classifier.model)})
     return job.model_copy(update=update)

@@ -106,3 +106,9 @@ def contaminated(set_name: str) -> str:
 TOXIC = _builtin("toxic", "toxicity", "toxicity_score above toxicity.max_score")
 TOXIC_WORDS = _builtin("toxic_words", "toxicity", "more words from toxicity.word_list_file than toxicity.max_toxic_words")
 IDENTITY_ATTACK = _builtin("identity_attack", "toxicity", "a sentence names an identity term and scores above toxicity.max_identity_attack")
+# URL filter (before extraction: the page is never extracted)
+URL_BLOCKED = _builtin("url_blocked", "url_filter", "the URL's host is (a subdomain of) a domain in url_filter's block lists")
+URL_BANNED_WORD = _builtin("url_banned_word", "url_filter", "a word of the URL is in url_filter's banned-word lists")
+# fastText quality classifier
+QUALITY_SCORE_TOO_LOW = _builtin("quality_score_too_low", "classifier", "fastText quality score below classifier.min_score")
+QUALITY_NOT_TOP_FRACTION = _builtin("quality_not_top_fraction", "classifier", "fastText quality score outside the run's top classifier.top_fraction (global step)")

@@ -174,8 +174,11 @@ class RunStats:
     version: int = STATS_VERSION
     # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/representation.py)
     representation: dict | None = None
+    # the classifier's top-fraction cut (pipeline/quality_cut.py); written only when it ran
+    classifier_cut: dict | None = None
 
     def to_json(self) -> str:
+        extra = {"classifier_cut": self.classifier_cut} if self.classifier_cut is not None else {}
         return json.dumps({
             "version": self.version,
             "ledger": self.ledger.to_dict(),
@@ -189,4 +192,5 @@ class RunStats:
             "crawl": self.crawl,
             "breakdown": self.breakdown,
             "representation": self.representation,
+            **extra,
         }, indent=2) + "\n"

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pyarrow as pa
 
-from gristmill.filters.c4 import BadWords, C4LineRules, c4_lines
+from gristmill.filters.c4 import BadWords, C4LineRules, c4_clean_text, c4_lines
 from gristmill.filters.english import EnglishTokenizer, paused_gc
 from gristmill.filters.fineweb import FineWebQuality, fineweb_scores
 from gristmill.filters.gopher import GopherQuality, GopherRepetition, gopher_quality_scores, gopher_repetition_scores
@@ -78,8 +78,15 @@ class ScoreQuality(Stage):
         path = self.config.c4_bad_words_file
         self.bad_words = BadWords.from_file(path) if path else None
 
+    def __init__(self, config: QualityConfig | None = None):
+        super().__init__(config if config is not None else QualityConfig())
+        if self.config.c4_clean_text:  # the text is rewritten to the lines C4 keeps
+            self.writes = (*type(self).writes, C.TEXT)
+
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         values = {name: [None] * table.num_rows for name in self.writes}
+        clean = self.config.c4_clean_text
+        texts = table[C.TEXT].to_pylist() if clean else None
         docs = [(i, text or "", (text or "").split())
                 for i, (is_doc, text) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT].to_pylist())) if is_doc]
         # The batch's new words in one pass (one spaCy call for the hard ones), before any document needs them.
@@ -88,9 +95,16 @@ class ScoreQuality(Stage):
         with paused_gc():
             tokenizer.learn(chunk for _, _, chunks in docs for chunk in chunks)
             for i, text, chunks in docs:
-                for name, value in quality_scores(SplitText(text, tokenizer, chunks), self.config, self.bad_words).items():
+                split = SplitText(text, tokenizer, chunks)
+                for name, value in quality_scores(split, self.config, self.bad_words).items():
                     values[name][i] = value
                 counts["scored"] += 1
+                if clean:  # scores above are of the original text; only the stored text changes
+                    lines = c4_lines(split, c4_line_rules(self.config))
+                    texts[i] = c4_clean_text(lines)
+                    counts["c4_cleaned_documents"] += texts[i] != text
+                    for reason, n in lines.removed:
+                        counts[f"c4_lines_removed:{reason}" if reason != "citations_cut" else "c4_lines_citations_cut"] += n
         for name in self.writes:
-            table = set_column(table, name, values[name])
+            table = set_column(table, name, texts if name == C.TEXT else values[name])
         return table

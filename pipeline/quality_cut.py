@@ -1,0 +1,91 @@
+"""The classifier's top-fraction cut: a global step over the run's curated/ documents after the writers.
+
+`classifier.top_fraction` keeps the best-scored share of the run (DCLM keeps its top 10%), which needs
+every score, so it cannot be a per-batch rule. The step reads (id, quality_model_score) of every
+curated document, computes the cut with `filters.quality_model.percentile_cutoff` (the same pure
+function a re-threshold calls), and rewrites each curated part without the documents below it;
+those go to rejected/classifier-N.parquet with keep=False and drop_reason `quality_not_top_fraction`.
+The population is every document that passed the per-document rules (the step runs before dedup).
+Ranking ties are broken by id, so the outcome does not depend on worker count or part layout.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gristmill.filters.quality_model import Cutoff, percentile_cutoff
+from gristmill.schemas import columns as C
+from gristmill.schemas import reasons as R
+
+CURATED, REJECTED = "curated", "rejected"
+BATCH_ROWS = 4096
+
+
+@dataclass
+class CutResult:
+    cutoff: Cutoff
+    removed: int = 0
+    removed_by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> Counter:
+        return +Counter({R.QUALITY_NOT_TOP_FRACTION: self.removed})
+
+    def to_dict(self) -> dict:
+        return {**self.cutoff.to_dict(), "removed": self.removed,
+                "removed_by_source": dict(sorted(self.removed_by_source.items()))}
+
+
+def cut_run(run_dir: Path, top_fraction: float, log=print) -> CutResult:
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / CURATED).glob("part-*.parquet"))
+    scores, ids = [], []
+    for f in files:
+        table = pq.read_table(f, columns=[C.ID, C.QUALITY_MODEL_SCORE])
+        scores += table[C.QUALITY_MODEL_SCORE].to_pylist()
+        ids += table[C.ID].to_pylist()
+    cutoff = percentile_cutoff(scores, ids, top_fraction)
+    result = CutResult(cutoff)
+    by_source: Counter = Counter()
+    (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
+    for n, path in enumerate(files):
+        parquet = pq.ParquetFile(path)
+        kept_writer = pq.ParquetWriter(f"{path}.tmp", parquet.schema_arrow, compression="zstd")
+        rejected_path = run_dir / REJECTED / f"classifier-{n:05d}.parquet"
+        rejected_writer = None
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)
+            keep = pa.array([cutoff.kept(s, i) for s, i in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(),
+                                                                  table[C.ID].to_pylist())], pa.bool_())
+            kept_writer.write_table(table.filter(keep))
+            below = table.filter(pc.invert(keep))
+            if below.num_rows:
+                below = below.set_column(below.schema.get_field_index(C.KEEP), C.KEEP,
+                                         pa.array([False] * below.num_rows, pa.bool_()))
+                below = below.set_column(below.schema.get_field_index(C.DROP_REASON), C.DROP_REASON,
+                                         pa.array([R.QUALITY_NOT_TOP_FRACTION] * below.num_rows, pa.string()))
+                if rejected_writer is None:
+                    rejected_writer = pq.ParquetWriter(f"{rejected_path}.tmp", below.schema, compression="zstd")
+                rejected_writer.write_table(below)
+                result.removed += below.num_rows
+                if C.SOURCE_FILE in below.column_names:
+                    by_source.update(below[C.SOURCE_FILE].to_pylist())
+        kept_writer.close()
+        if rejected_writer is not None:
+            rejected_writer.close()
+            os.replace(f"{rejected_path}.tmp", rejected_path)
+        os.replace(f"{path}.tmp", path)
+    if result.removed != cutoff.documents - cutoff.keep:
+        raise RuntimeError(f"classifier cut removed {result.removed} documents, expected "
+                           f"{cutoff.documents - cutoff.keep}: are document ids unique?")
+    result.removed_by_source = dict(by_source)
+    log(f"gristmill: classifier kept the top {top_fraction:g} of {cutoff.documents} documents "
+        f"({cutoff.keep}; cut at score {cutoff.score}), removed {result.removed}")
+    return result
