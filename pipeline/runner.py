@@ -4,9 +4,20 @@
     (Ray Data map_batches, order preserved)                         (driver)    (global steps)
 
 Per-batch stages run on Ray (a local Ray started here, or the cluster RAY_ADDRESS names). Rows come
-back in input order, so the writers name their part files deterministically and a rerun gives the
-same bytes whatever the worker count. At the end the ledger must sum, and must equal the number of
-records the sources read; otherwise the run fails.
+back in input order, and the writers name their part files after the input they came from
+(writers.py), so a rerun gives the same bytes whatever the worker count. At the end the ledger must
+sum, and must equal the number of records the sources read; otherwise the run fails.
+
+Restartable, step by step, all under RUN/.work until the run completes:
+  run.json          the job and inputs the run was started with (a resume must match them)
+  parts/, done/     each input's part files, then its completion record (writers.py)
+  dedup.json        written after curated/, rejected/, quarantine/ were published from parts/ (hard
+                    links) and deduplicated; until then a resume publishes and dedups again
+  tokens.json       written after shards/ is complete; until then a resume tokenizes again
+stats.json is written last (temp + rename), then .work is removed. `--resume` skips what is recorded;
+every step rewrites its outputs from recorded inputs, so a resumed run's bytes are a clean run's.
+Dying workers are replaced by Ray (read tasks retried, actors restarted and their batch retried).
+Fault points for tests: pipeline/faults.py.
 """
 
 from __future__ import annotations
@@ -27,13 +38,16 @@ from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import RunWriter
+from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.writers import DONE, OUTPUTS, PARTS, RunWriter, merge_records, read_done, write_atomic
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
 SOURCE_STAGE = "source"
+IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
+READ_RETRIES = 3  # a read task whose worker died is run again (reading is deterministic)
 
 
 @dataclass
@@ -75,11 +89,19 @@ class ReadSource(Stage):
     writes = C.SOURCE_COLUMNS
 
     def process(self, table: pa.Table, counts) -> pa.Table:
+        fault_point("read")
         parts = [self.config[index].read(path) for path, index in zip(table["path"].to_pylist(), table["source"].to_pylist())]
+        counts[f"node:{_node_id()}"] += table.num_rows
         out = pa.concat_tables(parts) if parts else C.SOURCE_SCHEMA.empty_table()
         counts["files"] += table.num_rows
         counts["records_read"] += out.num_rows
         return out
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
 
 class StageChain:
@@ -90,6 +112,7 @@ class StageChain:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         for stage in self.stages:
+            fault_point(f"stage:{stage.name}")
             table = stage(table)
         return table
 
@@ -140,7 +163,7 @@ def merge_stage_stats(stats_dir: Path, names: list[str]) -> list[StageStats]:
 
 def prepare_output(output: Path) -> None:
     """Remove what an earlier run left, so no stale part file survives into this run's outputs."""
-    for name in ("curated", "rejected", "quarantine", "shards", WORK_DIR):
+    for name in (*OUTPUTS, "shards", WORK_DIR):
         if (output / name).exists():
             shutil.rmtree(output / name)
     for name in ("stats.json", "job.resolved.yaml"):
@@ -148,15 +171,70 @@ def prepare_output(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
 
 
+def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
+    """What a resumed run must share with the run it resumes: the resolved job and the input list."""
+    return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
+
+
+def prepare_resume(output: Path, work: Path, identity: str, inputs: list[str]) -> list[int]:
+    """Keep the completed inputs of an interrupted run; remove everything else it left. Returns the
+    indexes of the inputs whose completion record exists."""
+    started = work / IDENTITY
+    if not started.exists():
+        raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
+    if started.read_text() != identity:
+        raise JobError(f"{output} was started with another job or other inputs; run without --resume to start over")
+    done = [i for i in range(len(inputs)) if (work / DONE / f"{i:05d}.json").exists()]
+    keep = {f"part-{i:05d}" for i in done}
+    for name in OUTPUTS:  # part files of unfinished inputs (renamed or still .tmp) are redone
+        for path in (work / PARTS / name).glob("part-*"):
+            if path.name[:10] not in keep or path.name.endswith(".tmp"):
+                path.unlink()
+    for path in (work / DONE).glob("*.tmp"):
+        path.unlink()
+    shutil.rmtree(work / "stats", ignore_errors=True)  # stage counters of the interrupted invocation
+    return done
+
+
+def publish(output: Path, work: Path) -> None:
+    """curated/, rejected/, quarantine/ := the inputs' part files, as hard links (a copy where links
+    fail). Dedup rewrites curated parts by writing a new file and renaming it over the link, so the
+    originals under the work folder stay intact and a resumed run can publish and dedup again."""
+    for name in OUTPUTS:
+        if (output / name).exists():
+            shutil.rmtree(output / name)
+        (output / name).mkdir(parents=True)
+        for path in sorted((work / PARTS / name).glob("part-*.parquet")):
+            try:
+                os.link(path, output / name / path.name)
+            except OSError:
+                shutil.copyfile(path, output / name / path.name)
+
+
+def _dedup_from_dict(d: dict):
+    from gristmill.pipeline.dedup.run import DedupResult
+
+    fields = {f.name for f in dataclasses.fields(DedupResult)}
+    result = DedupResult(**{k: v for k, v in d.items() if k in fields})
+    result.cluster_sizes = {int(k): v for k, v in result.cluster_sizes.items()}
+    return result
+
+
 def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
-        max_workers: int | None = None) -> RunResult:
+        max_workers: int | None = None, resume: bool = False) -> RunResult:
     """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
-    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers)
+    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
+                   resume=resume)
 
 
 def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[str] | None = None,
-            ray_address: str | None = None, max_workers: int | None = None, log=print) -> RunResult:
-    """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs)."""
+            ray_address: str | None = None, max_workers: int | None = None, log=print,
+            resume: bool = False) -> RunResult:
+    """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs).
+
+    `resume`: finish the interrupted run in `output` (same job, same inputs): inputs with a completion
+    record are skipped, the rest are processed, and the global steps not recorded as done are redone
+    from the inputs' part files. The outputs are the bytes a clean run writes."""
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -166,49 +244,83 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if inputs:  # --input: the first source's kind, reading these paths instead
         sources = [dataclasses.replace(sources[0], paths=list(inputs))]
     files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
+    input_paths = sorted({path for path, _ in files})
     rules = [rule for stage in pipeline.stages for rule in stage.rules()]
     stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
     check_columns(stages)
-    prepare_output(output)
+    work = output / WORK_DIR
+    identity = _identity(pipeline, input_paths)
+    if resume and (output / "stats.json").exists() and not work.exists():
+        log(f"gristmill: {output} is a complete run; nothing to resume")
+        return load_result(output)
+    if resume:
+        done = prepare_resume(output, work, identity, input_paths)
+    else:
+        done = []
+        prepare_output(output)
+        work.mkdir(parents=True)
+        write_atomic(work / IDENTITY, identity)
     (output / "job.resolved.yaml").write_text(pipeline.describe())
-    stats_dir = (output / WORK_DIR / "stats").resolve()
+    stats_dir = (work / "stats").resolve()
     reader = ReadSource(sources)
     for stage in (reader, *stages):
         stage.stats_dir = str(stats_dir)
+    todo = [i for i in range(len(input_paths)) if i not in set(done)]
 
     init_ray(pipeline.ray, ray_address)
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     workers = min(_worker_count(), max_workers or 1 << 30)
-    log(f"gristmill: {len(files)} input file(s), {workers} worker CPU(s), output {output}")
+    log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
+        + (f"; resuming: {len(done)} input(s) already done" if resume else ""))
 
-    dataset = ray.data.from_items([{"path": f, "source": i} for f, i in files], override_num_blocks=len(files))
-    # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
-    # one model load per stage per worker, no object-store hop between stages, and one pool whose size
-    # fits the CPUs (a pool per stage can deadlock a small machine).
-    dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
-    dataset = dataset.map_batches(
-        StageChain, fn_constructor_kwargs={"stages": stages}, batch_size=pipeline.batch_size,
-        batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
-    )
-
-    writer = RunWriter(output)
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-        writer.write(batch)
-    ledger = writer.close()
+    todo_paths = {input_paths[i] for i in todo}
+    remaining = [(f, i) for f, i in files if f in todo_paths]
+    if remaining:
+        dataset = ray.data.from_items([{"path": f, "source": i} for f, i in remaining], override_num_blocks=len(remaining))
+        # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
+        # one model load per stage per worker, no object-store hop between stages, and one pool whose size
+        # fits the CPUs (a pool per stage can deadlock a small machine). A worker that dies is replaced:
+        # the read task is retried, the actor restarted and its batch retried (both deterministic).
+        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow", max_retries=READ_RETRIES)
+        dataset = dataset.map_batches(
+            StageChain, fn_constructor_kwargs={"stages": stages}, batch_size=pipeline.batch_size,
+            batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
+            max_restarts=-1, max_task_retries=-1,
+        )
+        writer = RunWriter(work, input_paths, todo)
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            writer.write(batch)
+        writer.close()
     pipeline_seconds = time.perf_counter() - started
 
+    records = [read_done(work, i) for i in range(len(input_paths))]
+    missing = [input_paths[i] for i, r in enumerate(records) if r is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
+    ledger, scores, sources_counts = merge_records(records)
     stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
-    records_read = stage_stats[0].counts["records_read"]
+    nodes = {key.removeprefix("node:"): stage_stats[0].counts.pop(key)
+             for key in sorted(stage_stats[0].counts) if key.startswith("node:")}
+    records_skipped = sum(records[i].ledger.input for i in done)
+    records_read = stage_stats[0].counts["records_read"] + records_skipped
     ledger.check(records_read=records_read)
 
     dedup = None
-    sources_counts = writer.source_counts()
-    if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
-        from gristmill.pipeline.dedup import deduplicate_run
+    dedup_record = work / "dedup.json"
+    if dedup_record.exists():
+        saved = json.loads(dedup_record.read_text())
+        dedup = _dedup_from_dict(saved) if saved else None
+        log("gristmill: dedup was done before the interruption; kept")
+    else:
+        publish(output, work)
+        if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
+            from gristmill.pipeline.dedup import deduplicate_run
 
-        dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
+            dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
+        write_atomic(dedup_record, json.dumps(dedup.to_dict() if dedup else {}))
+    if dedup is not None:
         ledger.kept -= dedup.removed
         ledger.dropped += dedup.dropped
         for source, removed in dedup.removed_by_source.items():
@@ -216,22 +328,43 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         ledger.check(records_read=records_read)
 
     tokenize_started = time.perf_counter()
-    manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
-    tokens = {
-        "vocab_size": manifest.vocab_size,
-        "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
-        "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
-        "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
-        "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
-        "shards": len(manifest.shards),
-    }
+    tokens_record = work / "tokens.json"
+    if tokens_record.exists():
+        tokens = json.loads(tokens_record.read_text())
+    else:
+        manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
+        tokens = {
+            "vocab_size": manifest.vocab_size,
+            "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
+            "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
+            "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
+            "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
+            "shards": len(manifest.shards),
+        }
+        write_atomic(tokens_record, json.dumps(tokens))
+    fault_point("finish")
     stats = RunStats(
-        ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
+        ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None,
         funnel=funnel(ledger, [s.stage for s in stage_stats]),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )
-    (output / "stats.json").write_text(stats.to_json())
-    shutil.rmtree(output / WORK_DIR, ignore_errors=True)
+    document = json.loads(stats.to_json())
+    # this invocation's work: inputs it skipped because an interrupted run had finished them, and the
+    # Ray nodes its read tasks ran on (node id → input files read there)
+    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
+                       "records_skipped": records_skipped, "nodes": nodes}
+    write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return RunResult(output, ledger, stats)
+
+
+def load_result(output: Path) -> RunResult:
+    """The RunResult of a complete run folder, read back from its stats.json."""
+    d = json.loads((output / "stats.json").read_text())
+    ledger = Ledger.from_dict(d["ledger"])
+    stats = RunStats(ledger=ledger, stages=[StageStats.from_dict(s) for s in d["stages"]], scores={},
+                     sources=d["sources"], tokens=d.get("tokens"), dedup=d.get("dedup"), seconds=d.get("seconds", {}),
+                     funnel=d.get("funnel", []))
     return RunResult(output, ledger, stats)
