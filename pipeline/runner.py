@@ -46,8 +46,8 @@ from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
 SOURCE_STAGE = "source"
+BATCHES = "batches"  # in the stats folder: one folder of stage stats per batch
 IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
-READ_RETRIES = 3  # a read task whose worker died is run again (reading is deterministic)
 
 
 @dataclass
@@ -87,6 +87,7 @@ class ReadSource(Stage):
 
     name = SOURCE_STAGE
     writes = C.SOURCE_COLUMNS
+    _batch_key: str | None = None
 
     def process(self, table: pa.Table, counts) -> pa.Table:
         fault_point("read")
@@ -96,6 +97,25 @@ class ReadSource(Stage):
         counts["files"] += table.num_rows
         counts["records_read"] += out.num_rows
         return out
+
+    def write_stats(self, stats: StageStats) -> None:
+        """One file per input file, named after it: a retried read (its worker died) overwrites the
+        first attempt's counts instead of adding to them, so records_read stays exact."""
+        if not self.stats_dir or self._batch_key is None:
+            return
+        folder = os.path.join(self.stats_dir, self.name)
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(Path(folder) / f"{self._batch_key}.json", json.dumps(stats.to_dict()))
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        self._batch_key = _key(table["path"].to_pylist())
+        return super().__call__(table)
+
+
+def _key(values: list) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest("\0".join(map(str, values)).encode("utf-8", "surrogatepass"))
 
 
 def _node_id() -> str:
@@ -107,10 +127,17 @@ def _node_id() -> str:
 class StageChain:
     """The per-batch stages run one after the other on each batch, inside one Ray actor."""
 
-    def __init__(self, stages: list[Stage]):
-        self.stages = stages
+    def __init__(self, stages: list[Stage], stats_dir: str | None = None):
+        self.stages, self.stats_dir = stages, stats_dir
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        # The stages' per-batch stats go to a folder named after the batch's rows, emptied first: a batch
+        # retried after its actor died replaces the dead attempt's stats instead of adding to them.
+        if self.stats_dir:
+            folder = os.path.join(self.stats_dir, BATCHES, _key(table[C.ID].to_pylist()))
+            shutil.rmtree(folder, ignore_errors=True)
+            for stage in self.stages:
+                stage.stats_dir = folder
         for stage in self.stages:
             fault_point(f"stage:{stage.name}")
             table = stage(table)
@@ -156,7 +183,8 @@ def _worker_count() -> int:
 def merge_stage_stats(stats_dir: Path, names: list[str]) -> list[StageStats]:
     merged = []
     for name in names:
-        parts = [StageStats.from_dict(json.loads(p.read_text())) for p in sorted((stats_dir / name).glob("*.json"))]
+        paths = sorted((stats_dir / name).glob("*.json")) + sorted((stats_dir / BATCHES).glob(f"*/{name}/*.json"))
+        parts = [StageStats.from_dict(json.loads(p.read_text())) for p in paths]
         merged.append(sum(parts, StageStats(name)))
     return merged
 
@@ -263,8 +291,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     (output / "job.resolved.yaml").write_text(pipeline.describe())
     stats_dir = (work / "stats").resolve()
     reader = ReadSource(sources)
-    for stage in (reader, *stages):
-        stage.stats_dir = str(stats_dir)
+    reader.stats_dir = str(stats_dir)
     todo = [i for i in range(len(input_paths)) if i not in set(done)]
 
     init_ray(pipeline.ray, ray_address)
@@ -281,13 +308,14 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         dataset = ray.data.from_items([{"path": f, "source": i} for f, i in remaining], override_num_blocks=len(remaining))
         # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
         # one model load per stage per worker, no object-store hop between stages, and one pool whose size
-        # fits the CPUs (a pool per stage can deadlock a small machine). A worker that dies is replaced:
-        # the read task is retried, the actor restarted and its batch retried (both deterministic).
-        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow", max_retries=READ_RETRIES)
+        # fits the CPUs (a pool per stage can deadlock a small machine). A worker that dies is replaced
+        # by Ray's defaults, which the fault tests rely on: a read task is retried (max_retries=3 on
+        # system failures), an actor restarted and its batch retried (Ray Data sets max_restarts=-1 and
+        # max_task_retries=-1 for actor pools); both are deterministic, so a retry writes the same rows.
+        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
         dataset = dataset.map_batches(
-            StageChain, fn_constructor_kwargs={"stages": stages}, batch_size=pipeline.batch_size,
+            StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)}, batch_size=pipeline.batch_size,
             batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
-            max_restarts=-1, max_task_retries=-1,
         )
         writer = RunWriter(work, input_paths, todo)
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
