@@ -1,0 +1,142 @@
+"""Faults and resume, with real processes: `gristmill run` subprocesses (each its own local Ray) killed
+with SIGKILL at named points (pipeline/faults.py), Ray workers killed mid-stage, and `--resume`; every
+finished run's curated/rejected/quarantine Parquet and shards must equal a clean run's byte for byte.
+
+CI runs a reduced matrix (one chained driver-kill test, one run with six worker kills at once on four
+workers). GRISTMILL_FULL_FAULTS=1 runs every point on its own (`faults_full`, a few minutes each)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from gristmill.pipeline.runner import run
+from gristmill.schemas import columns as C
+from gristmill.schemas.job import load_job
+
+from reliability_support import DEMO, assert_same_outputs, gristmill_run, small_job, split_warc
+
+KILLED = -9  # the subprocess's return code after SIGKILL
+full = pytest.mark.skipif(not os.environ.get("GRISTMILL_FULL_FAULTS"), reason="full fault matrix: GRISTMILL_FULL_FAULTS=1")
+WORKER_POINTS = ["read@2", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faults")
+    inputs = split_warc(DEMO, folder / "in", 4)
+    return folder, inputs, small_job(folder, inputs)
+
+
+@pytest.fixture(scope="module")
+def clean(corpus, ray_local):
+    folder, _, job = corpus
+    return run(load_job(job), output=folder / "clean", log=lambda m: None, max_workers=1).output
+
+
+def _stats(output):
+    return json.loads((output / "stats.json").read_text())
+
+
+def _check(result, expect_killed: bool):
+    if expect_killed:
+        assert result.returncode == KILLED, result.stdout[-2000:] + result.stderr[-2000:]
+    else:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _assert_complete_and_equal(output, clean):
+    assert_same_outputs(output, clean)
+    assert not (output / ".work").exists()
+    ids = pq.read_table(output / "curated", columns=[C.ID])[C.ID].to_pylist()
+    assert len(ids) == len(set(ids))  # no document twice
+    assert _stats(output)["ledger"] == _stats(clean)["ledger"]
+
+
+def test_driver_killed_three_times_then_resumed(corpus, clean, tmp_path):
+    """Killed mid-extraction (2 of 4 inputs done), then resumed and killed after dedup rewrote curated/
+    in place, then resumed and killed mid-tokenization (after the first shard), then resumed to the end."""
+    _, inputs, job = corpus
+    out = tmp_path / "run"
+    _check(gristmill_run(job, out, fault="write:input@2"), expect_killed=True)
+    assert sorted(p.name for p in (out / ".work" / "done").iterdir()) == ["00000.json", "00001.json"]
+    assert not (out / "stats.json").exists()
+
+    _check(gristmill_run(job, out, resume=True, fault="dedup:rewrite"), expect_killed=True)
+    assert len(list((out / ".work" / "done").iterdir())) == 4 and not (out / ".work" / "dedup.json").exists()
+
+    _check(gristmill_run(job, out, resume=True, fault="tokenize:shard@1"), expect_killed=True)
+    assert (out / ".work" / "dedup.json").exists() and not (out / ".work" / "tokens.json").exists()
+
+    _check(gristmill_run(job, out, resume=True), expect_killed=False)
+    _assert_complete_and_equal(out, clean)
+    assert _stats(out)["run"] == {**_stats(out)["run"], "resumed": True, "inputs": 4, "inputs_skipped": 4,
+                                  "records_skipped": 276}
+
+
+def test_resume_refuses_another_job_and_finishes_nothing_twice(corpus, clean, tmp_path):
+    _, inputs, job = corpus
+    out = tmp_path / "run"
+    # a complete run: --resume has nothing to do and leaves it as it is
+    result = gristmill_run(job, clean, resume=True)
+    _check(result, expect_killed=False)
+    assert "nothing to resume" in result.stdout
+    # a run folder of other inputs is not resumed
+    other = small_job(tmp_path, inputs[:2])
+    _check(gristmill_run(other, out, fault="write:input@1"), expect_killed=True)
+    result = gristmill_run(job, out, resume=True)
+    assert result.returncode == 2 and "another job or other inputs" in result.stdout
+
+
+def test_six_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_path):
+    """A read task and actors of five stages SIGKILLed once each (a marker file makes the retry live);
+    Ray retries the task and restarts the actors; four workers against the clean run's one."""
+    folder, inputs, _ = corpus
+    job = small_job(tmp_path, inputs, num_cpus=4)
+    markers = tmp_path / "markers"
+    result = gristmill_run(job, tmp_path / "run", fault=",".join(WORKER_POINTS), marker=markers)
+    _check(result, expect_killed=False)
+    fired = sorted(p.name for p in markers.iterdir())
+    assert fired == sorted(p.replace(":", "_") for p in WORKER_POINTS)  # every fault really happened
+    _assert_complete_and_equal(tmp_path / "run", clean)
+    assert _stats(tmp_path / "run")["stages"][0]["counts"]["records_read"] == 276  # retries not double counted
+
+
+# --- the full matrix (GRISTMILL_FULL_FAULTS=1) -------------------------------------------------------
+
+DRIVER_POINTS = ["write:batch@1", "write:input@1", "write:input@3", "write:input@4", "dedup:bands", "dedup:components",
+                 "dedup:members", "dedup:keepers", "dedup:rewrite", "tokenize:spill", "tokenize:shard@1",
+                 "tokenize:shard@6", "finish"]
+
+
+@full
+@pytest.mark.parametrize("point", DRIVER_POINTS)
+def test_driver_killed_at_point_then_resumed(corpus, clean, tmp_path, point):
+    _, _, job = corpus
+    out = tmp_path / "run"
+    _check(gristmill_run(job, out, fault=point), expect_killed=True)
+    _check(gristmill_run(job, out, resume=True), expect_killed=False)
+    _assert_complete_and_equal(out, clean)
+
+
+@full
+@pytest.mark.parametrize("point", [*WORKER_POINTS, "read@4", "stage:extract@1", "stage:quality@1", "stage:decide@1"])
+def test_worker_killed_at_point(corpus, clean, tmp_path, point):
+    _, inputs, _ = corpus
+    job = small_job(tmp_path, inputs, num_cpus=2)
+    markers = tmp_path / "markers"
+    _check(gristmill_run(job, tmp_path / "run", fault=point, marker=markers), expect_killed=False)
+    assert len(list(markers.iterdir())) == 1
+    _assert_complete_and_equal(tmp_path / "run", clean)
+
+
+@full
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_same_bytes_for_1_2_4_workers_and_reruns(corpus, clean, tmp_path, workers):
+    _, inputs, _ = corpus
+    job = small_job(tmp_path, inputs, num_cpus=workers)
+    _check(gristmill_run(job, tmp_path / "run"), expect_killed=False)
+    _assert_complete_and_equal(tmp_path / "run", clean)
