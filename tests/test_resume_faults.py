@@ -197,20 +197,23 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(corpus, c
     head_ports = rest[:6] + [base, 0]
     second_ports = rest[8:14] + [base + 50, 0]
     temp = Path(tempfile.mkdtemp(prefix="gm-ray-", dir="/tmp"))  # short: Ray's socket paths are length-limited
-    address = f"127.0.0.1:{head_port}"
+    from ray.util import get_node_ip_address
+
+    ip = get_node_ip_address()  # this machine's own address: Ray resolves 127.0.0.1 to it for the GCS anyway
+    address = f"{ip}:{head_port}"
     nodes = []
     log = open(tmp_path / "ray.log", "w")
     try:
         nodes.append(_ray_node(["--head", f"--port={head_port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}",
-                                "--node-ip-address=127.0.0.1"], head_ports, log))
+                                f"--node-ip-address={ip}"], head_ports, log))
         time.sleep(8)
         nodes.append(_ray_node([f"--address={address}", "--num-cpus=1", '--resources={"second_node": 1}',
-                                "--node-ip-address=127.0.0.1"], second_ports, log))
+                                f"--node-ip-address={ip}"], second_ports, log))
         for _ in range(60):
             time.sleep(1)
             probe = subprocess.run([sys.executable, "-c", "import ray; ray.init(address='%s', logging_level='ERROR');"
                                     "print(len([n for n in ray.nodes() if n['Alive']]))" % address],
-                                   capture_output=True, text=True, timeout=60)
+                                   capture_output=True, text=True, timeout=180)
             if probe.stdout.strip() == "2":
                 break
         else:
