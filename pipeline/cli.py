@@ -25,6 +25,7 @@ def run_command(
     job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/quickstart.yaml)"),
     input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="input path or glob; replaces the job's sources"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default: the job's output, or runs/NAME)"),
+    resume: bool = typer.Option(False, "--resume", help="finish the interrupted run in the run folder: skip its completed inputs and steps"),
 ):
     """Run a job on Ray (local, or the cluster in RAY_ADDRESS): WARC → curated Parquet → shards."""
     from gristmill.pipeline.runner import run
@@ -33,7 +34,7 @@ def run_command(
 
     try:
         job = load_job(job_file)
-        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False))
+        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False), resume=resume)
     except JobError as err:
         _fail(str(err))
     except LedgerError as err:

@@ -4,9 +4,20 @@
     (Ray Data map_batches, order preserved)                         (driver)    (global steps)
 
 Per-batch stages run on Ray (a local Ray started here, or the cluster RAY_ADDRESS names). Rows come
-back in input order, so the writers name their part files deterministically and a rerun gives the
-same bytes whatever the worker count. At the end the ledger must sum, and must equal the number of
-records the sources read; otherwise the run fails.
+back in input order, and the writers name their part files after the input they came from
+(writers.py), so a rerun gives the same bytes whatever the worker count. At the end the ledger must
+sum, and must equal the number of records the sources read; otherwise the run fails.
+
+Restartable, step by step, all under RUN/.work until the run completes:
+  run.json          the job and inputs the run was started with (a resume must match them)
+  parts/, done/     each input's part files, then its completion record (writers.py)
+  dedup.json        written after curated/, rejected/, quarantine/ were published from parts/ (hard
+                    links) and deduplicated; until then a resume publishes and dedups again
+  tokens.json       written after shards/ is complete; until then a resume tokenizes again
+stats.json is written last (temp + rename), then .work is removed. `--resume` skips what is recorded;
+every step rewrites its outputs from recorded inputs, so a resumed run's bytes are a clean run's.
+Dying workers are replaced by Ray (read tasks retried, actors restarted and their batch retried).
+Fault points for tests: pipeline/faults.py.
 """
 
 from __future__ import annotations
@@ -29,13 +40,16 @@ from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import RunWriter
+from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.writers import DONE, OUTPUTS, PARTS, RunWriter, merge_records, read_done, write_atomic
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
 SOURCE_STAGE = "source"
+BATCHES = "batches"  # in the stats folder: one folder of stage stats per batch
+IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
 
 
 @dataclass
@@ -75,23 +89,59 @@ class ReadSource(Stage):
 
     name = SOURCE_STAGE
     writes = C.SOURCE_COLUMNS
+    _batch_key: str | None = None
 
     def process(self, table: pa.Table, counts) -> pa.Table:
+        fault_point("read")
         parts = [self.config[index].read(path) for path, index in zip(table["path"].to_pylist(), table["source"].to_pylist())]
+        counts[f"node:{_node_id()}"] += table.num_rows
         out = pa.concat_tables(parts) if parts else C.SOURCE_SCHEMA.empty_table()
         counts["files"] += table.num_rows
         counts["records_read"] += out.num_rows
         return out
 
+    def write_stats(self, stats: StageStats) -> None:
+        """One file per input file, named after it: a retried read (its worker died) overwrites the
+        first attempt's counts instead of adding to them, so records_read stays exact."""
+        if not self.stats_dir or self._batch_key is None:
+            return
+        folder = os.path.join(self.stats_dir, self.name)
+        os.makedirs(folder, exist_ok=True)
+        write_atomic(Path(folder) / f"{self._batch_key}.json", json.dumps(stats.to_dict()))
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        self._batch_key = _key(table["path"].to_pylist())
+        return super().__call__(table)
+
+
+def _key(values: list) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest("\0".join(map(str, values)).encode("utf-8", "surrogatepass"))
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+
 
 class StageChain:
     """The per-batch stages run one after the other on each batch, inside one Ray actor."""
 
-    def __init__(self, stages: list[Stage]):
-        self.stages = stages
+    def __init__(self, stages: list[Stage], stats_dir: str | None = None):
+        self.stages, self.stats_dir = stages, stats_dir
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        # The stages' per-batch stats go to a folder named after the batch's rows, emptied first: a batch
+        # retried after its actor died replaces the dead attempt's stats instead of adding to them.
+        if self.stats_dir:
+            folder = os.path.join(self.stats_dir, BATCHES, _key(table[C.ID].to_pylist()))
+            shutil.rmtree(folder, ignore_errors=True)
+            for stage in self.stages:
+                stage.stats_dir = folder
         for stage in self.stages:
+            fault_point(f"stage:{stage.name}")
             table = stage(table)
         return table
 
@@ -135,14 +185,15 @@ def _worker_count() -> int:
 def merge_stage_stats(stats_dir: Path, names: list[str]) -> list[StageStats]:
     merged = []
     for name in names:
-        parts = [StageStats.from_dict(json.loads(p.read_text())) for p in sorted((stats_dir / name).glob("*.json"))]
+        paths = sorted((stats_dir / name).glob("*.json")) + sorted((stats_dir / BATCHES).glob(f"*/{name}/*.json"))
+        parts = [StageStats.from_dict(json.loads(p.read_text())) for p in paths]
         merged.append(sum(parts, StageStats(name)))
     return merged
 
 
 def prepare_output(output: Path) -> None:
     """Remove what an earlier run left, so no stale part file survives into this run's outputs."""
-    for name in ("curated", "rejected", "quarantine", "shards", WORK_DIR):
+    for name in (*OUTPUTS, "shards", WORK_DIR):
         if (output / name).exists():
             shutil.rmtree(output / name)
     for name in ("stats.json", "job.resolved.yaml"):
@@ -150,15 +201,78 @@ def prepare_output(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
 
 
+def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
+    """What a resumed run must share with the run it resumes: the resolved job and the input list."""
+    return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
+
+
+def prepare_resume(output: Path, work: Path, identity: str, inputs: list[str]) -> list[int]:
+    """Keep the completed inputs of an interrupted run; remove everything else it left. Returns the
+    indexes of the inputs whose completion record exists."""
+    started = work / IDENTITY
+    if not started.exists():
+        raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
+    if started.read_text() != identity:
+        raise JobError(f"{output} was started with another job or other inputs; run without --resume to start over")
+    done = [i for i in range(len(inputs)) if (work / DONE / f"{i:05d}.json").exists()]
+    keep = {f"part-{i:05d}" for i in done}
+    for name in OUTPUTS:  # part files of unfinished inputs (renamed or still .tmp) are redone
+        for path in (work / PARTS / name).glob("part-*"):
+            if path.name[:10] not in keep or path.name.endswith(".tmp"):
+                path.unlink()
+    for path in (work / DONE).glob("*.tmp"):
+        path.unlink()
+    shutil.rmtree(work / "stats", ignore_errors=True)  # stage counters of the interrupted invocation
+    return done
+
+
+def publish(output: Path, work: Path) -> None:
+    """curated/, rejected/, quarantine/ := the inputs' part files, as hard links (a copy where links
+    fail). Dedup rewrites curated parts by writing a new file and renaming it over the link, so the
+    originals under the work folder stay intact and a resumed run can publish and dedup again."""
+    for name in OUTPUTS:
+        if (output / name).exists():
+            shutil.rmtree(output / name)
+        (output / name).mkdir(parents=True)
+        for path in sorted((work / PARTS / name).glob("part-*.parquet")):
+            try:
+                os.link(path, output / name / path.name)
+            except OSError:
+                shutil.copyfile(path, output / name / path.name)
+
+
+def _dedup_from_dict(d: dict):
+    from gristmill.pipeline.dedup.run import DedupResult
+
+    fields = {f.name for f in dataclasses.fields(DedupResult)}
+    result = DedupResult(**{k: v for k, v in d.items() if k in fields})
+    result.cluster_sizes = {int(k): v for k, v in result.cluster_sizes.items()}
+    return result
+
+
+def _cut_from_dict(d: dict):
+    from gristmill.filters.quality_model import Cutoff
+    from gristmill.pipeline.quality_cut import CutResult
+
+    cutoff = Cutoff(**{k: d[k] for k in ("documents", "keep", "top_fraction", "score", "id")})
+    return CutResult(cutoff, d["removed"], dict(d["removed_by_source"]))
+
+
 def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
-        max_workers: int | None = None) -> RunResult:
+        max_workers: int | None = None, resume: bool = False) -> RunResult:
     """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
-    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers)
+    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
+                   resume=resume)
 
 
 def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[str] | None = None,
-            ray_address: str | None = None, max_workers: int | None = None, log=print) -> RunResult:
-    """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs)."""
+            ray_address: str | None = None, max_workers: int | None = None, log=print,
+            resume: bool = False) -> RunResult:
+    """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs).
+
+    `resume`: finish the interrupted run in `output` (same job, same inputs): inputs with a completion
+    record are skipped, the rest are processed, and the global steps not recorded as done are redone
+    from the inputs' part files. The outputs are the bytes a clean run writes."""
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
@@ -169,75 +283,113 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         first = sources[0]
         sources = [WarcSource(list(inputs), first.max_page_bytes) if first.type == "crawl"
                    else dataclasses.replace(first, paths=list(inputs))]
-    rules = [rule for stage in pipeline.stages for rule in stage.rules()]
-    stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
-    check_columns(stages)
-    prepare_output(output)
-    (output / "job.resolved.yaml").write_text(pipeline.describe())
-    stats_dir = (output / WORK_DIR / "stats").resolve()
     init_ray(pipeline.ray, ray_address)
     # Crawl sources fetch first (on this Ray) and are read as the WARC files they wrote.
     crawls = {}
     for index, source in enumerate(sources):
         if hasattr(source, "materialize"):
+            output.mkdir(parents=True, exist_ok=True)
             sources[index], crawls[str(index)] = source.materialize(output, log=log)
     files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
+    input_paths = sorted({path for path, _ in files})
+    rules = [rule for stage in pipeline.stages for rule in stage.rules()]
+    stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
+    check_columns(stages)
+    work = output / WORK_DIR
+    identity = _identity(pipeline, input_paths)
+    if resume and (output / "stats.json").exists() and not work.exists():
+        log(f"gristmill: {output} is a complete run; nothing to resume")
+        return load_result(output)
+    if resume:
+        done = prepare_resume(output, work, identity, input_paths)
+    else:
+        done = []
+        prepare_output(output)
+        work.mkdir(parents=True)
+        write_atomic(work / IDENTITY, identity)
+    (output / "job.resolved.yaml").write_text(pipeline.describe())
+    stats_dir = (work / "stats").resolve()
     reader = ReadSource(sources)
-    for stage in (reader, *stages):
-        stage.stats_dir = str(stats_dir)
+    reader.stats_dir = str(stats_dir)
+    todo = [i for i in range(len(input_paths)) if i not in set(done)]
 
     context = DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
     workers = min(_worker_count(), max_workers or 1 << 30)
-    log(f"gristmill: {len(files)} input file(s), {workers} worker CPU(s), output {output}")
+    log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
+        + (f"; resuming: {len(done)} input(s) already done" if resume else ""))
 
-    dataset = ray.data.from_items([{"path": f, "source": i} for f, i in files], override_num_blocks=len(files))
-    # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
-    # one model load per stage per worker, no object-store hop between stages, and one pool whose size
-    # fits the CPUs (a pool per stage can deadlock a small machine).
-    dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
-    dataset = dataset.map_batches(
-        StageChain, fn_constructor_kwargs={"stages": stages}, batch_size=pipeline.batch_size,
-        batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
-    )
+    todo_paths = {input_paths[i] for i in todo}
+    remaining = [(f, i) for f, i in files if f in todo_paths]
+    if remaining:
+        dataset = ray.data.from_items([{"path": f, "source": i} for f, i in remaining], override_num_blocks=len(remaining))
+        # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
+        # one model load per stage per worker, no object-store hop between stages, and one pool whose size
+        # fits the CPUs (a pool per stage can deadlock a small machine). A worker that dies is replaced
+        # by Ray's defaults, which the fault tests rely on: a read task is retried (max_retries=3 on
+        # system failures), an actor restarted and its batch retried (Ray Data sets max_restarts=-1 and
+        # max_task_retries=-1 for actor pools); both are deterministic, so a retry writes the same rows.
+        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
+        dataset = dataset.map_batches(
+            StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)}, batch_size=pipeline.batch_size,
+            batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
+        )
+        writer = RunWriter(work, input_paths, todo)
+        progress = None
+        if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
+            from gristmill.pipeline.progress import Progress, input_sizes
 
-    writer = RunWriter(output)
-    progress = None
-    if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
-        from gristmill.pipeline.progress import Progress, input_sizes
-
-        progress = Progress(log, input_sizes([f for f, _ in files], [sources[i].type for _, i in files]))
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-        writer.write(batch)
+            progress = Progress(log, input_sizes([f for f, _ in remaining], [sources[i].type for _, i in remaining]))
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            writer.write(batch)
+            if progress is not None:
+                progress.update(batch)
         if progress is not None:
-            progress.update(batch)
-    if progress is not None:
-        progress.finish()
-    ledger = writer.close()
+            progress.finish()
+        writer.close()
     pipeline_seconds = time.perf_counter() - started
 
+    records = [read_done(work, i) for i in range(len(input_paths))]
+    missing = [input_paths[i] for i, r in enumerate(records) if r is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
+    ledger, scores, sources_counts = merge_records(records)
     stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
-    records_read = stage_stats[0].counts["records_read"]
+    nodes = {key.removeprefix("node:"): stage_stats[0].counts.pop(key)
+             for key in sorted(stage_stats[0].counts) if key.startswith("node:")}
+    records_skipped = sum(records[i].ledger.input for i in done)
+    records_read = stage_stats[0].counts["records_read"] + records_skipped
     ledger.check(records_read=records_read)
 
     dedup = None
-    sources_counts = writer.source_counts()
     classifier_cut = None
-    top_fraction = pipeline.classifier_top_fraction()
-    if top_fraction is not None and pipeline.decide_mode == "filter":
-        from gristmill.pipeline.quality_cut import cut_run
+    post_record = work / "dedup.json"  # the global steps after the writers, once done (resume keeps them)
+    if post_record.exists():
+        saved = json.loads(post_record.read_text())
+        dedup = _dedup_from_dict(saved["dedup"]) if saved.get("dedup") else None
+        classifier_cut = _cut_from_dict(saved["classifier_cut"]) if saved.get("classifier_cut") else None
+        log("gristmill: the classifier cut and dedup were done before the interruption; kept")
+    else:
+        publish(output, work)
+        top_fraction = pipeline.classifier_top_fraction()
+        if top_fraction is not None and pipeline.decide_mode == "filter":
+            from gristmill.pipeline.quality_cut import cut_run
 
-        classifier_cut = cut_run(output, top_fraction, log=log)
+            classifier_cut = cut_run(output, top_fraction, log=log)
+        if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
+            from gristmill.pipeline.dedup import deduplicate_run
+
+            dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
+        write_atomic(post_record, json.dumps({"dedup": dedup.to_dict() if dedup else None,
+                                              "classifier_cut": classifier_cut.to_dict() if classifier_cut else None}))
+    if classifier_cut is not None:
         ledger.kept -= classifier_cut.removed
         ledger.dropped += classifier_cut.dropped
         for source, removed in classifier_cut.removed_by_source.items():
             sources_counts[source]["kept"] -= removed
         ledger.check(records_read=records_read)
-    if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
-        from gristmill.pipeline.dedup import deduplicate_run
-
-        dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
+    if dedup is not None:
         ledger.kept -= dedup.removed
         ledger.dropped += dedup.dropped
         for source, removed in dedup.removed_by_source.items():
@@ -256,17 +408,23 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         representation = before_after(before, counts_of_curated(output / "curated"))
 
     tokenize_started = time.perf_counter()
-    manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
-    tokens = {
-        "vocab_size": manifest.vocab_size,
-        "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
-        "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
-        "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
-        "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
-        "shards": len(manifest.shards),
-    }
+    tokens_record = work / "tokens.json"
+    if tokens_record.exists():
+        tokens = json.loads(tokens_record.read_text())
+    else:
+        manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
+        tokens = {
+            "vocab_size": manifest.vocab_size,
+            "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
+            "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
+            "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
+            "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
+            "shards": len(manifest.shards),
+        }
+        write_atomic(tokens_record, json.dumps(tokens))
+    fault_point("finish")
     stats = RunStats(
-        ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
+        ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None, crawl=crawls or None, representation=representation,
         funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
@@ -274,6 +432,22 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     )
     if classifier_cut is not None:
         stats.classifier_cut = classifier_cut.to_dict()
-    (output / "stats.json").write_text(stats.to_json())
-    shutil.rmtree(output / WORK_DIR, ignore_errors=True)
+    document = json.loads(stats.to_json())
+    # this invocation's work: inputs it skipped because an interrupted run had finished them, and the
+    # Ray nodes its read tasks ran on (node id → input files read there)
+    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
+                       "records_skipped": records_skipped, "nodes": nodes}
+    write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return RunResult(output, ledger, stats)
+
+
+def load_result(output: Path) -> RunResult:
+    """The RunResult of a complete run folder, read back from its stats.json."""
+    d = json.loads((output / "stats.json").read_text())
+    ledger = Ledger.from_dict(d["ledger"])
+    stats = RunStats(ledger=ledger, stages=[StageStats.from_dict(s) for s in d["stages"]], scores={},
+                     sources=d["sources"], tokens=d.get("tokens"), dedup=d.get("dedup"), seconds=d.get("seconds", {}),
+                     funnel=d.get("funnel", []), crawl=d.get("crawl"), breakdown=d.get("breakdown"),
+                     representation=d.get("representation"), classifier_cut=d.get("classifier_cut"))
     return RunResult(output, ledger, stats)

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.shuffle import GlobalShuffle, plan_split
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
@@ -123,6 +124,7 @@ class _ShardSink:
             f"{name}.docs.parquet", sha256_file(self.folder / f"{name}.docs.parquet"),
         ))
         self.writer, self.provenance = None, []
+        fault_point("tokenize:shard")  # test-only fault injection (pipeline/faults.py)
 
 
 def _expected_spill_bytes(curated_dir: Path, itemsize: int) -> int:
@@ -162,6 +164,7 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
             docs = [np.append(ids, eos_id).astype(dtype) for ids in encode_texts(tokenizer, batch[C.TEXT])]
             shuffle.add(docs, {name: batch[name] for name in C.PROVENANCE_COLUMNS})
 
+        fault_point("tokenize:spill")  # test-only fault injection (pipeline/faults.py)
         plan = plan_split(shuffle.domain_hist, shuffle.doc_hist, config.val_fraction, config.split_by, config.seed)
         sinks = {split: _ShardSink(shards_dir, split, config.shard_tokens, dtype) for split in ("train", "val")}
         for doc in shuffle.documents():

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from gristmill.filters import minhash
 from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
+from gristmill.pipeline.faults import fault_point
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import DedupConfig
@@ -341,6 +342,7 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
         now = time.perf_counter()
         result.seconds[name] = round(now - clock, 3)
         clock = now
+        fault_point(f"dedup:{name}")  # test-only fault injection (pipeline/faults.py)
 
     file_extras = [(str(f), int(offsets[i])) for i, f in enumerate(files)]
     stats, out = exchange.step(_band_rows, [(p, o, config, result.bands, result.rows, partitions) for p, o in file_extras],
