@@ -42,6 +42,11 @@ def default_stages(job: Job) -> list[Stage]:
     from gristmill.pipeline.stages.quality import ScoreQuality
 
     stages = [ExtractText(job.extract), ScoreLanguage(job.language), ScoreQuality(job.quality)]
+    # toxicity / bias scorers go here: they read the text before PII redaction
+    if job.pii is not None:
+        from gristmill.pipeline.stages.pii import RedactPII
+
+        stages.append(RedactPII(job.pii))
     if job.dedup is not None:
         stages.append(ComputeDedupSignatures(job.dedup))
     return stages

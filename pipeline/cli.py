@@ -73,6 +73,10 @@ def print_stats(stats: dict) -> None:
         t = stats["tokens"]
         console.print(f"shards: {t['shards']} files, {t['train_tokens']} train tokens ({t['train_docs']} docs), "
                       f"{t['val_tokens']} val tokens ({t['val_docs']} docs), vocab {t['vocab_size']}", highlight=False)
+    if stats.get("pii"):
+        pii = stats["pii"]
+        found = ", ".join(f"{entity} {n}" for entity, n in pii["by_type"].items())
+        console.print(f"pii: {pii['documents_with_pii']} documents with PII; redacted {found}", highlight=False)
     console.print(f"seconds: {stats['seconds']}", highlight=False)
 
 

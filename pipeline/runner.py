@@ -26,6 +26,7 @@ import pyarrow as pa
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.stages.base import Stage
+from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.writers import RunWriter
 from gristmill.schemas import columns as C
@@ -229,6 +230,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         ledger=ledger, stages=stage_stats, scores=writer.scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None,
         funnel=funnel(ledger, [s.stage for s in stage_stats]),
+        pii=pii_stats(pipeline.stages, stage_stats),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )

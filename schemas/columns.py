@@ -197,3 +197,9 @@ TYPES.update({
     DUP_CLUSTER_ID: pa.string(),
     DUP_CLUSTER_SIZE: pa.int64(),
 })
+
+# --- PII (issue 6): detections per document by the PII stage (filters/pii.py); the values themselves are
+# never stored (text_edits holds kind and offsets of each redaction) ---
+PII_COUNT = "pii_count"  # PII items found in the document's text (structured + NER); null for non-documents
+register_score(PII_COUNT, 0, None, "PII items (e-mail, phone, card, IBAN, IP, SSN, URL credentials, wallet, "
+               "and PERSON/LOCATION with NER) found in the text before redaction", pa.int64())

@@ -92,3 +92,5 @@ TOO_MANY_LINE_BREAKS = _builtin("too_many_line_breaks", "quality", "newlines per
 # dedup (global step over the survivors; the kept document of each cluster is chosen by dedup.keep)
 EXACT_DUPLICATE = _builtin("exact_duplicate", "dedup", "same normalized text as the document kept for its cluster")
 NEAR_DUPLICATE = _builtin("near_duplicate", "dedup", "MinHash-LSH near duplicate of the document kept for its cluster")
+# PII (issue 6)
+TOO_MUCH_PII = _builtin("too_much_pii", "pii", "more PII items (pii_count) than pii.max_pii_items")

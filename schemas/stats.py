@@ -168,6 +168,8 @@ class RunStats:
     dedup: dict | None = None  # the global dedup step: removed, clusters, cluster sizes, bytes saved
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
+    # {"documents_with_pii": n, "by_type": {entity: n}} from the PII stage; None without one
+    pii: dict | None = None
     version: int = STATS_VERSION
 
     def to_json(self) -> str:
@@ -181,4 +183,5 @@ class RunStats:
             "tokens": self.tokens,
             "dedup": self.dedup,
             "seconds": self.seconds,
+            **({"pii": self.pii} if self.pii is not None else {}),
         }, indent=2) + "\n"
