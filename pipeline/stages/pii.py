@@ -20,7 +20,7 @@ from collections import Counter
 import pyarrow as pa
 
 from gristmill.filters.pii import (
-    EMAIL_ADDRESS, NER_INSTALL_HINT, URL_CREDENTIALS, PiiAnalyzer, find_ner_model, needs_analysis, redact,
+    EMAIL_ADDRESS, NER_INSTALL_HINT, URL_CREDENTIALS, PiiAnalyzer, find_ner_model, redact,
     resolve_overlaps,
 )
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
@@ -77,7 +77,6 @@ class RedactPII(Stage):
             if active[i]:
                 pii_count[i] = len(spans)
                 counts["documents"] += 1
-                counts["documents_screened"] += needs_analysis(text, self.analyzer.entities)
                 counts[DOCUMENTS_WITH_PII] += bool(spans)
                 counts.update(f"{BY_TYPE}{s.entity}" for s in spans)
             elif spans:
