@@ -29,6 +29,8 @@ _EXPORTS = {
     "LanguageConfig": "gristmill.schemas.job",
     "QualityConfig": "gristmill.schemas.job",
     "TokenizeConfig": "gristmill.schemas.job",
+    "RedactPII": "gristmill.pipeline.stages.pii",
+    "PiiConfig": "gristmill.schemas.job",
 }
 
 
