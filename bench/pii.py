@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: set before numpy/thinc load their BLAS
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -55,7 +56,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: spaCy/thinc must not spread over threads
 
     docs = documents(args.shared_data, args.max_docs)
     mb = sum(len(d.encode()) for d in docs) / 1e6
