@@ -33,6 +33,8 @@ _EXPORTS = {
     "TagRepresentation": "gristmill.pipeline.stages.bias",
     "ToxicityConfig": "gristmill.schemas.job",
     "BiasConfig": "gristmill.schemas.job",
+    "RedactPII": "gristmill.pipeline.stages.pii",
+    "PiiConfig": "gristmill.schemas.job",
 }
 
 

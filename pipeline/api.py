@@ -61,6 +61,10 @@ def default_stages(job: Job) -> list[Stage]:
         from gristmill.pipeline.stages.toxicity import ScoreToxicity
 
         stages.append(ScoreToxicity(job.toxicity))
+    if job.pii is not None:  # after the scorers that read the text as written (toxicity, bias)
+        from gristmill.pipeline.stages.pii import RedactPII
+
+        stages.append(RedactPII(job.pii))
     if job.decontaminate is not None:  # the evaluation-set index is built here, once, on the driver
         from gristmill.pipeline.stages.decontaminate import Decontaminate
 

@@ -78,6 +78,10 @@ def print_stats(stats: dict) -> None:
         console.print(f"crawl {index}: {crawled['fetched']} fetched ({crawled['pages_per_s']} pages/s), status "
                       f"{crawled['status']}, robots-disallowed {crawled['robots_disallowed']}, refused "
                       f"{crawled['refused']}, aborted {crawled['aborted']}; WARC in {crawled['folder']}", highlight=False)
+    if stats.get("pii"):
+        pii = stats["pii"]
+        found = ", ".join(f"{entity} {n}" for entity, n in pii["by_type"].items())
+        console.print(f"pii: {pii['documents_with_pii']} documents with PII; redacted {found}", highlight=False)
     console.print(f"seconds: {stats['seconds']}", highlight=False)
     if stats.get("representation"):
         from gristmill.pipeline.bias_cli import representation_table

@@ -39,6 +39,7 @@ from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
+from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.writers import DONE, OUTPUTS, PARTS, RunWriter, merge_records, read_done, write_atomic
@@ -427,6 +428,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,
         dedup=dedup.to_dict() if dedup else None, crawl=crawls or None, representation=representation,
         funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
+        pii=pii_stats(pipeline.stages, stage_stats),
         seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
                  "total": round(time.perf_counter() - started, 3)},
     )
@@ -449,5 +451,5 @@ def load_result(output: Path) -> RunResult:
     stats = RunStats(ledger=ledger, stages=[StageStats.from_dict(s) for s in d["stages"]], scores={},
                      sources=d["sources"], tokens=d.get("tokens"), dedup=d.get("dedup"), seconds=d.get("seconds", {}),
                      funnel=d.get("funnel", []), crawl=d.get("crawl"), breakdown=d.get("breakdown"),
-                     representation=d.get("representation"), classifier_cut=d.get("classifier_cut"))
+                     representation=d.get("representation"), classifier_cut=d.get("classifier_cut"), pii=d.get("pii"))
     return RunResult(output, ledger, stats)

@@ -62,13 +62,29 @@ def train_tokenizer(texts: Iterator[str], vocab_size: int):
 
 def load_tokenizer(path: str):
     """A user's tokenizer.json, with eos and the PII placeholders added as special tokens if missing."""
+    return load_tokenizer_with_added(path)[0]
+
+
+def load_tokenizer_with_added(path: str):
+    """(tokenizer, the special tokens that were missing from the file and were added)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(path)
     missing = [t for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is None]
     if missing:
         tokenizer.add_special_tokens(missing)
-    return tokenizer
+    return tokenizer, missing
+
+
+def check_placeholders(tokenizer) -> None:
+    """Every PII placeholder (and eos) must encode to exactly its own id, alone and inside text, so a
+    redaction costs one token and decodes back to the placeholder. Raises ShardError otherwise."""
+    for token in SPECIAL_TOKENS:
+        token_id = tokenizer.token_to_id(token)
+        ids = tokenizer.encode(f"a {token} b", add_special_tokens=False).ids
+        if token_id is None or ids.count(token_id) != 1 or tokenizer.encode(token, add_special_tokens=False).ids != [token_id]:
+            raise ShardError(f"tokenizer does not encode {token!r} as one token (id {token_id}); "
+                             "it must be a special (added) token of the tokenizer")
 
 
 def encode_texts(tokenizer, texts: list[str]) -> list[np.ndarray]:
@@ -147,11 +163,13 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
     if shards_dir.exists():
         shutil.rmtree(shards_dir)
     shards_dir.mkdir(parents=True)
+    added: list[str] = []
     if config.tokenizer_file:
-        tokenizer = load_tokenizer(config.tokenizer_file)
+        tokenizer, added = load_tokenizer_with_added(config.tokenizer_file)
     else:
         texts = (t for batch in iter_curated(curated_dir, [C.TEXT]) for t in batch[C.TEXT])
         tokenizer = train_tokenizer(texts, config.vocab_size)
+    check_placeholders(tokenizer)
     tokenizer_path = shards_dir / TOKENIZER_NAME
     tokenizer.save(str(tokenizer_path))
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
@@ -186,6 +204,7 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig) ->
         shuffle_method=SHUFFLE_KEY_SORT,
         split_by=plan.split_by,
         split_rule=plan.rule,
+        added_special_tokens=added,
     )
     manifest.write(shards_dir)
     return manifest

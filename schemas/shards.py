@@ -211,6 +211,9 @@ class Manifest:
     shuffle_method: str = SHUFFLE_NONE
     split_by: str = SPLIT_BY_URL
     split_rule: str = "val if xxh3_64(url or id, seed) / 2**64 < val_fraction"
+    # Special tokens (eos, PII placeholders) that a given tokenizer.json lacked and gristmill added to
+    # the saved copy; empty for a tokenizer trained by the run (they are reserved there from the start).
+    added_special_tokens: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

@@ -171,6 +171,8 @@ class RunStats:
     crawl: dict | None = None  # per crawl source (by index): its folder and the crawler's stats
     # kept vs dropped documents by language and top registered domains (pipeline/breakdown.py)
     breakdown: dict | None = None
+    # {"documents_with_pii": n, "by_type": {entity: n}} from the PII stage; None without one
+    pii: dict | None = None
     version: int = STATS_VERSION
     # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/representation.py)
     representation: dict | None = None
@@ -193,4 +195,5 @@ class RunStats:
             "breakdown": self.breakdown,
             "representation": self.representation,
             **extra,
+            **({"pii": self.pii} if self.pii is not None else {}),
         }, indent=2) + "\n"

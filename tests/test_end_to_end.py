@@ -45,8 +45,8 @@ def test_quickstart_ledger_sums_and_outputs_exist(quickstart_run):
         assert column in curated.column_names and column in rejected.column_names
     stats = json.loads((out / "stats.json").read_text())
     assert stats["ledger"]["sums"] is True
-    assert [s["stage"] for s in stats["stages"]] == ["source", "extract", "language", "quality", "bias", "toxicity", "dedup",
-                                                   "decide"]
+    assert [s["stage"] for s in stats["stages"]] == ["source", "extract", "language", "quality", "bias", "toxicity", "pii",
+                                                   "dedup", "decide"]
     assert stats["representation"]["before"]["documents"] >= stats["representation"]["after"]["documents"] == ledger.kept
     assert stats["funnel"][-1]["remaining"] == ledger.kept
     assert (out / "job.resolved.yaml").exists() and not (out / ".work").exists()

@@ -1,0 +1,124 @@
+"""PII detection quality: recall and precision per entity type on the labeled set, and detections per
+1,000 real documents.
+
+    python bench/pii_eval.py [--labeled tests/data/pii_labeled.jsonl] [--ner-model auto]
+                             [--shared-data ../shared/data] [--sample 40]
+
+Labeled set (bench/pii_labeled_set.py writes it; how it is labeled is in that file's docstring): a
+detection is a true positive when it has the gold span's type and overlaps it; `covered` counts gold
+spans that a same-type detection covers whole (what redaction needs for no byte of the value to stay).
+A detection with no same-type gold span is a false positive; a gold span with no same-type detection a
+miss. NER types are scored only with a model (--ner-model), and only on the NER sentences.
+
+Real documents: the English documents of tests/quality_corpus.py (WARC samples, quality text samples,
+the demo web), with counts per type per 1,000 documents and a random sample of detections printed with
+context for judging by eye.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from gristmill.filters.pii import NER_ENTITIES, STRUCTURED_ENTITIES, PiiAnalyzer, find_ner_model  # noqa: E402
+
+
+def score(records: list[dict], analyzer: PiiAnalyzer, entities) -> dict[str, dict]:
+    tp, fp, fn, covered, gold_n = Counter(), Counter(), Counter(), Counter(), Counter()
+    errors = []
+    ner_on = bool(analyzer.ner_entities)
+    for r in records:
+        use_ner = ner_on and r["kind"] == "ner"
+        if r["kind"] == "ner" and not ner_on:
+            continue
+        found = [s for s in analyzer.analyze(r["text"], ner=use_ner) if s.entity in entities]
+        gold = [g for g in r["spans"] if g["entity"] in entities]
+        for g in gold:
+            gold_n[g["entity"]] += 1
+            same = [s for s in found if s.entity == g["entity"] and s.start < g["end"] and g["start"] < s.end]
+            if same:
+                tp[g["entity"]] += 1
+                covered[g["entity"]] += any(s.start <= g["start"] and s.end >= g["end"] for s in same)
+            else:
+                fn[g["entity"]] += 1
+                errors.append(("miss", g["entity"], r["text"][g["start"]:g["end"]], r["text"]))
+        for s in found:
+            if not any(g["entity"] == s.entity and s.start < g["end"] and g["start"] < s.end for g in gold):
+                fp[s.entity] += 1
+                errors.append(("false positive", s.entity, r["text"][s.start:s.end], r["text"]))
+    table = {}
+    for e in entities:
+        predicted = tp[e] + fp[e]
+        table[e] = {"gold": gold_n[e], "tp": tp[e], "fp": fp[e], "fn": fn[e], "covered": covered[e],
+                    "recall": round(tp[e] / gold_n[e], 3) if gold_n[e] else None,
+                    "precision": round(tp[e] / predicted, 3) if predicted else None}
+    return {"per_type": table, "errors": errors}
+
+
+def real_documents(shared_data: Path, analyzer: PiiAnalyzer, sample: int, seed: int = 0) -> dict:
+    from quality_corpus import english_corpus
+
+    docs = english_corpus(shared_data)
+    counts, docs_with = Counter(), Counter()
+    hits = []
+    started = time.perf_counter()
+    texts = [t for _, t in docs]
+    found = analyzer.analyze_batch(texts)
+    seconds = time.perf_counter() - started
+    for (source, text), spans in zip(docs, found):
+        for s in spans:
+            counts[s.entity] += 1
+            hits.append((s.entity, source, text[max(0, s.start - 50):s.start] + "[[" + text[s.start:s.end] + "]]" + text[s.end:s.end + 50]))
+        for e in {s.entity for s in spans}:
+            docs_with[e] += 1
+    per_1000 = {e: round(1000 * counts[e] / len(docs), 1) for e in sorted(counts)}
+    rng = random.Random(seed)
+    return {"documents": len(docs), "mb": round(sum(len(t.encode()) for t in texts) / 1e6, 2), "seconds": round(seconds, 2),
+            "detections": dict(counts), "documents_with": dict(docs_with), "per_1000_documents": per_1000,
+            "sample": rng.sample(hits, min(sample, len(hits)))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--labeled", type=Path, default=REPO / "tests" / "data" / "pii_labeled.jsonl")
+    parser.add_argument("--ner-model", default=None, help="spaCy model for PERSON/LOCATION ('auto', a package or a folder)")
+    parser.add_argument("--shared-data", type=Path, default=None, help="../shared/data: also count detections on real documents")
+    parser.add_argument("--sample", type=int, default=40, help="detections on real documents printed for judging")
+    parser.add_argument("--show-errors", action="store_true")
+    args = parser.parse_args()
+
+    model = find_ner_model(args.ner_model) if args.ner_model else None
+    if args.ner_model and model is None:
+        print(f"NER model {args.ner_model!r} not installed: structured types only")
+    analyzer = PiiAnalyzer(ner_model=model)
+    entities = (*STRUCTURED_ENTITIES, *(NER_ENTITIES if model else ()))
+    records = [json.loads(line) for line in args.labeled.read_text().splitlines()]
+    result = score(records, analyzer, entities)
+    print(f"labeled set: {args.labeled} ({len(records)} records); NER model: {model}")
+    print(f"{'type':16} {'gold':>5} {'tp':>4} {'fp':>4} {'fn':>4} {'covered':>8} {'recall':>7} {'precision':>9}")
+    for e, row in result["per_type"].items():
+        print(f"{e:16} {row['gold']:5} {row['tp']:4} {row['fp']:4} {row['fn']:4} {row['covered']:8} "
+              f"{row['recall'] if row['recall'] is not None else '-':>7} {row['precision'] if row['precision'] is not None else '-':>9}")
+    if args.show_errors:
+        for kind, entity, value, text in result["errors"]:
+            print(f"  {kind:15} {entity:15} {value!r:45} in {text!r}")
+    if args.shared_data:
+        real = real_documents(args.shared_data, PiiAnalyzer(ner_model=model), args.sample)
+        print(f"\nreal documents: {real['documents']} ({real['mb']} MB, {real['seconds']} s)")
+        print(f"detections: {real['detections']}")
+        print(f"documents with a detection: {real['documents_with']}")
+        print(f"per 1,000 documents: {real['per_1000_documents']}")
+        for entity, source, context in real["sample"]:
+            print(f"  {entity:14} {source:28} {' '.join(context.split())!r}")
+
+
+if __name__ == "__main__":
+    main()
