@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch for the trainer; on a GPU box install the torch build for your CUDA instead.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,dev]'
+	$(PY) -m pip install -q -e '.[train,dev,bench]'
 	touch $(STAMP)
 
 # Run the main job on the embedded default (a demo web archive shipped in jobs/data), then train on it.

@@ -79,7 +79,8 @@ def side_datatrove(corpus: Path, out: Path, workers: int, pii: bool) -> dict:
 # ------------------------------------------------------------------------------------------- measuring
 
 class TreeMemory(threading.Thread):
-    """Peak of the summed RSS (and PSS, every 5th sample) of a process and all its descendants."""
+    """Peak of the summed RSS (and PSS, every 5th sample) of a process and all its descendants, and their
+    CPU seconds (each process's last sampled user + system time, summed: a process's last < 0.2 s is missed)."""
 
     def __init__(self, pid: int, interval_s: float = 0.2):
         super().__init__(daemon=True)
@@ -87,6 +88,7 @@ class TreeMemory(threading.Thread):
 
         self.root, self.interval_s = psutil.Process(pid), interval_s
         self.peak_rss = self.peak_pss = self.peak_procs = 0
+        self.cpu: dict[int, float] = {}  # pid -> latest user + system seconds (its own, not its children's)
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -102,6 +104,8 @@ class TreeMemory(threading.Thread):
             for p in procs:
                 try:
                     rss += p.memory_info().rss
+                    times = p.cpu_times()
+                    self.cpu[p.pid] = times.user + times.system
                     if tick % 5 == 0:
                         pss += p.memory_full_info().pss
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
@@ -114,7 +118,7 @@ class TreeMemory(threading.Thread):
 
 def measure(side: str, corpus: Path, out: Path, workers: int, pii: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "RAY_USAGE_STATS_ENABLED": "0", "TOKENIZERS_PARALLELISM": "false"}
+           "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--side", side, "--corpus", str(corpus), "--out", str(out),
            "--workers", str(workers)] + (["--pii"] if pii else [])
     log = out.with_suffix(".log")
@@ -131,7 +135,7 @@ def measure(side: str, corpus: Path, out: Path, workers: int, pii: bool) -> dict
     if child.returncode != 0:
         raise SystemExit(f"{side} failed (exit {child.returncode}); see {log}")
     detail = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
-    return {"wall_s": wall, "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
+    return {"wall_s": wall, "cpu_s": sum(sampler.cpu.values()), "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
             "processes": sampler.peak_procs, "detail": detail}
 
 
@@ -195,19 +199,21 @@ def report(corpus: Path, results: dict, workers: int, comparison: dict | None) -
     pages, mb = manifest["count"], manifest["html_bytes"] / 1e6
     rows = {}
     for side, r in results.items():
-        rows[side] = {"wall_s": round(r["wall_s"], 2), "docs_per_s": round(pages / r["wall_s"], 1),
+        rows[side] = {"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 1), "docs_per_s": round(pages / r["wall_s"], 1),
                       "mb_per_s_per_core": round(mb / r["wall_s"] / workers, 3), "peak_rss_mb": round(r["peak_rss_mb"]),
                       "peak_pss_mb": round(r["peak_pss_mb"]), "processes": r["processes"]}
     print(f"\ncorpus {corpus}: {pages} pages, {mb:.1f} MB of HTML in {manifest['files']} WARC files; "
           f"{workers} worker(s) on {os.cpu_count()} core(s)")
-    print(f"{'':10} {'wall s':>8} {'docs/s':>8} {'MB/s/core':>10} {'peak RSS MB':>12} {'peak PSS MB':>12} {'procs':>6}")
+    print(f"{'':10} {'wall s':>8} {'CPU s':>8} {'docs/s':>8} {'MB/s/core':>10} {'peak RSS MB':>12} {'peak PSS MB':>12} {'procs':>6}")
     for side, row in rows.items():
-        print(f"{side:10} {row['wall_s']:8.1f} {row['docs_per_s']:8.1f} {row['mb_per_s_per_core']:10.3f} "
+        print(f"{side:10} {row['wall_s']:8.1f} {row['cpu_s']:8.1f} {row['docs_per_s']:8.1f} {row['mb_per_s_per_core']:10.3f} "
               f"{row['peak_rss_mb']:12d} {row['peak_pss_mb']:12d} {row['processes']:6d}")
     summary = {"pages": pages, "html_mb": round(mb, 2), "workers": workers, "cores": os.cpu_count(), "sides": rows}
     if len(rows) == 2:
         summary["ratio"] = round(rows["datatrove"]["wall_s"] / rows["gristmill"]["wall_s"], 2)
-        print(f"ratio (datatrove wall / gristmill wall): {summary['ratio']:.2f}x")
+        summary["cpu_ratio"] = round(rows["datatrove"]["cpu_s"] / max(rows["gristmill"]["cpu_s"], 1e-9), 2)
+        print(f"ratio (datatrove wall / gristmill wall): {summary['ratio']:.2f}x; "
+              f"CPU seconds ratio: {summary['cpu_ratio']:.2f}x")
     if "gristmill" in results:
         print(f"gristmill stage seconds (summed over workers): {results['gristmill']['detail'].get('stages')}; "
               f"{results['gristmill']['detail'].get('seconds')}")
