@@ -102,10 +102,11 @@ def real_pages(data: Path) -> list[Page]:
 
 
 def near_duplicate(page: Page, index: int, rng: random.Random) -> Page:
-    """The page under a mirror URL with one word in 200 of its bare <p> text replaced (at least one)."""
+    """The page under a mirror URL with one word in 200 of the bare <p> text inside <main> replaced (at least one)."""
     html = page.body.decode("utf-8")
-    spans = [(m.start(1), m.end(1)) for m in _PARAGRAPH.finditer(html)]
-    words = [(s + w.start(), s + w.end()) for s, e in spans for w in _WORD.finditer(html, s, e)]
+    main_start, main_end = html.find("<main"), html.find("</main>")  # the article, not the chrome's <p>s
+    spans = [(m.start(1), m.end(1)) for m in _PARAGRAPH.finditer(html, main_start, main_end)]
+    words = [(w.start(), w.end()) for s, e in spans for w in _WORD.finditer(html, s, e)]  # positions in html
     edits = sorted(rng.sample(words, max(1, len(words) // 200)), reverse=True)
     for start, end in edits:
         swap = rng.choice([w for w in _SWAPS if w != html[start:end].lower()])
