@@ -53,6 +53,8 @@ def load_bench_job(corpus: Path, out: Path, workers: int, pii: bool):
             raise SystemExit("--pii: this gristmill has no `pii:` job section yet")
         if getattr(job, "pii", None) is None:
             update["pii"] = Job.model_fields["pii"].annotation.__args__[0]()  # PiiConfig() from `PiiConfig | None`
+    elif "pii" in Job.model_fields:
+        update["pii"] = None  # gristmill redacts by default; without --pii neither side does
     return job.model_copy(update=update)
 
 

@@ -454,3 +454,4 @@ def resolve_paths(job: Job, base: Path) -> Job:
     pii = job.pii
     if pii is not None and pii.ner_model and pii.ner_model != "auto" and ("/" in pii.ner_model or pii.ner_model.startswith(".")):
         update["pii"] = pii.model_copy(update={"ner_model": absolute(pii.ner_model)})
+    return job.model_copy(update=update)
