@@ -74,6 +74,11 @@ def print_stats(stats: dict) -> None:
         t = stats["tokens"]
         console.print(f"shards: {t['shards']} files, {t['train_tokens']} train tokens ({t['train_docs']} docs), "
                       f"{t['val_tokens']} val tokens ({t['val_docs']} docs), vocab {t['vocab_size']}", highlight=False)
+    print_sections(stats)
+
+
+def print_sections(stats: dict) -> None:
+    """The parts of stats.json other stages add: crawl, PII, seconds, representation."""
     for index, crawled in sorted((stats.get("crawl") or {}).items()):
         console.print(f"crawl {index}: {crawled['fetched']} fetched ({crawled['pages_per_s']} pages/s), status "
                       f"{crawled['status']}, robots-disallowed {crawled['robots_disallowed']}, refused "
@@ -106,6 +111,7 @@ def stats_command(
         sys.stdout.write(json.dumps(view, indent=2) + "\n")
     else:
         print_stats_view(view, console)
+        print_sections(view)
 
 
 @app.command("report")

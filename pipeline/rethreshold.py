@@ -249,16 +249,23 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
 
 def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, job: Job, log, max_workers) -> RethresholdResult:
     from gristmill.pipeline.breakdown import breakdown_of
-    from gristmill.pipeline.runner import prepare_output
-    from gristmill.pipeline.writers import RunWriter
+    from gristmill.pipeline.runner import prepare_output, publish
+    from gristmill.pipeline.writers import RunWriter, merge_records, read_done
 
     if out.resolve() == run_dir.resolve():
         raise RethresholdError("--write must name a new folder, not the run itself")
     prepare_output(out)
-    writer = RunWriter(out)
+    # The runner's writer, input by input (rows arrive in input order), then its publish step: the same
+    # part files a full rerun writes.
+    inputs = sorted({*before.get("sources", {}), *(table[C.SOURCE_FILE].to_pylist() if table.num_rows else [])})
+    work = out / ".work"
+    writer = RunWriter(work, inputs, list(range(len(inputs))))
     if table.num_rows:
         writer.write(table)
-    ledger = writer.close()
+    writer.close()
+    ledger, scores, _ = merge_records([read_done(work, i) for i in range(len(inputs))])
+    publish(out, work)
+    shutil.rmtree(work)
     old = Ledger.from_dict(before["ledger"])
     ledger.input += old.quarantined
     ledger.quarantined = old.quarantined
@@ -298,7 +305,7 @@ def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, jo
         kept_by_source.update(pq.read_table(f, columns=[C.SOURCE_FILE])[C.SOURCE_FILE].to_pylist())
     for name, counts in sources.items():
         counts["kept"] = kept_by_source.get(name, 0)
-    stats = RunStats(ledger=ledger, stages=[], scores={k: v for k, v in writer.scores.items()} or
+    stats = RunStats(ledger=ledger, stages=[], scores=dict(scores) or
                      {k: Summary() for k in before.get("scores", {})},
                      sources=sources, tokens=None, dedup=dedup.to_dict() if dedup else None, funnel=new_funnel,
                      breakdown=breakdown_of(out))
