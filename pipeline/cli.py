@@ -44,18 +44,9 @@ def run_command(
 
 
 def print_stats(stats: dict) -> None:
-    ledger = stats["ledger"]
-    table = Table(title="ledger: every input record ends in exactly one place")
-    table.add_column("outcome")
-    table.add_column("records", justify="right")
-    table.add_row("input", str(ledger["input"]))
-    table.add_row("kept", str(ledger["kept"]))
-    for reason, n in sorted(ledger["dropped"].items(), key=lambda kv: -kv[1]):
-        table.add_row(f"  dropped: {reason}", str(n))
-    table.add_row("quarantined", str(ledger["quarantined"]))
-    accounted = ledger["kept"] + sum(ledger["dropped"].values()) + ledger["quarantined"]
-    table.add_row("sum check", f"{'OK' if accounted == ledger['input'] else 'MISMATCH'} ({accounted})")
-    console.print(table)
+    from gristmill.pipeline.report_cli import ledger_table
+
+    console.print(ledger_table(stats["ledger"], by_reason=True))
 
     seconds = {s["stage"]: s for s in stats["stages"]}
     stages = Table(title="funnel: what each stage removed (reasons it owns), and its time")

@@ -45,18 +45,27 @@ def stats_view(run_dir: Path) -> dict:
     return {**stats, "funnel_view": rows}
 
 
-def print_stats_view(view: dict, console: Console) -> None:
-    ledger = view["ledger"]
+def ledger_table(ledger: dict, by_reason: bool = False) -> Table:
+    """The ledger with its sum check; `by_reason`: one row per drop reason instead of their total."""
     table = Table(title="ledger: every input record ends in exactly one place")
     table.add_column("outcome")
     table.add_column("records", justify="right")
     table.add_row("input", str(ledger["input"]))
     table.add_row("kept", str(ledger["kept"]))
-    table.add_row("dropped", str(sum(ledger["dropped"].values())))
+    if by_reason:
+        for reason, n in sorted(ledger["dropped"].items(), key=lambda kv: -kv[1]):
+            table.add_row(f"  dropped: {reason}", str(n))
+    else:
+        table.add_row("dropped", str(sum(ledger["dropped"].values())))
     table.add_row("quarantined", str(ledger["quarantined"]))
     accounted = ledger["kept"] + sum(ledger["dropped"].values()) + ledger["quarantined"]
     table.add_row("sum check", f"{'OK' if accounted == ledger['input'] else 'MISMATCH'} ({accounted})")
-    console.print(table)
+    return table
+
+
+def print_stats_view(view: dict, console: Console) -> None:
+    ledger = view["ledger"]
+    console.print(ledger_table(ledger))
     table = Table(title=f"funnel: {ledger['input']} records in → {ledger['kept']} kept "
                         f"({ledger['quarantined']} quarantined; ledger {'sums' if ledger.get('sums', True) else 'DOES NOT SUM'})")
     for name in ("stage", "in", "out", "dropped", "seconds", "docs/s", "MB/s", "dropped by reason"):

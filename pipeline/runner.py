@@ -384,18 +384,13 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
         write_atomic(post_record, json.dumps({"dedup": dedup.to_dict() if dedup else None,
                                               "classifier_cut": classifier_cut.to_dict() if classifier_cut else None}))
-    if classifier_cut is not None:
-        ledger.kept -= classifier_cut.removed
-        ledger.dropped += classifier_cut.dropped
-        for source, removed in classifier_cut.removed_by_source.items():
-            sources_counts[source]["kept"] -= removed
-        ledger.check(records_read=records_read)
-    if dedup is not None:
-        ledger.kept -= dedup.removed
-        ledger.dropped += dedup.dropped
-        for source, removed in dedup.removed_by_source.items():
-            sources_counts[source]["kept"] -= removed
-        ledger.check(records_read=records_read)
+    for step in (classifier_cut, dedup):  # each global step moved kept documents to rejected/
+        if step is not None:
+            ledger.kept -= step.removed
+            ledger.dropped += step.dropped
+            for source, removed in step.removed_by_source.items():
+                sources_counts[source]["kept"] -= removed
+            ledger.check(records_read=records_read)
 
     from gristmill.pipeline.breakdown import breakdown_of
 

@@ -129,5 +129,6 @@ def test_quickstart_crawls_the_demo_web_and_keeps_what_the_archive_keeps(quickst
              for run_out in (tmp_path / "qs", quickstart_run.output)}
     live, archive = texts.values()
     assert live == archive and len(live) > 40
-    # Four demo sites on one address are four split units: both sides of the split get documents.
-    assert crawled.stats.tokens["train_docs"] > 0 and crawled.stats.tokens["val_docs"] > 0
+    # Every kept document is in the shards (the four demo sites on one address are four split units, which
+    # side each lands on depends on its port: tests/test_shards.py checks the unit rule itself).
+    assert crawled.stats.tokens["train_docs"] + crawled.stats.tokens["val_docs"] == crawled.ledger.kept
