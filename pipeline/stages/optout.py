@@ -34,9 +34,6 @@ class FilterOptedOutUrls(Stage):
     reads = (C.ID, C.URL, C.CONTENT, C.SKIP_REASON)
     writes = (C.SKIP_REASON, C.OPT_OUT_MATCH)
 
-    def __init__(self, optout: OptOutList):
-        super().__init__(optout)
-
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         optout: OptOutList = self.config
         skip = table[C.SKIP_REASON].to_pylist()
@@ -63,9 +60,6 @@ class FilterOptedOutContent(Stage):
     name = "optout_content"
     reads = (C.TEXT, C.SKIP_REASON)
     writes = (C.TEXT, C.TEXT_SHA256, C.SKIP_REASON, C.OPT_OUT_MATCH)
-
-    def __init__(self, optout: OptOutList):
-        super().__init__(optout)
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         optout: OptOutList = self.config
