@@ -96,6 +96,13 @@ def _write_big_page(path: str) -> None:
         out.write(b"\r\n\r\n")
 
 
+def _cut_last_member(keep: int) -> bytes:
+    """Two whole gzip members (records), then the first `keep` bytes of the third (before its record
+    header is whole: warcio stops there without an error; a cut in the body is truncated_gzip's case)."""
+    members = [_response(f"http://h.test/cut{i}", _article(f"cut{i}")) for i in range(3)]
+    return members[0] + members[1] + members[2][:keep]
+
+
 def _nested(depth: int) -> bytes:
     return b"<html><body>" + b"<div>" * depth + b"deep text " * 50 + b"</div>" * depth + b"</body></html>"
 
@@ -108,7 +115,9 @@ KINDS: dict = {
     "bad_gzip_stream": (lambda: b"\x1f\x8b\x08\x00" + os.urandom(3000), ("quarantine", "gzip header but undecodable")),
     "empty_file": (lambda: b"", ("quarantine", "not a WARC or ARC file")),
     "content_length_too_long": (lambda: _raw_record(_http(_article("l")), content_length=10 * MB), ("quarantine", "clipped record")),
-    "content_length_too_short": (lambda: _raw_record(_http(_article("s")), content_length=60), ("dropped", "no_main_text")),  # warcio resyncs; see README
+    "content_length_too_short": (lambda: _raw_record(_http(_article("s")), content_length=60), ("quarantine", "wrong Content-Length")),
+    "gzip_cut_in_record_header": (lambda: _cut_last_member(60), ("quarantine", "truncated archive")),  # earlier members read whole
+    "gzip_cut_in_gzip_header": (lambda: _cut_last_member(5), ("quarantine", "truncated archive")),
     "content_length_not_a_number": (lambda: _raw_record(_http(_article("n")), extra_headers=b"")
                                     .replace(b"Content-Length: ", b"Content-Length: x"), ("quarantine", "unreadable archive")),
     "huge_warc_header": (lambda: _raw_record(_http(_article("h")), extra_headers=b"X-Junk: " + b"j" * (2 * MB) + b"\r\n"), ("kept", None)),

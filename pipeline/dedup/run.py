@@ -43,7 +43,7 @@ from gristmill.schemas.job import DedupConfig
 
 CURATED, REJECTED = "curated", "rejected"
 # Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify).
-ROWS_PER_PARTITION = 1_000_000
+ROWS_PER_PARTITION = 250_000
 # Rows per batch when a task streams a curated part (members, rewrite): bounds its memory, not the outcome.
 BATCH_ROWS = 4096
 

@@ -209,6 +209,45 @@ def sniff_archive(path: str) -> str | None:
     return f"not a WARC or ARC file (starts with {head[:24]!r})"
 
 
+class _Records(ArchiveIterator):
+    """warcio's iterator without its stderr warning; `err_count` still counts records followed by bytes
+    that are not blank lines (their Content-Length was too short), which we quarantine instead."""
+
+    INC_RECORD = ""
+
+
+_TAIL_PEEK = 1 << 16
+
+
+def _unread_tail(handle, end: int) -> str | None:
+    """After the last record warcio returned (ending at byte `end`), why the rest of the file is not
+    blank: warcio stops silently when a gzip member or a record header is cut off, which would lose
+    that record without a trace. None when only blank lines (or nothing) follow."""
+    handle.seek(0, 2)
+    size = handle.tell()
+    if size <= end:
+        return None
+    handle.seek(end)
+    tail = handle.read(_TAIL_PEEK)
+    text = tail
+    if tail[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(31)
+        try:
+            text = inflater.decompress(tail, _TAIL_PEEK)
+        except zlib.error:
+            text = b"?"
+        if inflater.eof and not text.strip() and not inflater.unused_data.strip():
+            return None  # a complete, empty gzip member: padding, not a record
+    elif not tail.strip():
+        return None
+    what = "a cut-off gzip member" if tail[:2] == b"\x1f\x8b" else "bytes that are not a complete record"
+    for line in text.split(b"\r\n", 40)[:40]:
+        if line.lower().startswith(b"warc-target-uri:"):
+            what += f" (WARC-Target-URI {line.split(b':', 1)[1].strip().decode('utf-8', 'replace')[:200]})"
+            break
+    return f"truncated archive: {size - end} bytes from byte {end} to the end are {what}"
+
+
 def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
     """Yield one row per record of a WARC/ARC file (gzipped or not); never raises on bad input."""
     last_good_end = 0
@@ -216,18 +255,26 @@ def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
         if problem := sniff_archive(path):
             raise ValueError(problem)
         with open_input(path) as handle:
-            records = ArchiveIterator(handle, arc2warc=True)
+            records = _Records(handle, arc2warc=True)
             for record in records:
                 row = _row_for_record(record, max_page_bytes)
+                warnings_before = records.err_count
                 # Asking for the offset reads the record to its end: a clipped record fails here.
                 offset = records.get_record_offset()
                 last_good_end = offset + records.get_record_length()
                 missing = getattr(record.raw_stream, "limit", 0)  # bytes the WARC header promised but the file lacks
                 if missing > 0:
-                    row.update({C.CONTENT: None, C.SKIP_REASON: None,
+                    row.update({C.CONTENT: None, C.TEXT: None, C.SKIP_REASON: None,
                                 C.QUARANTINE_REASON: f"clipped record: {missing} of {record.length} bytes missing"})
+                elif records.err_count > warnings_before and record.format == "warc":
+                    # (ARC records may be followed by no blank line at all; only WARC promises them.)
+                    row.update({C.CONTENT: None, C.TEXT: None, C.SKIP_REASON: None,
+                                C.QUARANTINE_REASON: "wrong Content-Length: the record is followed by bytes that are "
+                                                     "not blank lines (its declared end falls inside other data)"})
                 row.update({C.ID: record_id(row[C.WARC_RECORD_ID], path, offset), C.SOURCE_FILE: path, C.RECORD_OFFSET: offset})
                 yield row
+            if problem := _unread_tail(handle, max(last_good_end, 0)):
+                yield quarantine_row(path, max(last_good_end, 0), problem)
     except Exception as err:  # noqa: BLE001 - any parser failure becomes a quarantine row, never a crash
         last_good_end = max(last_good_end, 0)  # warcio reports negative offsets inside single-member gzip
         yield quarantine_row(path, last_good_end, f"unreadable archive from byte {last_good_end}: {type(err).__name__}: {err}")
