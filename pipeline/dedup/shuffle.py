@@ -12,9 +12,25 @@ from __future__ import annotations
 import ray
 
 
+def _release_memory() -> None:
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 @ray.remote
 def _step(fn, partitions: int, extra, *pieces):
     stats, outputs = fn(extra, list(pieces))
+    del pieces
+    _release_memory()  # worker processes are reused: hand freed pages back so peaks do not pile up
     if len(outputs) != partitions:
         raise AssertionError(f"step returned {len(outputs)} pieces for {partitions} partitions")
     return (stats, *outputs) if partitions else stats
