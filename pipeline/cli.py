@@ -20,6 +20,15 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _local_only(path: Path) -> None:
+    """Commands that read a run folder read a local one; a URI (which Path turned into `s3:/…`) is refused."""
+    import re
+
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", str(path)):  # two letters at least: not a drive letter
+        _fail(f"{path}: this command reads a local run folder; copy the published run down first "
+              "(e.g. aws s3 cp --recursive URI DIR); `gristmill stats` reads a URI itself")
+
+
 @app.command("run")
 def run_command(
     job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/quickstart.yaml)"),
@@ -119,6 +128,7 @@ def report_command(
     thresholds, kept vs dropped by language and domain, dedup, PII, representation and sample documents."""
     from gristmill.pipeline.report_html import build_report
 
+    _local_only(run_dir)
     try:
         path = build_report(run_dir, seed=seed)
     except FileNotFoundError as err:
@@ -138,6 +148,7 @@ def inspect_command(
     """Show sampled dropped (or kept) documents with their scores and the spans behind the reason highlighted."""
     from gristmill.pipeline.report_cli import inspect_documents
 
+    _local_only(run_dir)
     if not kept and not reason:
         _fail("give --reason REASON (or --kept)")
     if not (run_dir / "stats.json").exists():
@@ -213,6 +224,7 @@ def shards_verify_command(shards_dir: Path = typer.Argument(..., help="shards fo
     from gristmill.pipeline.tokenize import verify_run_shards
     from gristmill.schemas.shards import ShardError
 
+    _local_only(shards_dir)
     try:
         manifest = verify_run_shards(shards_dir)
     except ShardError as err:

@@ -18,6 +18,8 @@ stats.json is written last (temp + rename), then .work is removed. `--resume` sk
 every step rewrites its outputs from recorded inputs, so a resumed run's bytes are a clean run's.
 Dying workers are replaced by Ray (read tasks retried, actors restarted and their batch retried).
 Fault points for tests: pipeline/faults.py.
+An output URI (s3://bucket/prefix): the run works in a local staging folder and is published to the URI
+when complete, `_SUCCESS` last (pipeline/storage.py).
 """
 
 from __future__ import annotations

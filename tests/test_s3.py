@@ -125,15 +125,14 @@ def test_stats_command_reads_a_published_run_and_refuses_an_incomplete_one(runs,
 
 def test_missing_bucket_and_bad_uris_are_clear_errors_before_any_work(s3_standin, tmp_path):
     _, env = s3_standin
-    command = [sys.executable, "-m", "gristmill.pipeline.cli", "run", str(JOB)]
-    environ = {**os.environ, **env}
-    for output, expected in ((f"s3://no-such-bucket/runs/x", "bucket 'no-such-bucket' does not exist"),
-                             ("s4://bucket/x", "Protocol not known: s4")):
-        result = subprocess.run([*command, "--output", output, "--staging", str(tmp_path / "st")], capture_output=True,
-                                text=True, env=environ, timeout=120)
-        assert result.returncode == 2 and expected in result.stdout, result.stdout + result.stderr[-2000:]
-        assert "Traceback" not in result.stdout + result.stderr
-        assert not (tmp_path / "st").exists()  # failed before any work
+    command = [sys.executable, "-m", "gristmill.pipeline.cli", "run", str(JOB), "--staging", str(tmp_path / "st")]
+    result = subprocess.run([*command, "--output", "s3://no-such-bucket/runs/x"], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr[-2000:]
+    assert "bucket 'no-such-bucket' does not exist" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    with pytest.raises(StorageError, match="Protocol not known: s4"):
+        run(load_job(JOB), output="s4://bucket/x", staging=tmp_path / "st", log=lambda m: None)
+    assert not (tmp_path / "st").exists()  # both failed before any work
     with pytest.raises(JobError, match="matches no file"):
         expand_inputs(["s3://no-such-bucket/crawl/*.warc.gz"])
 
@@ -168,3 +167,14 @@ def test_default_staging_folder_is_per_uri_under_the_user_cache(monkeypatch, tmp
     a, b = staging_folder("s3://bucket/runs/a"), staging_folder("s3://bucket/other/a")
     assert a.parent == b.parent == tmp_path / "gristmill" / "staging" and a != b and a.name.startswith("a-")
     assert staging_folder("s3://bucket/runs/a", tmp_path / "mine") == tmp_path / "mine"
+
+
+def test_commands_that_read_local_run_folders_refuse_a_uri_clearly():
+    from typer.testing import CliRunner
+
+    from gristmill.pipeline.cli import app
+
+    for args in (["report", "s3://bucket/runs/x"], ["inspect", "s3://bucket/runs/x", "--kept"],
+                 ["shards", "verify", "s3://bucket/runs/x/shards"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "reads a local run folder" in result.output, args
