@@ -123,7 +123,7 @@ def _sha256(path: Path) -> str:
 
 def run_files(folder: Path) -> list[str]:
     """The files of a finished run folder that are published, relative and sorted (never .work/)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if p.is_file() and p.relative_to(folder).parts[0] != WORK_DIR)
 
 
