@@ -20,12 +20,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _local_only(path: Path) -> None:
+    """Commands that read a run folder read a local one; a URI (which Path turned into `s3:/…`) is refused."""
+    import re
+
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", str(path)):  # two letters at least: not a drive letter
+        _fail(f"{path}: this command reads a local run folder; copy the published run down first "
+              "(e.g. aws s3 cp --recursive URI DIR); `gristmill stats` reads a URI itself")
+
+
 @app.command("run")
 def run_command(
     job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/quickstart.yaml)"),
     input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="input path or glob; replaces the job's sources"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="run folder (default: the job's output, or runs/NAME)"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="run folder or URI, e.g. s3://bucket/prefix (default: the job's output, or runs/NAME)"),
     resume: bool = typer.Option(False, "--resume", help="finish the interrupted run in the run folder: skip its completed inputs and steps"),
+    staging: Optional[Path] = typer.Option(None, "--staging", help="with an output URI: the local folder the run works in before it is uploaded (default: ~/.cache/gristmill/staging/...)"),
 ):
     """Run a job on Ray (local, or the cluster in RAY_ADDRESS): WARC → curated Parquet → shards."""
     from gristmill.pipeline.runner import run
@@ -34,13 +44,16 @@ def run_command(
 
     try:
         job = load_job(job_file)
-        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False), resume=resume)
+        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False), resume=resume,
+                     staging=staging)
     except JobError as err:
         _fail(str(err))
     except LedgerError as err:
         _fail(f"the run lost or duplicated records: {err}")
-    print_stats(json.loads((result.output / "stats.json").read_text()))
-    console.print(f"run folder: {result.output}")
+    from gristmill.pipeline.storage import read_run_file
+
+    print_stats(json.loads(read_run_file(result.uri or result.output, "stats.json")))
+    console.print(f"run folder: {result.uri or result.output}")
 
 
 def print_stats(stats: dict) -> None:
@@ -87,16 +100,17 @@ def print_sections(stats: dict) -> None:
 
 @app.command("stats")
 def stats_command(
-    run_dir: Path = typer.Argument(..., help="run folder"),
+    run_dir: str = typer.Argument(..., help="run folder, or the URI a run was published to (s3://bucket/prefix)"),
     as_json: bool = typer.Option(False, "--json", help="print stats.json as is"),
 ):
     """Print a run's funnel (per stage in/out/dropped by reason, seconds, throughput) and kept vs dropped by
     language and domain; --json: the same as JSON."""
     from gristmill.pipeline.report_cli import print_stats_view, stats_view
+    from gristmill.pipeline.storage import StorageError, stats_of_uri, is_uri
 
     try:
-        view = stats_view(run_dir)
-    except FileNotFoundError as err:
+        view = stats_of_uri(run_dir) if is_uri(run_dir) else stats_view(Path(run_dir))
+    except (FileNotFoundError, StorageError) as err:
         _fail(str(err))
     if as_json:
         sys.stdout.write(json.dumps(view, indent=2) + "\n")
@@ -114,6 +128,7 @@ def report_command(
     thresholds, kept vs dropped by language and domain, dedup, PII, representation and sample documents."""
     from gristmill.pipeline.report_html import build_report
 
+    _local_only(run_dir)
     try:
         path = build_report(run_dir, seed=seed)
     except FileNotFoundError as err:
@@ -133,6 +148,7 @@ def inspect_command(
     """Show sampled dropped (or kept) documents with their scores and the spans behind the reason highlighted."""
     from gristmill.pipeline.report_cli import inspect_documents
 
+    _local_only(run_dir)
     if not kept and not reason:
         _fail("give --reason REASON (or --kept)")
     if not (run_dir / "stats.json").exists():
@@ -208,6 +224,7 @@ def shards_verify_command(shards_dir: Path = typer.Argument(..., help="shards fo
     from gristmill.pipeline.tokenize import verify_run_shards
     from gristmill.schemas.shards import ShardError
 
+    _local_only(shards_dir)
     try:
         manifest = verify_run_shards(shards_dir)
     except ShardError as err:

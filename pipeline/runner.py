@@ -18,6 +18,8 @@ stats.json is written last (temp + rename), then .work is removed. `--resume` sk
 every step rewrites its outputs from recorded inputs, so a resumed run's bytes are a clean run's.
 Dying workers are replaced by Ray (read tasks retried, actors restarted and their batch retried).
 Fault points for tests: pipeline/faults.py.
+An output URI (s3://bucket/prefix): the run works in a local staging folder and is published to the URI
+when complete, `_SUCCESS` last (pipeline/storage.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
+from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.writers import DONE, OUTPUTS, PARTS, RunWriter, merge_records, read_done, write_atomic
@@ -58,6 +61,7 @@ class RunResult:
     output: Path
     ledger: Ledger
     stats: RunStats
+    uri: str | None = None  # the URI the run was published to (storage.py); `output` was its staging folder
 
 
 def _matches(pattern: str) -> list[str]:
@@ -76,7 +80,10 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     """Sorted, de-duplicated input files matching paths, globs or URIs; a pattern matching nothing is an error."""
     files: set[str] = set()
     for pattern in patterns:
-        matches = _matches(pattern)
+        try:
+            matches = _matches(pattern)
+        except (OSError, ValueError, ImportError) as err:  # unknown scheme, s3fs missing, store refused
+            raise JobError(f"input {pattern!r}: {err}") from None
         if not matches:
             raise JobError(f"input {pattern!r} matches no file")
         files.update(matches)
@@ -260,16 +267,18 @@ def _cut_from_dict(d: dict):
 
 
 def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
-        max_workers: int | None = None, resume: bool = False) -> RunResult:
+        max_workers: int | None = None, resume: bool = False, staging: str | Path | None = None) -> RunResult:
     """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
     return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
-                   resume=resume)
+                   resume=resume, staging=staging or job.staging)
 
 
 def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[str] | None = None,
             ray_address: str | None = None, max_workers: int | None = None, log=print,
-            resume: bool = False) -> RunResult:
+            resume: bool = False, staging: str | Path | None = None) -> RunResult:
     """Run `pipeline` into `output`; `max_workers` caps the actor pool (default: the cluster's CPUs).
+    An `output` URI (s3://bucket/prefix as a str) runs in the local `staging` folder and is published to
+    the URI when complete (storage.py).
 
     `resume`: finish the interrupted run in `output` (same job, same inputs): inputs with a completion
     record are skipped, the rest are processed, and the global steps not recorded as done are redone
@@ -278,6 +287,11 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     from ray.data import ActorPoolStrategy, DataContext
 
     started = time.perf_counter()
+    if is_uri(output or pipeline.output):
+        from gristmill.pipeline.storage import execute_to_uri
+
+        return execute_to_uri(pipeline, str(output or pipeline.output), staging=staging, inputs=inputs,
+                              ray_address=ray_address, max_workers=max_workers, log=log, resume=resume)
     output = Path(output or pipeline.output or Path("runs") / pipeline.name)
     sources = list(pipeline.sources)
     if inputs:  # --input: the first source's kind, reading these paths instead
@@ -331,10 +345,12 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         # by Ray's defaults, which the fault tests rely on: a read task is retried (max_retries=3 on
         # system failures), an actor restarted and its batch retried (Ray Data sets max_restarts=-1 and
         # max_task_retries=-1 for actor pools); both are deterministic, so a retry writes the same rows.
-        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow")
+        # Remote inputs: the workers get this process's storage settings (endpoint, credentials; storage.py).
+        storage_env = worker_env(input_paths)
+        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow", **storage_env)
         dataset = dataset.map_batches(
             StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)}, batch_size=pipeline.batch_size,
-            batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers),
+            batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers), **storage_env,
         )
         writer = RunWriter(work, input_paths, todo)
         progress = None

@@ -365,8 +365,12 @@ def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float 
 class Job(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     sources: list[SourceConfig] = Field(min_length=1)
-    # Run folder; relative to the current directory. None: runs/<name>.
+    # Run folder, relative to the current directory, or a URI (s3://bucket/prefix: pipeline/storage.py).
+    # None: runs/<name>.
     output: str | None = None
+    # Output URI (s3://bucket/prefix): the local folder the run works in before it is published there;
+    # None: ~/.cache/gristmill/staging/<name>-<hash of the URI>. Unused for a local output.
+    staging: str | None = None
     # Documents per batch handed to each stage.
     batch_size: int = Field(default=64, ge=1)
     ray: RayConfig = RayConfig()
