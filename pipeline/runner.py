@@ -352,8 +352,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         # file in flight per actor, so an idle actor takes the next file. Outputs do not depend on it:
         # rows come back in input order, and a batch never spans two files.
         dataset = dataset.map_batches(
-            StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir), "batch_size": pipeline.batch_size},
-            batch_size=None, batch_format="pyarrow", num_cpus=1,
+            StageChain, batch_size=None, batch_format="pyarrow", num_cpus=1,
+            fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir), "batch_size": pipeline.batch_size},
             compute=ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
         )
         writer = RunWriter(work, input_paths, todo)

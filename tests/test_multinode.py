@@ -145,7 +145,8 @@ class Cluster:
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + (3 if sig == signal.SIGTERM else 20)
-            while time.monotonic() < deadline and (_pids_with(str(self.temp)) or any(n.poll() is None for n in self.nodes)):
+            while time.monotonic() < deadline and (_pids_with(str(self.temp))
+                                                   or any(n.poll() is None for n in self.nodes)):
                 time.sleep(0.5)
         for node in self.nodes:
             try:
@@ -176,7 +177,8 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local
         # the local run on the test session's Ray while the cluster's nodes start
         local = run(load_job(job), output=tmp_path / "local", log=lambda m: None)
         nodes = cluster.wait_ready()
-        assert sorted(r for resources in nodes.values() for r in resources if r.startswith("node_")) == ["node_b", "node_head"]
+        custom = sorted(r for resources in nodes.values() for r in resources if r.startswith("node_"))
+        assert custom == ["node_b", "node_head"]  # each node with its own resources
         result = gristmill_run(job, tmp_path / "cluster", env={"RAY_ADDRESS": cluster.address, **cluster.env},
                                timeout=RUN_TIMEOUT_S)  # a driver connected to the cluster, not to the session's Ray
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

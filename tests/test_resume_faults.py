@@ -21,7 +21,7 @@ from reliability_support import DEMO, assert_same_outputs, gristmill_run, small_
 
 KILLED = -9  # the subprocess's return code after SIGKILL
 full = pytest.mark.skipif(not os.environ.get("GRISTMILL_FULL_FAULTS"), reason="full fault matrix: GRISTMILL_FULL_FAULTS=1")
-WORKER_POINTS = ["read@2", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2"]
+WORKER_POINTS = ["read@1", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2"]
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_resume_of_a_complete_run_does_nothing_and_another_job_is_refused(corpus
 
 
 def test_six_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_path):
-    """A read task and actors of five stages SIGKILLed once each (a marker file makes the retry live);
-    Ray retries the task and restarts the actors; four workers against the clean run's one."""
+    """Stage actors SIGKILLed once each while reading and in five stages (a marker file makes the retry
+    live); Ray restarts the actors and retries their files; four workers against the clean run's one."""
     folder, inputs, _ = corpus
     job = small_job(tmp_path, inputs, num_cpus=4)
     markers = tmp_path / "markers"
@@ -123,7 +123,7 @@ def test_driver_killed_at_point_then_resumed(corpus, clean, tmp_path, point):
 
 
 @full
-@pytest.mark.parametrize("point", [*WORKER_POINTS, "read@4", "stage:extract@1", "stage:quality@1", "stage:decide@1"])
+@pytest.mark.parametrize("point", [*WORKER_POINTS, "read@2", "stage:extract@1", "stage:quality@1", "stage:decide@1"])
 def test_worker_killed_at_point(corpus, clean, tmp_path, point):
     _, inputs, _ = corpus
     job = small_job(tmp_path, inputs, num_cpus=2)
