@@ -3,10 +3,9 @@
 `gristmill run` subprocess with RAY_ADDRESS set; the per-batch stages must have run on both nodes
 (stats.json["run"]["rows_by_node"]) and the outputs must equal a local run's byte for byte.
 
-The nodes are `ray start --block` processes in their own process groups, stopped by signalling those
-groups and then the few Ray processes that left them (workers start their own sessions), found by this
-cluster's own temp folder in their command line: `ray stop` would stop every Ray on the machine, the
-test session's and other people's included. A random token authenticates the cluster (Ray's token
+The nodes are `ray start --block` processes, stopped by signalling them, their descendants and the
+processes naming this cluster's own temp folder (workers start sessions of their own), each by its pid:
+`ray stop` would stop every Ray on the machine, the test session's and other people's included. A random token authenticates the cluster (Ray's token
 mode), passed to its processes through the environment; nothing is written under ~/.ray."""
 
 from __future__ import annotations
@@ -65,15 +64,15 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _pids_with(text: str) -> list[int]:
-    """Processes whose command line contains `text` (this cluster's unique temp folder)."""
-    found = []
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid → (parent pid, state, command line) of this machine's processes, from /proc."""
+    found = {}
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
+        if entry.name.isdigit():
             try:
-                if text in (entry / "cmdline").read_bytes().decode("utf-8", "replace"):
-                    found.append(int(entry.name))
-            except OSError:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                found[int(entry.name)] = (int(parent), state, (entry / "cmdline").read_bytes().decode("utf-8", "replace"))
+            except (OSError, ValueError):
                 continue
     return found
 
@@ -133,21 +132,30 @@ class Cluster:
         lines = result.stdout.strip().splitlines()
         return json.loads(lines[-1]) if result.returncode == 0 and lines else {}
 
+    def pids(self) -> set[int]:
+        """The live (not zombie) processes of this cluster: the nodes' `ray start` processes and their
+        descendants, and the processes naming this cluster's temp folder (workers start sessions of
+        their own); remembered, so processes orphaned by a node's death are still found."""
+        procs = self._seen_procs = getattr(self, "_seen_procs", set())
+        table = _processes()
+        procs.update(n.pid for n in self.nodes)
+        procs.update(pid for pid, (_, _, command) in table.items() if str(self.temp) in command)
+        grown = True
+        while grown:
+            children = {pid for pid, (parent, _, _) in table.items() if parent in procs} - procs
+            procs.update(children)
+            grown = bool(children)
+        return {pid for pid in procs if pid in table and table[pid][1] != "Z" and pid != os.getpid()}
+
     def stop(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            for node in self.nodes:
-                try:
-                    os.killpg(node.pid, sig)
-                except ProcessLookupError:
-                    pass
-            for pid in _pids_with(str(self.temp)):  # workers and agents that started sessions of their own
+            for pid in self.pids():
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + (3 if sig == signal.SIGTERM else 20)
-            while time.monotonic() < deadline and (_pids_with(str(self.temp))
-                                                   or any(n.poll() is None for n in self.nodes)):
+            while time.monotonic() < deadline and self.pids():
                 time.sleep(0.5)
         for node in self.nodes:
             try:
@@ -167,12 +175,12 @@ def two_node_cluster(folder: Path):
         yield cluster
     finally:
         cluster.stop()
-        assert not _pids_with(str(cluster.temp)), "Ray processes of the test cluster outlived it"
+    assert not cluster.pids(), "Ray processes of the test cluster outlived it"
 
 
 def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local, tmp_path):
     inputs = split_warc(DEMO, tmp_path / "in", 6)  # several inputs: one actor task per input file
-    job = small_job(tmp_path, inputs)
+    job = small_job(tmp_path, inputs, num_cpus=1)  # a local Ray of its own would say 1 worker CPU
     started = time.monotonic()
     with two_node_cluster(tmp_path) as cluster:
         # the local run on the test session's Ray while the cluster's nodes start
@@ -183,7 +191,7 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local
         result = gristmill_run(job, tmp_path / "cluster", env={"RAY_ADDRESS": cluster.address, **cluster.env},
                                timeout=RUN_TIMEOUT_S)  # a driver connected to the cluster, not to the session's Ray
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        assert "2 worker CPU(s)" in result.stdout  # the cluster's CPUs, not the job's local num_cpus
+        assert "2 worker CPU(s)" in result.stdout  # the cluster's CPUs, not the job's num_cpus
     seconds = time.monotonic() - started
 
     stats = json.loads((tmp_path / "cluster" / "stats.json").read_text())
