@@ -54,6 +54,7 @@ WORK_DIR = ".work"
 SOURCE_STAGE = "source"
 BATCHES = "batches"  # in the stats folder: one folder of stage stats per batch
 IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
+NODE_FILE = "node.json"  # in a batch's stats folder: the Ray node it ran on and its row count
 
 
 @dataclass
@@ -135,14 +136,24 @@ def _node_id() -> str:
 
 
 class StageChain:
-    """The per-batch stages run one after the other on each batch, inside one Ray actor."""
+    """The per-batch stages run one after the other on each batch, inside one Ray actor.
 
-    def __init__(self, stages: list[Stage], stats_dir: str | None = None):
-        self.stages, self.stats_dir = stages, stats_dir
+    Called with an input file's records (its read is fused into the same actor task), it runs the
+    stages on batches of `batch_size` rows and yields each: a task is one input file, so the files
+    spread over the pool's actors (and a cluster's nodes), and a batch never spans two inputs."""
 
-    def __call__(self, table: pa.Table) -> pa.Table:
+    def __init__(self, stages: list[Stage], stats_dir: str | None = None, batch_size: int | None = None):
+        self.stages, self.stats_dir, self.batch_size = stages, stats_dir, batch_size
+
+    def __call__(self, table: pa.Table):
+        size = self.batch_size or max(table.num_rows, 1)
+        for start in range(0, table.num_rows, size):
+            yield self.run_batch(table.slice(start, size))
+
+    def run_batch(self, table: pa.Table) -> pa.Table:
         # The stages' per-batch stats go to a folder named after the batch's rows, emptied first: a batch
         # retried after its actor died replaces the dead attempt's stats instead of adding to them.
+        folder, rows = None, table.num_rows
         if self.stats_dir:
             folder = os.path.join(self.stats_dir, BATCHES, _key(table[C.ID].to_pylist()))
             shutil.rmtree(folder, ignore_errors=True)
@@ -151,6 +162,9 @@ class StageChain:
         for stage in self.stages:
             fault_point(f"stage:{stage.name}")
             table = stage(table)
+        if folder:  # the node this batch ran on (stats.json["run"]["rows_by_node"])
+            os.makedirs(folder, exist_ok=True)
+            write_atomic(Path(folder) / NODE_FILE, json.dumps({"node": _node_id(), "rows": rows}))
         return table
 
 
@@ -339,18 +353,24 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     remaining = [(f, i) for f, i in files if f in todo_paths]
     if remaining:
         dataset = ray.data.from_items([{"path": f, "source": i} for f, i in remaining], override_num_blocks=len(remaining))
-        # Reading is a plain task per file; the per-batch stages run chained inside one actor per worker:
-        # one model load per stage per worker, no object-store hop between stages, and one pool whose size
-        # fits the CPUs (a pool per stage can deadlock a small machine). A worker that dies is replaced
-        # by Ray's defaults, which the fault tests rely on: a read task is retried (max_retries=3 on
-        # system failures), an actor restarted and its batch retried (Ray Data sets max_restarts=-1 and
-        # max_task_retries=-1 for actor pools); both are deterministic, so a retry writes the same rows.
+        # Reading a file (Ray Data fuses it into the actor's task) and the per-batch stages run chained
+        # inside one actor per worker: one model load per stage per worker, no object-store hop between
+        # stages, and one pool whose size fits the CPUs (a pool per stage can deadlock a small machine).
+        # A worker that dies is replaced by Ray's defaults, which the fault tests rely on: the actor is
+        # restarted and its file retried (Ray Data sets max_restarts=-1 and max_task_retries=-1 for actor
+        # pools); reading and the stages are deterministic, so a retry writes the same rows.
         # Remote inputs: the workers get this process's storage settings (endpoint, credentials; storage.py).
         storage_env = worker_env(input_paths)
         dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow", **storage_env)
+        # One input file per actor task (batch_size=None: Ray Data would otherwise bundle `batch_size`
+        # paths into one task, so a few tasks, and one actor, took every file); a fixed pool of `workers`
+        # actors (Ray Data spreads them over the nodes; each loads its models on its first file) and one
+        # file in flight per actor, so an idle actor takes the next file. Outputs do not depend on it:
+        # rows come back in input order, and a batch never spans two files.
         dataset = dataset.map_batches(
-            StageChain, fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir)}, batch_size=pipeline.batch_size,
-            batch_format="pyarrow", num_cpus=1, compute=ActorPoolStrategy(min_size=1, max_size=workers), **storage_env,
+            StageChain, batch_size=None, batch_format="pyarrow", num_cpus=1,
+            fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir), "batch_size": pipeline.batch_size},
+            compute=ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1), **storage_env,
         )
         writer = RunWriter(work, input_paths, todo)
         progress = None
@@ -375,6 +395,10 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
     nodes = {key.removeprefix("node:"): stage_stats[0].counts.pop(key)
              for key in sorted(stage_stats[0].counts) if key.startswith("node:")}
+    rows_by_node: dict[str, int] = {}
+    for path in sorted((stats_dir / BATCHES).glob(f"*/{NODE_FILE}")):
+        batch = json.loads(path.read_text())
+        rows_by_node[batch["node"]] = rows_by_node.get(batch["node"], 0) + batch["rows"]
     records_skipped = sum(records[i].ledger.input for i in done)
     records_read = stage_stats[0].counts["records_read"] + records_skipped
     ledger.check(records_read=records_read)
@@ -447,9 +471,11 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         stats.classifier_cut = classifier_cut.to_dict()
     document = json.loads(stats.to_json())
     # this invocation's work: inputs it skipped because an interrupted run had finished them, and the
-    # Ray nodes its read tasks ran on (node id → input files read there)
+    # Ray nodes its read tasks ran on (node id → input files read there), and the nodes its per-batch
+    # stages ran on (node id → records processed there)
     document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
-                       "records_skipped": records_skipped, "nodes": nodes}
+                       "records_skipped": records_skipped, "nodes": nodes,
+                       "rows_by_node": dict(sorted(rows_by_node.items()))}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return RunResult(output, ledger, stats)
