@@ -253,6 +253,24 @@ def test_same_bytes_for_any_worker_count(ray_local, tmp_path):
     assert outputs[0][2] == 1 and outputs[1][2] == 2  # the work really was split differently
 
 
+def test_same_bytes_when_buckets_and_graph_are_partitioned_differently(ray_local, tmp_path, monkeypatch):
+    """Small partitions: many bucket partitions, fewer graph partitions (the resplit step runs)."""
+    from gristmill.pipeline.dedup import run as dedup_run
+
+    config = DedupConfig()
+    texts, ids = corpus()
+    reference = tmp_path / "reference"
+    write_curated(reference, texts, ids, config)
+    deduplicate_run(reference, config, log=lambda *_: None, workers=2)
+    monkeypatch.setattr(dedup_run, "ROWS_PER_PARTITION", 40)
+    run = tmp_path / "small"
+    write_curated(run, texts, ids, config)
+    result = deduplicate_run(run, config, log=lambda *_: None, workers=2)
+    assert result.partitions == 6 and result.graph_partitions == 2
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*.parquet")} == \
+        {p.relative_to(reference): p.read_bytes() for p in reference.rglob("*.parquet")}
+
+
 # --- Clough & Stevenson plagiarised short answers (../shared/data) ---------------------------------
 
 def plagiarism_corpus(shared_data: Path):

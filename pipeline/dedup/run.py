@@ -60,7 +60,8 @@ class DedupResult:
     buckets_truncated: int = 0  # buckets larger than max_edges_per_bucket + 1
     largest_bucket: int = 0
     rounds: int = 0  # Large-Star/Small-Star rounds
-    partitions: int = 0
+    partitions: int = 0  # bucket partitions (band rows / ROWS_PER_PARTITION)
+    graph_partitions: int = 0  # partitions of the components, members and keepers (directed edges / ROWS_PER_PARTITION)
     bands: int = 0
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -82,7 +83,8 @@ class DedupResult:
             "clusters": self.clusters, "cluster_sizes": {str(k): v for k, v in sorted(self.cluster_sizes.items())},
             "bytes_saved": self.bytes_saved, "candidate_edges": self.candidate_edges,
             "buckets_truncated": self.buckets_truncated, "largest_bucket": self.largest_bucket,
-            "rounds": self.rounds, "partitions": self.partitions, "bands": self.bands, "rows": self.rows,
+            "rounds": self.rounds, "partitions": self.partitions, "graph_partitions": self.graph_partitions,
+            "bands": self.bands, "rows": self.rows,
             "seconds": self.seconds, "removed_by_source": dict(sorted(self.removed_by_source.items())),
         }
 
@@ -164,6 +166,12 @@ def _bucket_edges(extra, pieces) -> tuple[dict, list]:
     stats = {"edges": len(edges), "truncated": int(np.sum(sizes > config.max_edges_per_bucket + 1)),
              "largest": int(sizes.max())}
     return stats, split(directed, directed[:, 0], partitions)
+
+
+def _resplit(graph_partitions, pieces) -> tuple[dict, list]:
+    """Directed edges of one bucket partition, split again by source node into the graph's partitions."""
+    edges = np.concatenate(pieces) if pieces else np.empty((0, 2), np.int64)
+    return {}, split(edges, edges[:, 0], graph_partitions)
 
 
 # --- 4. members -------------------------------------------------------------------------------------
@@ -361,15 +369,22 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.candidate_edges = sum(s["edges"] for s in stats)
     result.buckets_truncated = sum(s["truncated"] for s in stats)
     result.largest_bucket = max(s["largest"] for s in stats)
+    # The graph is far smaller than the band rows (an edge per duplicate, not 12 rows per document): its
+    # steps get their own partition count, so their pieces are not partitions² slivers (each a task
+    # output the driver tracks) and the number of tasks follows the duplicates, not the corpus.
+    graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / ROWS_PER_PARTITION))
+    edges = Exchange.transpose(out, partitions)
+    if graph != partitions:
+        _, out = exchange.step(_resplit, [graph] * partitions, edges, graph)
+        edges = Exchange.transpose(out, graph)
     phase("buckets")
-    labels, result.rounds = connected_components(exchange, Exchange.transpose(out, partitions), partitions)
+    labels, result.rounds = connected_components(exchange, edges, graph)
     phase("components")
-    _, out = exchange.step(_route_labels, [(offsets, len(files))] * partitions, labels, len(files))
-    _, out = exchange.step(_members, [(p, o, partitions) for p, o in file_extras], Exchange.transpose(out, len(files)),
-                           partitions)
+    _, out = exchange.step(_route_labels, [(offsets, len(files))] * graph, labels, len(files))
+    _, out = exchange.step(_members, [(p, o, graph) for p, o in file_extras], Exchange.transpose(out, len(files)), graph)
     phase("members")
-    stats, out = exchange.step(_keepers, [(config.keep, offsets, len(files))] * partitions,
-                               Exchange.transpose(out, partitions), len(files))
+    stats, out = exchange.step(_keepers, [(config.keep, offsets, len(files))] * graph,
+                               Exchange.transpose(out, graph), len(files))
     sizes, removed = Counter(), Counter()
     for s in stats:
         sizes.update(s["sizes"])
