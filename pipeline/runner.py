@@ -370,7 +370,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         dataset = dataset.map_batches(
             StageChain, batch_size=None, batch_format="pyarrow", num_cpus=1,
             fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir), "batch_size": pipeline.batch_size},
-            compute=ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1), **storage_env,
+            compute=ActorPoolStrategy(size=min(workers, len(remaining)), max_tasks_in_flight_per_actor=1), **storage_env,
         )
         writer = RunWriter(work, input_paths, todo)
         progress = None
