@@ -168,8 +168,21 @@ def _bucket_edges(extra, pieces) -> tuple[dict, list]:
     return stats, split(directed, directed[:, 0], partitions)
 
 
+def _groups(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive indices grouped so that each group's sizes sum to at most `limit` (or one index)."""
+    groups: list[list[int]] = []
+    total = limit + 1
+    for index, size in enumerate(sizes):
+        if total + size > limit:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += size
+    return groups
+
+
 def _resplit(graph_partitions, pieces) -> tuple[dict, list]:
-    """Directed edges of one bucket partition, split again by source node into the graph's partitions."""
+    """Directed edges of some bucket tasks, split by source node into the graph's partitions."""
     edges = np.concatenate(pieces) if pieces else np.empty((0, 2), np.int64)
     return {}, split(edges, edges[:, 0], graph_partitions)
 
@@ -364,19 +377,20 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     stats, out = exchange.step(_band_rows, [(p, o, config, result.bands, result.rows, partitions) for p, o in file_extras],
                                None, partitions)
     phase("bands")
-    stats, out = exchange.step(_bucket_edges, [(config, result.bands, partitions)] * partitions,
-                               Exchange.transpose(out, partitions), partitions)
+    stats, out = exchange.step(_bucket_edges, [(config, result.bands, 1)] * partitions,
+                               Exchange.transpose(out, partitions), 1)
     result.candidate_edges = sum(s["edges"] for s in stats)
     result.buckets_truncated = sum(s["truncated"] for s in stats)
     result.largest_bucket = max(s["largest"] for s in stats)
     # The graph is far smaller than the band rows (an edge per duplicate, not 12 rows per document): its
-    # steps get their own partition count, so their pieces are not partitions² slivers (each a task
-    # output the driver tracks) and the number of tasks follows the duplicates, not the corpus.
+    # steps get their own partition count. Each bucket task returns its edges whole; consecutive ones are
+    # grouped up to ROWS_PER_PARTITION edges and each group split by node into the graph's partitions.
+    # So no step makes partitions² slivers: task outputs under 100 KB live in the driver's memory (Ray
+    # inlines them to their owner), and at 1M documents 48 × 48 slivers held all the edges there.
     graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / ROWS_PER_PARTITION))
-    edges = Exchange.transpose(out, partitions)
-    if graph != partitions:
-        _, out = exchange.step(_resplit, [graph] * partitions, edges, graph)
-        edges = Exchange.transpose(out, graph)
+    groups = _groups([2 * s["edges"] for s in stats], ROWS_PER_PARTITION)
+    _, out = exchange.step(_resplit, [graph] * len(groups), [[out[t][0] for t in group] for group in groups], graph)
+    edges = Exchange.transpose(out, graph)
     phase("buckets")
     labels, result.rounds = connected_components(exchange, edges, graph)
     phase("components")
