@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gristmill.pipeline.parquet_read import batches
 from gristmill.schemas import columns as C
 
 TOP_DOMAINS = 25
@@ -48,7 +49,7 @@ def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS) -> dict:
         parquet = pq.ParquetFile(path)
         names = set(parquet.schema_arrow.names)
         columns = [c for c in (C.URL, C.LANGUAGE, C.KEEP, C.DROP_REASON, C.SKIP_REASON) if c in names]
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+        for batch in batches(parquet, _BATCH_ROWS, columns):
             if C.SKIP_REASON in names:
                 batch = batch.filter(pc.is_null(batch.column(C.SKIP_REASON)))
             n = batch.num_rows

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gristmill.filters.quality_model import Cutoff, percentile_cutoff
+from gristmill.pipeline.parquet_read import batches
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 
@@ -60,7 +61,7 @@ def cut_run(run_dir: Path, top_fraction: float, log=print) -> CutResult:
         kept_writer = pq.ParquetWriter(f"{path}.tmp", parquet.schema_arrow, compression="zstd")
         rejected_path = run_dir / REJECTED / f"classifier-{n:05d}.parquet"
         rejected_writer = None
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+        for batch in batches(parquet, BATCH_ROWS):
             table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)
             keep = pa.array([cutoff.kept(s, i) for s, i in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(),
                                                                   table[C.ID].to_pylist())], pa.bool_())

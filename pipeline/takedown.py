@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gristmill.pipeline.optout import OptOutList, read_optout_file, text_sha256
+from gristmill.pipeline.parquet_read import batches
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -88,7 +89,7 @@ def _scan_matches(paths: list[Path], optout: OptOutList):
         wanted = [C.ID, C.URL] + [c for c in (C.TEXT_SHA256, C.DUP_CLUSTER_ID) if c in names]
         if optout.sha256 and C.TEXT in names:
             wanted.append(C.TEXT)
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
+        for batch in batches(path, _BATCH_ROWS, wanted):
             rows = batch.to_pydict()
             for i, doc_id in enumerate(rows[C.ID]):
                 entry = optout.match_id(doc_id) or optout.match_url(rows[C.URL][i])

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.parquet_read import batches
 from gristmill.pipeline.shuffle import GlobalShuffle, plan_split
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
@@ -38,7 +39,7 @@ _ENCODE_BATCH = 256
 
 def iter_curated(curated_dir: Path, columns: list[str], batch_rows: int = 1024) -> Iterator[dict]:
     for path in sorted(curated_dir.glob("part-*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        for batch in batches(path, batch_rows, columns):
             yield batch.to_pydict()
 
 

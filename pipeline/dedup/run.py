@@ -37,6 +37,7 @@ from gristmill.filters import minhash
 from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.parquet_read import batches
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import DedupConfig
@@ -218,7 +219,7 @@ def _members(extra, pieces) -> tuple[dict, list]:
     local = rows[:, 0] - offset  # sorted: rows are unique'd by (node, root)
     ids, exact, text_bytes = [], [], []
     first = 0
-    for batch in _batches(pq.ParquetFile(path), [C.ID, C.TEXT, C.EXACT_HASH]):
+    for batch in batches(path, BATCH_ROWS, [C.ID, C.TEXT, C.EXACT_HASH]):
         lo, hi = np.searchsorted(local, [first, first + batch.num_rows])
         take = pa.array(local[lo:hi] - first)
         ids += batch.column(C.ID).take(take).to_pylist()
@@ -296,7 +297,7 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
     rejected_writer = None
     first = kept = removed = 0
     by_source: Counter = Counter()
-    for batch in _batches(parquet):
+    for batch in batches(parquet, BATCH_ROWS):
         table = pa.Table.from_batches([batch])
         lo, hi = np.searchsorted(nodes, [first, first + table.num_rows])
         cluster_id: list = [None] * table.num_rows
@@ -332,14 +333,6 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
         os.replace(f"{rejected_path}.tmp", rejected_path)
     os.replace(f"{path}.tmp", path)
     return {"kept": kept, "removed": removed, "by_source": by_source}, []
-
-
-def _batches(parquet: pq.ParquetFile, columns: list[str] | None = None):
-    """The file's rows in batches of at most BATCH_ROWS, decoding one row group at a time (the run writer
-    writes one per batch). pyarrow's iter_batches reads ahead across row groups: on a 50,000-row part of
-    3 KB documents it held the whole text column (165 MB) where this holds one row group."""
-    for group in range(parquet.metadata.num_row_groups):
-        yield from parquet.read_row_group(group, columns=columns).to_batches(max_chunksize=BATCH_ROWS)
 
 
 # --- the step ---------------------------------------------------------------------------------------
