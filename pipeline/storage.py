@@ -32,6 +32,7 @@ import shutil
 from pathlib import Path
 
 from gristmill.schemas.job import JobError
+from gristmill.schemas.shards import sha256_file
 
 SUCCESS = "_SUCCESS"
 WORK_DIR = ".work"  # runner.WORK_DIR: resume state, never published
@@ -113,14 +114,6 @@ def is_complete(uri: str) -> bool:
         raise _clear(err, uri, "cannot read") from None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_files(folder: Path) -> list[str]:
     """The files of a finished run folder that are published, relative and sorted (never .work/)."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
@@ -133,7 +126,7 @@ def upload_run(folder: Path, uri: str, log=print) -> dict:
     files = run_files(folder)
     if "stats.json" not in files:
         raise StorageError(f"{folder} is not a finished run (no stats.json); nothing uploaded to {uri}")
-    manifest = {"files": {name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+    manifest = {"files": {name: {"bytes": (folder / name).stat().st_size, "sha256": sha256_file(folder / name)}
                           for name in files}}
     try:
         if fs.exists(f"{path}/{SUCCESS}"):
@@ -205,16 +198,20 @@ def remove_staging(folder: Path) -> None:
         pass
 
 
-def remote_result(uri: str):
-    """The RunResult of the complete run at `uri`, read back from its stats.json."""
+def _from_remote_stats(uri: str, read):
+    """`read(folder)` of a local folder holding only the stats.json of the run published at `uri`."""
     import tempfile
-
-    from gristmill.pipeline.runner import load_result
 
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "stats.json").write_bytes(read_run_file(uri, "stats.json"))
-        result = load_result(Path(folder))
-    return dataclasses.replace(result, uri=uri)
+        return read(Path(folder))
+
+
+def remote_result(uri: str):
+    """The RunResult of the complete run at `uri`, read back from its stats.json."""
+    from gristmill.pipeline.runner import load_result
+
+    return dataclasses.replace(_from_remote_stats(uri, load_result), uri=uri)
 
 
 def execute_to_uri(pipeline, uri: str, staging: str | Path | None = None, resume: bool = False, log=print, **kwargs):
@@ -240,10 +237,6 @@ def execute_to_uri(pipeline, uri: str, staging: str | Path | None = None, resume
 
 def stats_of_uri(uri: str) -> dict:
     """`report_cli.stats_view` of the run published at `uri` (its stats.json is all it reads)."""
-    import tempfile
-
     from gristmill.pipeline.report_cli import stats_view
 
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "stats.json").write_bytes(read_run_file(uri, "stats.json"))
-        return stats_view(Path(folder))
+    return _from_remote_stats(uri, stats_view)
