@@ -10,7 +10,7 @@ exact copies of an earlier one (case and spacing changed). Documents are written
 in one process; dedup then runs in a fresh process so its peak RSS is its own. Peak RSS is each
 process's VmHWM from /proc (the driver and every Ray worker, read just before Ray shuts down); VmHWM
 counts object-store pages a worker reads zero-copy, so the workers' RssAnon (their own memory) is also
-sampled every 50 ms and its peak reported.
+sampled every 20 ms and its peak reported, overall and per dedup phase.
 """
 
 from __future__ import annotations
@@ -128,12 +128,16 @@ class AnonSampler:
         import threading
 
         self.peak_anon_mb = 0.0
+        self.samples: list[tuple[float, float]] = []  # (time, largest worker RssAnon MB)
+        self.phases: dict[str, float] = {}
+        self.phase_start = time.perf_counter()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while not self.stop.is_set():
+            largest = 0.0
             for pid in os.listdir("/proc"):
                 if not pid.isdigit():
                     continue
@@ -144,8 +148,16 @@ class AnonSampler:
                 except OSError:
                     continue
                 if match:
-                    self.peak_anon_mb = max(self.peak_anon_mb, int(match.group(1)) / 1024)
-            self.stop.wait(0.05)
+                    largest = max(largest, int(match.group(1)) / 1024)
+            self.samples.append((time.perf_counter(), largest))
+            self.peak_anon_mb = max(self.peak_anon_mb, largest)
+            self.stop.wait(0.02)
+
+    def end_phase(self, name: str) -> None:
+        """Called as each dedup phase ends: the largest worker RssAnon sampled since the previous one."""
+        now = time.perf_counter()
+        self.phases[name] = round(max((mb for t, mb in self.samples if t >= self.phase_start), default=0.0), 1)
+        self.phase_start = now
 
     def close(self) -> float:
         self.stop.set()
@@ -164,7 +176,8 @@ def deduplicate(folder: Path, workers: int) -> dict:
              log_to_driver=False, logging_level="WARNING")
     sampler = AnonSampler()
     began = time.perf_counter()
-    result = deduplicate_run(folder, DedupConfig(), log=lambda *_: None)
+    sampler.phase_start = began
+    result = deduplicate_run(folder, DedupConfig(), log=lambda *_: None, on_phase=sampler.end_phase)
     seconds = time.perf_counter() - began
     peaks = peak_rss_mb()
     anon_peak = sampler.close()
@@ -182,7 +195,8 @@ def deduplicate(folder: Path, workers: int) -> dict:
             "near_removed": result.near_removed, "clusters": result.clusters, "rounds": result.rounds,
             "partitions": result.partitions, "candidate_edges": result.candidate_edges,
             "largest_bucket": result.largest_bucket, "false_removed": false_removed, "driver_peak_mb": peaks.get("driver"),
-            "worker_peak_mb_max": max(workers_peak, default=None), "worker_anon_peak_mb": anon_peak, "workers": len(workers_peak)}
+            "worker_peak_mb_max": max(workers_peak, default=None), "worker_anon_peak_mb": anon_peak,
+            "worker_anon_peak_by_phase_mb": sampler.phases, "workers": len(workers_peak)}
 
 
 def main() -> None:

@@ -157,6 +157,25 @@ def test_components_match_union_find(ray_local):
         assert len(got) == len(expected) and rounds < 20
 
 
+def test_shuffle_pieces_live_in_the_object_store_not_in_the_driver(ray_local):
+    """Ray would inline outputs under 100 KB into the driver's memory; a shuffle's pieces shrink as the
+    partition counts grow, so the driver's memory grew with the corpus. They must be in the object store
+    (a node holds them; an inlined object has none)."""
+    from gristmill.pipeline.dedup.components import stars
+
+    leaves = np.arange(10, 3010)
+    edges = np.stack([leaves % 10, leaves], axis=1)  # 10 stars (roots 0–9 in both partitions), 3,000 leaves
+    pieces = [[ray_local.put(p)] for p in both_directions(edges, 2)]
+    stats, out = Exchange().step(stars, [3, 3], pieces, 3)
+    assert [s["leaves"] for s in stats] == [1500, 1500]
+    refs = [ref for task in out for ref in task]
+    sizes = ray_local.experimental.get_object_locations(refs)
+    assert all(1_000 < sizes[ref]["object_size"] < 100_000 for ref in refs)  # what Ray would inline
+    assert all(sizes[ref]["node_ids"] for ref in refs), sizes
+    labels = np.concatenate([ray_local.get(ref) for ref in refs])
+    assert sorted(map(tuple, labels.tolist())) == sorted(zip(leaves.tolist(), (leaves % 10).tolist()))
+
+
 # --- the global step on a small curated/ folder -----------------------------------------------------
 
 def write_curated(run: Path, texts: list[str], ids: list[str], config: DedupConfig, rows_per_part: int = 7) -> None:
@@ -262,7 +281,8 @@ def test_same_bytes_when_buckets_and_graph_are_partitioned_differently(ray_local
     reference = tmp_path / "reference"
     write_curated(reference, texts, ids, config)
     deduplicate_run(reference, config, log=lambda *_: None, workers=2)
-    monkeypatch.setattr(dedup_run, "ROWS_PER_PARTITION", 40)
+    monkeypatch.setattr(dedup_run, "BAND_ROWS_PER_PARTITION", 40)
+    monkeypatch.setattr(dedup_run, "EDGES_PER_PARTITION", 40)
     run = tmp_path / "small"
     write_curated(run, texts, ids, config)
     result = deduplicate_run(run, config, log=lambda *_: None, workers=2)

@@ -43,8 +43,13 @@ from gristmill.schemas import reasons as R
 from gristmill.schemas.job import DedupConfig
 
 CURATED, REJECTED = "curated", "rejected"
-# Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify).
-ROWS_PER_PARTITION = 250_000
+# Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify;
+# a bucket task of 1M rows peaked at 193 MB, under a bands or rewrite task's ~260 MB). Not smaller: the
+# driver keeps Ray's bookkeeping for each of the files × partitions pieces of the bands step (~6 KB each;
+# at 1M documents 250,000 made 20 × 48 pieces and the driver grew 8 MB, 1,000,000 makes 20 × 12).
+BAND_ROWS_PER_PARTITION = 1_000_000
+# Directed candidate edges per partition of the graph steps (components, members, keepers).
+EDGES_PER_PARTITION = 250_000
 # Rows per batch when a task streams a curated part (members, rewrite): bounds its memory, not the outcome.
 BATCH_ROWS = 4096
 
@@ -61,8 +66,8 @@ class DedupResult:
     buckets_truncated: int = 0  # buckets larger than max_edges_per_bucket + 1
     largest_bucket: int = 0
     rounds: int = 0  # Large-Star/Small-Star rounds
-    partitions: int = 0  # bucket partitions (band rows / ROWS_PER_PARTITION)
-    graph_partitions: int = 0  # partitions of the components, members and keepers (directed edges / ROWS_PER_PARTITION)
+    partitions: int = 0  # bucket partitions (band rows / BAND_ROWS_PER_PARTITION)
+    graph_partitions: int = 0  # partitions of the components, members and keepers (directed edges / EDGES_PER_PARTITION)
     bands: int = 0
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -327,6 +332,10 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
         kept_writer.write_table(survivors.cast(schema))
         kept += survivors.num_rows
         first += table.num_rows
+        del table, survivors
+        # Hand the batch's buffers back now: pyarrow's pool (mimalloc) kept freed batches resident, and a
+        # task's peak drifted with them (280–320 MB per rewrite task at 1M documents; 235–255 with this).
+        pa.default_memory_pool().release_unused()
     kept_writer.close()
     if rejected_writer is not None:
         rejected_writer.close()
@@ -337,10 +346,11 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
 
 # --- the step ---------------------------------------------------------------------------------------
 
-def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int | None = None) -> DedupResult:
+def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int | None = None,
+                    on_phase=None) -> DedupResult:
     """Remove exact and near duplicates from `run_dir/curated/` (see the module docstring); Ray must be
     initialized. `workers` caps the tasks running at once (default: the cluster's CPUs); the outcome is
-    the same for any value."""
+    the same for any value. `on_phase(name)` is called as each phase ends."""
     import ray
 
     run_dir = Path(run_dir)
@@ -356,7 +366,7 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     workers = max(1, min(workers or int(cpus), int(cpus)))
     exchange = Exchange(cpus_per_task=cpus / workers)
     band_rows = result.documents * ((result.bands if config.near else 0) + (1 if config.exact else 0))
-    partitions = result.partitions = max(workers, math.ceil(band_rows / ROWS_PER_PARTITION))
+    partitions = result.partitions = max(workers, math.ceil(band_rows / BAND_ROWS_PER_PARTITION))
     clock = time.perf_counter()
 
     def phase(name: str) -> None:
@@ -364,6 +374,8 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
         now = time.perf_counter()
         result.seconds[name] = round(now - clock, 3)
         clock = now
+        if on_phase is not None:
+            on_phase(name)  # e.g. bench/dedup_scale.py's per-phase memory peaks
         fault_point(f"dedup:{name}")  # test-only fault injection (pipeline/faults.py)
 
     file_extras = [(str(f), int(offsets[i])) for i, f in enumerate(files)]
@@ -377,11 +389,11 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.largest_bucket = max(s["largest"] for s in stats)
     # The graph is far smaller than the band rows (an edge per duplicate, not 12 rows per document): its
     # steps get their own partition count. Each bucket task returns its edges whole; consecutive ones are
-    # grouped up to ROWS_PER_PARTITION edges and each group split by node into the graph's partitions.
-    # So no step makes partitions² slivers: task outputs under 100 KB live in the driver's memory (Ray
-    # inlines them to their owner), and at 1M documents 48 × 48 slivers held all the edges there.
-    graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / ROWS_PER_PARTITION))
-    groups = _groups([2 * s["edges"] for s in stats], ROWS_PER_PARTITION)
+    # grouped up to EDGES_PER_PARTITION edges and each group split by node into the graph's partitions.
+    # So no step makes partitions² slivers: the driver keeps Ray's bookkeeping for every piece (and
+    # before shuffle.INLINE_BYTES, Ray inlined such slivers into it: at 1M documents they held every edge).
+    graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / EDGES_PER_PARTITION))
+    groups = _groups([2 * s["edges"] for s in stats], EDGES_PER_PARTITION)
     _, out = exchange.step(_resplit, [graph] * len(groups), [[out[t][0] for t in group] for group in groups], graph)
     edges = Exchange.transpose(out, graph)
     phase("buckets")
