@@ -286,10 +286,12 @@ def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, jo
         ledger.check(records_read=old.input)
     dedup = None
     if job.dedup is not None and C.MINHASH in table.column_names:
+        from gristmill.pipeline.cluster import check_shared_paths
         from gristmill.pipeline.dedup import deduplicate_run
         from gristmill.pipeline.runner import _worker_count, init_ray
 
         init_ray(job.ray)
+        check_shared_paths([out], lambda: [], log=log)  # the dedup tasks rewrite out/curated on any node
         workers = min(_worker_count(), max_workers or 1 << 30)
         dedup = deduplicate_run(out, job.dedup, log=log, workers=workers)
         ledger.kept -= dedup.removed

@@ -38,6 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from gristmill.pipeline.api import Pipeline
+from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
@@ -313,6 +314,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         sources = [WarcSource(list(inputs), first.max_page_bytes) if first.type == "crawl"
                    else dataclasses.replace(first, paths=list(inputs))]
     init_ray(pipeline.ray, ray_address)
+    # A multi-node cluster must share the run folder and the inputs (cluster.py); a laptop skips this.
+    check_shared_paths([output, *(s.folder(output) for s in sources if hasattr(s, "materialize"))],
+                       lambda: [p for s in sources if not hasattr(s, "materialize") for p in expand_inputs(s.paths)], log=log)
     # Crawl sources fetch first (on this Ray) and are read as the WARC files they wrote.
     crawls = {}
     for index, source in enumerate(sources):

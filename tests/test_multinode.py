@@ -77,10 +77,27 @@ def _processes() -> dict[int, tuple[int, str, str]]:
     return found
 
 
-class Cluster:
-    """Two Ray nodes on this machine: `address` for RAY_ADDRESS, `env` for every process that joins."""
+def _private_mount_works(folder: Path) -> bool:
+    """Whether this process may start a command in a mount namespace of its own with a tmpfs over `folder`
+    (root, or a user namespace); the command then sees an empty folder there and the rest of the machine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return subprocess.run([*HIDE_COMMAND, str(folder), "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
-    def __init__(self, folder: Path):
+
+# `HIDE_COMMAND FOLDER COMMAND...`: COMMAND runs with an empty tmpfs over FOLDER, as on a node with its own disk.
+HIDE_COMMAND = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount -t tmpfs gristmill-node-disk "$0" && exec "$@"']
+
+
+class Cluster:
+    """Two Ray nodes on this machine: `address` for RAY_ADDRESS, `env` for every process that joins.
+    `hide`: the second node sees an empty disk of its own at that folder (a node without the shared mount)."""
+
+    def __init__(self, folder: Path, hide: Path | None = None):
+        self.hide = hide
         self.temp = Path(tempfile.mkdtemp(prefix="gm-ray-", dir="/tmp"))  # short: socket paths are length-limited
         self.log = open(folder / "ray-nodes.log", "w")
         self.nodes: list[subprocess.Popen] = []
@@ -91,12 +108,14 @@ class Cluster:
         self.address = f"{self.ip}:{self.port}"
         self.env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
-    def _start(self, args: list[str], ports: list[int]) -> None:
+    def _start(self, args: list[str], ports: list[int], hide: Path | None = None) -> None:
         names = ["--node-manager-port", "--object-manager-port", "--metrics-export-port",
                  "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port"]
         command = [*RAY_CLI, "start", "--block", "--disable-usage-stats", "--num-cpus=1", f"--node-ip-address={self.ip}",
                    "--object-store-memory=200000000", *args, *(f"{n}={p}" for n, p in zip(names, ports)),
                    "--worker-port-list=" + ",".join(map(str, ports[5:]))]
+        if hide is not None:
+            command = [*HIDE_COMMAND, str(hide), *command]
         self.nodes.append(subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
                                            env={**os.environ, **self.env}))
 
@@ -104,7 +123,7 @@ class Cluster:
         """Start both nodes' processes without waiting for them (the second retries until the head is up)."""
         self._start(["--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp}",
                      '--resources={"node_head": 1}'], self._ports[:29])
-        self._start([f"--address={self.address}", '--resources={"node_b": 1}'], self._ports[29:])
+        self._start([f"--address={self.address}", '--resources={"node_b": 1}'], self._ports[29:], self.hide)
 
     def wait_ready(self) -> dict[str, dict]:
         """The two live nodes (`alive_nodes`), once both have registered."""
@@ -167,9 +186,9 @@ class Cluster:
 
 
 @contextmanager
-def two_node_cluster(folder: Path):
+def two_node_cluster(folder: Path, hide: Path | None = None):
     """A launched cluster (call `wait_ready` before using it), always stopped on exit."""
-    cluster = Cluster(folder)
+    cluster = Cluster(folder, hide)
     try:
         cluster.launch()
         yield cluster
@@ -192,6 +211,7 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local
                                timeout=RUN_TIMEOUT_S)  # a driver connected to the cluster, not to the session's Ray
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "2 worker CPU(s)" in result.stdout  # the cluster's CPUs, not the job's num_cpus
+        assert "2 nodes share the run folder and the inputs" in result.stdout  # pipeline/cluster.py's check
     seconds = time.monotonic() - started
 
     stats = json.loads((tmp_path / "cluster" / "stats.json").read_text())
@@ -205,3 +225,29 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local
     assert len(local_stats["run"]["rows_by_node"]) == 1 and set(local_stats["run"]["rows_by_node"]) != set(nodes)
     assert_same_outputs(tmp_path / "cluster", local.output)
     assert stats["ledger"] == local_stats["ledger"] == local.ledger.to_dict()
+
+
+def test_a_node_without_the_run_folder_or_the_inputs_stops_the_run_before_any_work(tmp_path):
+    """The second node runs in a mount namespace of its own with an empty tmpfs over `node-disk/`: a node
+    whose disk is not the shared one. A run whose output, or whose inputs, are in that folder must fail at
+    the start (pipeline/cluster.py) naming the node and the path, with no record processed.
+    (The first test shows the check passing on a cluster whose nodes share the folders.)"""
+    hidden = tmp_path / "node-disk"
+    if not _private_mount_works(hidden):
+        pytest.skip("cannot mount a tmpfs in a private mount namespace here (needs root or user namespaces)")
+    shared_inputs = split_warc(DEMO, tmp_path / "in", 2)
+    hidden_inputs = split_warc(DEMO, hidden / "in", 2)
+    with two_node_cluster(tmp_path, hide=hidden) as cluster:
+        nodes = cluster.wait_ready()
+        env = {"RAY_ADDRESS": cluster.address, **cluster.env}
+        cases = [(shared_inputs, hidden / "run", f"cannot read the run folder {hidden / 'run'}"),
+                 (hidden_inputs, tmp_path / "run", f"cannot read the input {hidden_inputs[0]}")]
+        for inputs, output, problem in cases:
+            result = gristmill_run(small_job(tmp_path, inputs, num_cpus=1), output, env=env, timeout=RUN_TIMEOUT_S)
+            assert result.returncode != 0, result.stdout[-2000:]
+            printed = result.stdout + result.stderr
+            error = printed.replace("\n", "")  # the CLI wraps lines at 160 columns
+            assert "nodes do not share the paths" in error and problem in error, printed[-3000:]
+            print("\n" + printed[printed.index("error:"):].strip())
+            assert sum(node[:12] in error for node in nodes) == 1  # the one node, by its id
+            assert not list(output.rglob("*.parquet")) and not list(output.glob(".gristmill-probe-*"))
