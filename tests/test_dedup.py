@@ -4,6 +4,7 @@ count."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections import Counter
@@ -351,6 +352,23 @@ def test_torch_signature_path_is_bit_identical():
     expected = minhash.signatures(texts, 5, 112, 3)[0]
     for device in devices:
         assert np.array_equal(minhash.signatures(texts, 5, 112, 3, device=device)[0], expected)
+
+
+def test_the_prepared_gpu_check_runs(tmp_path):
+    """bench/minhash_gpu.py is the one command a session lent a GPU runs for the GPU point: it must not
+    rot while no GPU is lent. Here with torch on the CPU (same assertions, small corpus)."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "minhash_gpu.py"), "--device", "cpu", "--docs", "300",
+                           "--repeat", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["bit_identical"] is True and result["docs"] == 304 and result["shingles"] > 100_000
 
 
 def test_verification_and_bucket_bound(ray_local, tmp_path):
