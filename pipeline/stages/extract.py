@@ -49,7 +49,7 @@ class ExtractionSandbox:
              pickle.dumps(self.options).hex()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
-        if self._receive(_STARTUP_TIMEOUT_S) != ("ready",):
+        if self._receive(time.monotonic() + _STARTUP_TIMEOUT_S) != ("ready",):
             raise RuntimeError("extraction sandbox did not start")
 
     def close(self) -> None:
@@ -60,8 +60,7 @@ class ExtractionSandbox:
                 stream.close()
             self.process = None
 
-    def _receive(self, timeout_s: float):
-        deadline = time.monotonic() + timeout_s
+    def _receive(self, deadline: float):
         fd = self.process.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -84,9 +83,12 @@ class ExtractionSandbox:
     def extract(self, body: bytes, content_type: str | None) -> tuple[str | None, str]:
         if self.process is None:
             self.start()
+        # The page's time starts before it is sent: a parent descheduled between sending and waiting (a
+        # busy 2-core machine) would otherwise find the child's answer ready and never time out.
+        deadline = time.monotonic() + self.timeout_s
         try:
             write_frame(self.process.stdin, (body, content_type))
-            return self._receive(self.timeout_s)
+            return self._receive(deadline)
         except (SandboxTimeout, SandboxCrashed, BrokenPipeError, EOFError, pickle.UnpicklingError) as err:
             self.restarts += 1
             self.close()
