@@ -1,7 +1,7 @@
 """End-to-end near dedup (`deduplicate_run`) of generated corpora with a known duplicate rate, on a local
 Ray of 2 CPUs: wall time per phase and peak RSS per process.
 
-    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 [--out /tmp/gristmill-dedup-scale]
+    .venv/bin/python bench/dedup_scale.py --sizes 10000 100000 [--rows-per-part 50000] [--out /tmp/gristmill-dedup-scale]
 
 Corpus: ~3 KB documents (500 words from a 50k-word letters-only vocabulary). Of every 100 documents, 10
 are near duplicates of an earlier one (2% of their words replaced: 5-gram Jaccard ≈ 0.8–0.9) and 5
@@ -58,7 +58,7 @@ def text_of(i: int, vocab: np.ndarray) -> str:
     return text.upper().replace(" ", "  ") if kind == "exact" else text
 
 
-def generate(folder: Path, documents: int) -> dict:
+def generate(folder: Path, documents: int, rows_per_part: int = ROWS_PER_PART) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -72,8 +72,8 @@ def generate(folder: Path, documents: int) -> dict:
     (folder / "curated").mkdir(parents=True)
     vocab = vocabulary()
     signature_seconds, text_bytes = 0.0, 0
-    for part, start in enumerate(range(0, documents, ROWS_PER_PART)):
-        ids = list(range(start, min(documents, start + ROWS_PER_PART)))
+    for part, start in enumerate(range(0, documents, rows_per_part)):
+        ids = list(range(start, min(documents, start + rows_per_part)))
         texts = [text_of(i, vocab) for i in ids]
         text_bytes += sum(len(t) for t in texts)
         exact, sigs = [], []
@@ -204,12 +204,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--out", type=Path, default=Path("/tmp/gristmill-dedup-scale"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rows-per-part", type=int, default=ROWS_PER_PART,
+                        help="rows per curated part (a run writes one part per input file)")
     parser.add_argument("--step", choices=["generate", "dedup"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--documents", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step == "generate":
-        print(json.dumps(generate(args.folder, args.documents)))
+        print(json.dumps(generate(args.folder, args.documents, args.rows_per_part)))
         return
     if args.step == "dedup":
         print(json.dumps(deduplicate(args.folder, args.workers)))
@@ -218,10 +220,10 @@ def main() -> None:
     for size in args.sizes:
         folder = args.out / f"n{size}"
         made = json.loads(subprocess.run([sys.executable, __file__, "--step", "generate", "--folder", str(folder),
-                                          "--documents", str(size)], check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+                                          "--documents", str(size), "--rows-per-part", str(args.rows_per_part)], check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         done = json.loads(subprocess.run([sys.executable, __file__, "--step", "dedup", "--folder", str(folder),
                                           "--workers", str(args.workers)], check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        row = {**made, **done}
+        row = {**made, **done, "parts": -(-size // args.rows_per_part)}
         rows.append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(folder, ignore_errors=True)

@@ -292,6 +292,27 @@ def test_same_bytes_when_buckets_and_graph_are_partitioned_differently(ray_local
         {p.relative_to(reference): p.read_bytes() for p in reference.rglob("*.parquet")}
 
 
+def test_parts_are_grouped_into_tasks_by_documents_with_the_same_bytes(ray_local, tmp_path, monkeypatch):
+    """A run writes a part per input file: many small parts are read by few tasks (bands, members,
+    rewrite), and how they are grouped changes no output byte."""
+    from gristmill.pipeline.dedup import run as dedup_run
+
+    config = DedupConfig()
+    texts, ids = corpus()
+    outputs, tasks = [], []
+    # 10 parts of 2 documents: a task per part, 2 parts a task, and as many as the 2 workers allow (10 each)
+    for rows_per_task in (1, 4, 10_000):
+        monkeypatch.setattr(dedup_run, "ROWS_PER_PART_TASK", rows_per_task)
+        run = tmp_path / f"run-{rows_per_task}"
+        write_curated(run, texts, ids, config, rows_per_part=2)
+        result = deduplicate_run(run, config, log=lambda *_: None, workers=2)
+        outputs.append({p.relative_to(run): p.read_bytes() for p in run.rglob("*.parquet")})
+        tasks.append(result.part_tasks)
+    assert tasks == [10, 5, 2]
+    assert len(outputs[0]) > 10 and all(output == outputs[0] for output in outputs[1:])
+    assert (result.exact_removed, result.near_removed) == (2, 2)
+
+
 # --- Clough & Stevenson plagiarised short answers (../shared/data) ---------------------------------
 
 def plagiarism_corpus(shared_data: Path):

@@ -1,22 +1,24 @@
 """deduplicate_run: the global dedup step over a run's curated/ documents (the survivors of every other
 filter, as FineWeb orders it). It reads like its phases, each a step of Ray tasks (shuffle.py):
 
-  1. bands      per curated part: the (band, bucket) keys of each document (LSH bands of its signature,
-                plus one "exact" band keyed by its exact hash), hash-partitioned by bucket
+  1. bands      per group of curated parts: the (band, bucket) keys of each document (LSH bands of its
+                signature, plus one "exact" band keyed by its exact hash), hash-partitioned by bucket
   2. buckets    per partition: documents sharing a (band, bucket) are linked to the bucket's smallest node
                 (star edges, at most max_edges_per_bucket per bucket; optionally only when the signatures'
                 estimated Jaccard reaches the threshold)
   3. components distributed Large-Star / Small-Star until the edge set stops changing (components.py)
-  4. members    per curated part: id, text bytes and exact hash of every node in a component
+  4. members    per group of curated parts: id, text bytes and exact hash of every node in a component
   5. keepers    per component (partitioned by root): the kept document by config.keep, cluster size, and
                 for each other member its reason: exact_duplicate when its exact hash equals the kept
                 one's, near_duplicate otherwise
-  6. rewrite    per curated part: curated/part-N.parquet rewritten without its duplicates (every row gains
-                dup_cluster_id, dup_cluster_size); the duplicates go to rejected/dedup-N.parquet with
-                keep=False and their drop_reason
+  6. rewrite    per group of curated parts: each curated/part-N.parquet rewritten without its duplicates
+                (every row gains dup_cluster_id, dup_cluster_size); the duplicates go to
+                rejected/dedup-N.parquet with keep=False and their drop_reason
 
 A node is a document's position in curated/ order (parts by name, rows in order), which is
 deterministic, so clusters, kept documents and output bytes do not depend on the number of workers.
+The steps that read parts take consecutive parts in groups of up to ROWS_PER_PART_TASK documents, so the
+number of tasks and of shuffle pieces follows the documents, not the number of input files.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ CURATED, REJECTED = "curated", "rejected"
 BAND_ROWS_PER_PARTITION = 1_000_000
 # Directed candidate edges per partition of the graph steps (components, members, keepers).
 EDGES_PER_PARTITION = 250_000
+# Documents per task of the steps that read curated parts (bands, members, rewrite): consecutive parts are
+# grouped up to this many rows (a larger part is a task of its own), so a run of many small inputs makes few
+# tasks and few pieces (100,000 documents in 100 parts: 10.2 s and driver 213 MB as a task per part, the
+# same as 2 parts with this). A bands task of 50,000 rows is the dedup step's peak (~265 MB).
+ROWS_PER_PART_TASK = 50_000
 # Rows per batch when a task streams a curated part (members, rewrite): bounds its memory, not the outcome.
 BATCH_ROWS = 4096
 
@@ -68,6 +75,7 @@ class DedupResult:
     rounds: int = 0  # Large-Star/Small-Star rounds
     partitions: int = 0  # bucket partitions (band rows / BAND_ROWS_PER_PARTITION)
     graph_partitions: int = 0  # partitions of the components, members and keepers (directed edges / EDGES_PER_PARTITION)
+    part_tasks: int = 0  # tasks of the steps that read curated parts (groups of consecutive parts)
     bands: int = 0
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -90,6 +98,7 @@ class DedupResult:
             "bytes_saved": self.bytes_saved, "candidate_edges": self.candidate_edges,
             "buckets_truncated": self.buckets_truncated, "largest_bucket": self.largest_bucket,
             "rounds": self.rounds, "partitions": self.partitions, "graph_partitions": self.graph_partitions,
+            "part_tasks": self.part_tasks,
             "bands": self.bands, "rows": self.rows,
             "seconds": self.seconds, "removed_by_source": dict(sorted(self.removed_by_source.items())),
         }
@@ -102,10 +111,19 @@ def _exact_keys(hashes: list[str]) -> np.ndarray:
 
 
 def _band_rows(extra, pieces) -> tuple[dict, list]:
-    path, offset, config, bands, rows, partitions = extra
+    """The band rows of a group of consecutive curated parts, split by bucket partition."""
+    parts, config, bands, rows, partitions = extra
+    band_ids, keys, node_ids, sigs = [], [], [], []
+    for path, offset, _ in parts:
+        _part_band_rows(path, offset, config, bands, rows, band_ids, keys, node_ids, sigs)
+    return {}, _split_band_rows(config, partitions, band_ids, keys, node_ids, sigs)
+
+
+def _part_band_rows(path, offset, config, bands, rows, band_ids, keys, node_ids, sigs) -> None:
+    """Appends one part's band rows: `bands` LSH rows per document with a signature, one exact row per
+    document with an exact hash."""
     table = pq.read_table(path, columns=[C.EXACT_HASH, C.MINHASH])
     nodes = offset + np.arange(table.num_rows, dtype=np.int64)
-    band_ids, keys, node_ids, sigs = [], [], [], []
     if config.near:
         present = pc.is_valid(table[C.MINHASH]).to_numpy(zero_copy_only=False)
         if present.any():
@@ -123,6 +141,10 @@ def _band_rows(extra, pieces) -> tuple[dict, list]:
             node_ids.append(nodes[present])
             if config.verify_jaccard:
                 sigs.append(np.zeros((int(present.sum()), config.num_perm), np.uint32))
+
+
+def _split_band_rows(config, partitions, band_ids, keys, node_ids, sigs) -> list[dict]:
+    """The band rows, one piece per bucket partition (by key)."""
     if not keys:
         band = np.empty(0, np.int16)
         key = np.empty(0, np.uint64)
@@ -139,7 +161,7 @@ def _band_rows(extra, pieces) -> tuple[dict, list]:
         take = order[bounds[p]:bounds[p + 1]]
         out.append({"band": band[take], "key": key[take], "node": node[take],
                     "sig": sig[take] if sig is not None else None})
-    return {"documents": table.num_rows, "band_rows": len(key)}, out
+    return out
 
 
 # --- 2. buckets -------------------------------------------------------------------------------------
@@ -195,42 +217,44 @@ def _resplit(graph_partitions, pieces) -> tuple[dict, list]:
 
 # --- 4. members -------------------------------------------------------------------------------------
 
-def _part_of(nodes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return np.searchsorted(offsets, nodes, side="right") - 1
+def _group_of(nodes: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The group of parts holding each node (`bounds`: each group's first node, then the node count)."""
+    return np.searchsorted(bounds, nodes, side="right") - 1
 
 
 def _route_labels(extra, pieces) -> tuple[dict, list]:
-    """(leaf, root) → (node, root) rows for leaves and roots, partitioned by curated part of the node."""
-    offsets, files = extra
+    """(leaf, root) → (node, root) rows for leaves and roots, partitioned by the group of parts of the node."""
+    bounds, groups = extra
     labels = np.concatenate(pieces) if pieces else np.empty((0, 2), np.int64)
     roots = np.unique(labels[:, 1])
     rows = np.concatenate([labels, np.stack([roots, roots], axis=1)]) if len(labels) else labels
-    return {}, _split_by_part(rows, offsets, files)
-
-
-def _split_by_part(rows: np.ndarray, offsets: np.ndarray, files: int) -> list[np.ndarray]:
-    part = _part_of(rows[:, 0], offsets) if len(rows) else np.empty(0, np.int64)
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(files + 1))
-    return [rows[order[bounds[f]:bounds[f + 1]]] for f in range(files)]
+    group = _group_of(rows[:, 0], bounds) if len(rows) else np.empty(0, np.int64)
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(groups + 1))
+    return {}, [rows[order[starts[g]:starts[g + 1]]] for g in range(groups)]
 
 
 def _members(extra, pieces) -> tuple[dict, list]:
-    path, offset, partitions = extra
+    """Id, text bytes and exact hash of the component members in a group of curated parts, by root."""
+    parts, partitions = extra
     rows = np.unique(np.concatenate(pieces), axis=0) if pieces else np.empty((0, 2), np.int64)
     empty = {"root": np.empty(0, np.int64), "node": np.empty(0, np.int64), "id": [], "bytes": np.empty(0, np.int64), "exact": []}
     if not len(rows):
         return {}, [empty] * partitions
-    local = rows[:, 0] - offset  # sorted: rows are unique'd by (node, root)
     ids, exact, text_bytes = [], [], []
-    first = 0
-    for batch in batches(path, BATCH_ROWS, [C.ID, C.TEXT, C.EXACT_HASH]):
-        lo, hi = np.searchsorted(local, [first, first + batch.num_rows])
-        take = pa.array(local[lo:hi] - first)
-        ids += batch.column(C.ID).take(take).to_pylist()
-        exact += batch.column(C.EXACT_HASH).take(take).to_pylist()
-        text_bytes.append(pc.fill_null(pc.binary_length(batch.column(C.TEXT).take(take)), 0).to_numpy(zero_copy_only=False))
-        first += batch.num_rows
+    for path, offset, count in parts:  # rows are unique'd by (node, root): sorted by node, so by part
+        start, stop = np.searchsorted(rows[:, 0], [offset, offset + count])
+        if start == stop:
+            continue
+        local = rows[start:stop, 0] - offset
+        first = 0
+        for batch in batches(path, BATCH_ROWS, [C.ID, C.TEXT, C.EXACT_HASH]):
+            lo, hi = np.searchsorted(local, [first, first + batch.num_rows])
+            take = pa.array(local[lo:hi] - first)
+            ids += batch.column(C.ID).take(take).to_pylist()
+            exact += batch.column(C.EXACT_HASH).take(take).to_pylist()
+            text_bytes.append(pc.fill_null(pc.binary_length(batch.column(C.TEXT).take(take)), 0).to_numpy(zero_copy_only=False))
+            first += batch.num_rows
     text_bytes = np.concatenate(text_bytes).astype(np.int64) if text_bytes else np.empty(0, np.int64)
     part = rows[:, 1] % partitions
     out = []
@@ -244,7 +268,7 @@ def _members(extra, pieces) -> tuple[dict, list]:
 # --- 5. keepers -------------------------------------------------------------------------------------
 
 def _keepers(extra, pieces) -> tuple[dict, list]:
-    keep_rule, offsets, files = extra
+    keep_rule, bounds, groups = extra
     root = np.concatenate([p["root"] for p in pieces])
     node = np.concatenate([p["node"] for p in pieces])
     ids = [i for p in pieces for i in p["id"]]
@@ -281,17 +305,28 @@ def _keepers(extra, pieces) -> tuple[dict, list]:
         start = stop
     decided.sort()
     nodes = np.array([d[0] for d in decided], np.int64)
-    part = _part_of(nodes, offsets) if len(nodes) else nodes
-    out = [[d for d, p in zip(decided, part) if p == f] for f in range(files)]
-    return {"sizes": sizes, "counts": counts}, out
+    starts = np.searchsorted(nodes, bounds)  # decided is sorted by node, so by group
+    return {"sizes": sizes, "counts": counts}, [decided[starts[g]:starts[g + 1]] for g in range(groups)]
 
 
 # --- 6. rewrite -------------------------------------------------------------------------------------
 
 def _rewrite(extra, pieces) -> tuple[dict, list]:
-    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates."""
-    path, offset, rejected_path = extra
+    """Rewrite each curated part of a group, one after the other."""
     decided = sorted(d for piece in pieces for d in piece)
+    nodes = np.array([d[0] for d in decided], np.int64)
+    kept = removed = 0
+    by_source: Counter = Counter()
+    for path, offset, count, rejected_path in extra:
+        start, stop = np.searchsorted(nodes, [offset, offset + count])
+        stats = _rewrite_part(path, offset, rejected_path, decided[start:stop])
+        kept, removed = kept + stats["kept"], removed + stats["removed"]
+        by_source.update(stats["by_source"])
+    return {"kept": kept, "removed": removed, "by_source": by_source}, []
+
+
+def _rewrite_part(path: str, offset: int, rejected_path: str, decided: list) -> dict:
+    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates."""
     nodes = np.array([d[0] for d in decided], np.int64) - offset
     parquet = pq.ParquetFile(path)
     schema = parquet.schema_arrow
@@ -341,7 +376,7 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
         rejected_writer.close()
         os.replace(f"{rejected_path}.tmp", rejected_path)
     os.replace(f"{path}.tmp", path)
-    return {"kept": kept, "removed": removed, "by_source": by_source}, []
+    return {"kept": kept, "removed": removed, "by_source": by_source}
 
 
 # --- the step ---------------------------------------------------------------------------------------
@@ -378,8 +413,13 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
             on_phase(name)  # e.g. bench/dedup_scale.py's per-phase memory peaks
         fault_point(f"dedup:{name}")  # test-only fault injection (pipeline/faults.py)
 
-    file_extras = [(str(f), int(offsets[i])) for i, f in enumerate(files)]
-    stats, out = exchange.step(_band_rows, [(p, o, config, result.bands, result.rows, partitions) for p, o in file_extras],
+    # Consecutive parts grouped into tasks of up to ROWS_PER_PART_TASK documents (fewer when that would
+    # leave workers idle); `bounds` are the groups' first nodes, as `offsets` are the parts'.
+    limit = min(ROWS_PER_PART_TASK, math.ceil(result.documents / workers))
+    groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in _groups(counts, limit)]
+    bounds = np.array([group[0][1] for group in groups] + [result.documents], np.int64)
+    result.part_tasks = len(groups)
+    stats, out = exchange.step(_band_rows, [(group, config, result.bands, result.rows, partitions) for group in groups],
                                None, partitions)
     phase("bands")
     stats, out = exchange.step(_bucket_edges, [(config, result.bands, 1)] * partitions,
@@ -393,17 +433,17 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     # So no step makes partitions² slivers: the driver keeps Ray's bookkeeping for every piece (and
     # before shuffle.INLINE_BYTES, Ray inlined such slivers into it: at 1M documents they held every edge).
     graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / EDGES_PER_PARTITION))
-    groups = _groups([2 * s["edges"] for s in stats], EDGES_PER_PARTITION)
-    _, out = exchange.step(_resplit, [graph] * len(groups), [[out[t][0] for t in group] for group in groups], graph)
+    edge_groups = _groups([2 * s["edges"] for s in stats], EDGES_PER_PARTITION)
+    _, out = exchange.step(_resplit, [graph] * len(edge_groups), [[out[t][0] for t in group] for group in edge_groups], graph)
     edges = Exchange.transpose(out, graph)
     phase("buckets")
     labels, result.rounds = connected_components(exchange, edges, graph)
     phase("components")
-    _, out = exchange.step(_route_labels, [(offsets, len(files))] * graph, labels, len(files))
-    _, out = exchange.step(_members, [(p, o, graph) for p, o in file_extras], Exchange.transpose(out, len(files)), graph)
+    _, out = exchange.step(_route_labels, [(bounds, len(groups))] * graph, labels, len(groups))
+    _, out = exchange.step(_members, [(group, graph) for group in groups], Exchange.transpose(out, len(groups)), graph)
     phase("members")
-    stats, out = exchange.step(_keepers, [(config.keep, offsets, len(files))] * graph,
-                               Exchange.transpose(out, graph), len(files))
+    stats, out = exchange.step(_keepers, [(config.keep, bounds, len(groups))] * graph,
+                               Exchange.transpose(out, graph), len(groups))
     sizes, removed = Counter(), Counter()
     for s in stats:
         sizes.update(s["sizes"])
@@ -415,8 +455,10 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.bytes_saved = removed["bytes_saved"]
     phase("keepers")
     (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
-    rewrite_extras = [(p, o, str(run_dir / REJECTED / f"dedup-{i:05d}.parquet")) for i, (p, o) in enumerate(file_extras)]
-    stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(files)), 0)
+    index = {str(f): i for i, f in enumerate(files)}  # rejected/dedup-N.parquet for curated part N
+    rewrite_extras = [[(path, offset, count, str(run_dir / REJECTED / f"dedup-{index[path]:05d}.parquet"))
+                       for path, offset, count in group] for group in groups]
+    stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(groups)), 0)
     by_source: Counter = sum((s["by_source"] for s in stats), Counter())
     result.removed_by_source = dict(sorted(by_source.items()))
     if sum(s["removed"] for s in stats) != result.removed:
