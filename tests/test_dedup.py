@@ -239,6 +239,43 @@ def test_deduplicate_run_clusters_keeps_and_accounts(ray_local, tmp_path):
     assert result.dropped == Counter({R.EXACT_DUPLICATE: 2, R.NEAR_DUPLICATE: 2})
     assert result.bytes_saved == sum(len(texts[i].encode()) for i in (11, 17, 12, 19))
     assert curated[C.ID].to_pylist() == [i for n, i in enumerate(ids) if n not in (11, 12, 17, 19)]  # order kept
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["curated", "rejected"]  # the band files are gone
+
+
+def test_the_bands_step_writes_a_file_per_task_with_a_batch_per_partition(ray_local, tmp_path, monkeypatch):
+    """The bands → buckets exchange goes through the run folder (the driver holds file names, not
+    tasks × partitions object references): one Arrow file per bands task, record batch p for bucket
+    partition p, signatures included when verify_jaccard asks for them; the files are removed after."""
+    from gristmill.pipeline.dedup import run as dedup_run
+
+    config = DedupConfig(verify_jaccard=True)
+    bands, rows = config.band_rows()
+    texts, ids = corpus()
+    write_curated(tmp_path / "run", texts, ids, config, rows_per_part=7)
+    files = sorted((tmp_path / "run" / "curated").glob("part-*.parquet"))
+    parts = [(str(f), 7 * i, pq.ParquetFile(f).metadata.num_rows) for i, f in enumerate(files)]
+    out = tmp_path / "group.arrow"
+    stats, pieces = dedup_run._band_rows((parts, config, bands, rows, 3, str(out)), [])
+    assert pieces == [] and stats["band_rows"] == 20 * (bands + 1)  # every document: its LSH bands + the exact band
+    with pa.memory_map(str(out)) as source:
+        assert pa.ipc.open_file(source).num_record_batches == 3
+    read = [dedup_run._read_band_piece(str(out), p, config) for p in range(3)]
+    assert all((piece["key"] % np.uint64(3) == p).all() for p, piece in enumerate(read))  # partition p's keys only
+    node = np.concatenate([piece["node"] for piece in read])
+    band = np.concatenate([piece["band"] for piece in read])
+    sig = np.concatenate([piece["sig"] for piece in read])
+    assert sorted(np.bincount(node)) == [bands + 1] * 20
+    expected = minhash.signatures(texts, config.n, config.num_perm, config.seed)[0]
+    lsh = band < bands
+    assert np.array_equal(sig[lsh], expected[node[lsh]]) and not sig[~lsh].any()  # exact-band rows carry zeros
+    # The whole step with many bucket partitions and part tasks, the signature check on: same outcome, no files left.
+    monkeypatch.setattr(dedup_run, "BAND_ROWS_PER_PARTITION", 40)
+    monkeypatch.setattr(dedup_run, "ROWS_PER_PART_TASK", 4)
+    write_curated(tmp_path / "run", texts, ids, config, rows_per_part=2)
+    result = deduplicate_run(tmp_path / "run", config, log=lambda *_: None, workers=2)
+    assert (result.part_tasks, result.partitions) == (5, 6)
+    assert (result.exact_removed, result.near_removed) == (2, 2)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["curated", "rejected"]
 
 
 def test_keep_rules_and_switches(ray_local, tmp_path):

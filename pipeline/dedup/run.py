@@ -3,6 +3,7 @@ filter, as FineWeb orders it). It reads like its phases, each a step of Ray task
 
   1. bands      per group of curated parts: the (band, bucket) keys of each document (LSH bands of its
                 signature, plus one "exact" band keyed by its exact hash), hash-partitioned by bucket
+                into a file of the run folder (BANDS_DIR); the later steps exchange through Ray's object store
   2. buckets    per partition: documents sharing a (band, bucket) are linked to the bucket's smallest node
                 (star edges, at most max_edges_per_bucket per bucket; optionally only when the signatures'
                 estimated Jaccard reaches the threshold)
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,10 +48,15 @@ from gristmill.schemas.job import DedupConfig
 
 CURATED, REJECTED = "curated", "rejected"
 # Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify;
-# a bucket task of 1M rows peaked at 193 MB, under a bands or rewrite task's ~260 MB). Not smaller: the
-# driver keeps Ray's bookkeeping for each of the files × partitions pieces of the bands step (~6 KB each;
-# at 1M documents 250,000 made 20 × 48 pieces and the driver grew 8 MB, 1,000,000 makes 20 × 12).
+# a bucket task of 1M rows peaked at 193 MB, under a bands or rewrite task's ~260 MB). Not smaller: a
+# bucket task reads one record batch of every bands task's file, so smaller partitions make more reads.
 BAND_ROWS_PER_PARTITION = 1_000_000
+# The bands step's output, in the run folder: a file per bands task with a record batch per bucket partition,
+# which bucket task p reads batch p of. Through the object store, the driver kept Ray's bookkeeping for each
+# of the tasks × partitions pieces (~6 KB each): a count that grows with the square of the corpus (~26,000
+# pieces at 10M documents). Files hold the same bytes and the driver holds their names; removed after the
+# buckets step. (A multi-node run already needs the run folder on every node: pipeline/cluster.py.)
+BANDS_DIR = Path(".work") / "dedup-bands"
 # Directed candidate edges per partition of the graph steps (components, members, keepers).
 EDGES_PER_PARTITION = 250_000
 # Documents per task of the steps that read curated parts (bands, members, rewrite): consecutive parts are
@@ -111,12 +118,43 @@ def _exact_keys(hashes: list[str]) -> np.ndarray:
 
 
 def _band_rows(extra, pieces) -> tuple[dict, list]:
-    """The band rows of a group of consecutive curated parts, split by bucket partition."""
-    parts, config, bands, rows, partitions = extra
+    """The band rows of a group of consecutive curated parts, split by bucket partition into one Arrow
+    file (a record batch per partition; see BANDS_DIR)."""
+    parts, config, bands, rows, partitions, out_path = extra
     band_ids, keys, node_ids, sigs = [], [], [], []
     for path, offset, _ in parts:
         _part_band_rows(path, offset, config, bands, rows, band_ids, keys, node_ids, sigs)
-    return {}, _split_band_rows(config, partitions, band_ids, keys, node_ids, sigs)
+    split_rows = _split_band_rows(config, partitions, band_ids, keys, node_ids, sigs)
+    _write_band_file(out_path, split_rows, config)
+    return {"band_rows": sum(len(piece["key"]) for piece in split_rows)}, []
+
+
+def _band_schema(config) -> pa.Schema:
+    fields = [pa.field("band", pa.int16()), pa.field("key", pa.uint64()), pa.field("node", pa.int64())]
+    if config.verify_jaccard:
+        fields.append(pa.field("sig", pa.list_(pa.uint32(), config.num_perm)))
+    return pa.schema(fields)
+
+
+def _write_band_file(path: str, pieces: list[dict], config) -> None:
+    schema = _band_schema(config)
+    with pa.OSFile(f"{path}.tmp", "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for piece in pieces:
+            arrays = [pa.array(piece["band"], pa.int16()), pa.array(piece["key"], pa.uint64()), pa.array(piece["node"], pa.int64())]
+            if config.verify_jaccard:
+                arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(piece["sig"].ravel(), pa.uint32()), config.num_perm))
+            writer.write_batch(pa.record_batch(arrays, schema=schema))
+    os.replace(f"{path}.tmp", path)  # a retried task rewrites it whole
+
+
+def _read_band_piece(path: str, partition: int, config) -> dict:
+    """One partition's band rows of one bands task, copied out of the memory-mapped file."""
+    with pa.memory_map(path) as source:
+        batch = pa.ipc.open_file(source).get_record_batch(partition)
+        piece = {name: batch.column(name).to_numpy().copy() for name in ("band", "key", "node")}
+        piece["sig"] = (batch.column("sig").flatten().to_numpy().reshape(-1, config.num_perm).copy()
+                        if config.verify_jaccard else None)
+    return piece
 
 
 def _part_band_rows(path, offset, config, bands, rows, band_ids, keys, node_ids, sigs) -> None:
@@ -167,8 +205,8 @@ def _split_band_rows(config, partitions, band_ids, keys, node_ids, sigs) -> list
 # --- 2. buckets -------------------------------------------------------------------------------------
 
 def _bucket_edges(extra, pieces) -> tuple[dict, list]:
-    config, bands, partitions = extra
-    pieces = [p for p in pieces if len(p["key"])]
+    config, bands, partitions, band_files, partition = extra
+    pieces = [p for p in (_read_band_piece(path, partition, config) for path in band_files) if len(p["key"])]
     empty = np.empty((0, 2), np.int64)
     if not pieces:
         return {"edges": 0, "truncated": 0, "largest": 0}, split(empty, empty[:, 0], partitions)
@@ -419,11 +457,18 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in _groups(counts, limit)]
     bounds = np.array([group[0][1] for group in groups] + [result.documents], np.int64)
     result.part_tasks = len(groups)
-    stats, out = exchange.step(_band_rows, [(group, config, result.bands, result.rows, partitions) for group in groups],
-                               None, partitions)
+    work_existed = (run_dir / BANDS_DIR.parent).exists()
+    bands_dir = run_dir / BANDS_DIR
+    shutil.rmtree(bands_dir, ignore_errors=True)  # an interrupted earlier attempt's
+    bands_dir.mkdir(parents=True)
+    band_files = [str(bands_dir / f"group-{g:05d}.arrow") for g in range(len(groups))]
+    exchange.step(_band_rows, [(group, config, result.bands, result.rows, partitions, path)
+                               for group, path in zip(groups, band_files)], None, 0)
     phase("bands")
-    stats, out = exchange.step(_bucket_edges, [(config, result.bands, 1)] * partitions,
-                               Exchange.transpose(out, partitions), 1)
+    stats, out = exchange.step(_bucket_edges, [(config, result.bands, 1, band_files, p) for p in range(partitions)], None, 1)
+    shutil.rmtree(bands_dir)
+    if not work_existed:
+        shutil.rmtree(run_dir / BANDS_DIR.parent)
     result.candidate_edges = sum(s["edges"] for s in stats)
     result.buckets_truncated = sum(s["truncated"] for s in stats)
     result.largest_bucket = max(s["largest"] for s in stats)
