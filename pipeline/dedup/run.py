@@ -76,7 +76,10 @@ class DedupResult:
     clusters: int = 0  # components with more than one document
     cluster_sizes: dict[int, int] = field(default_factory=dict)  # size → number of clusters
     bytes_saved: int = 0  # UTF-8 bytes of the removed documents' text
-    candidate_edges: int = 0  # star edges out of the buckets (after verification)
+    # star edges out of the buckets (after verification), de-duplicated within a bucket task: a pair sharing
+    # bands in several partitions counts once per partition, so this depends on the partition count (the
+    # clusters do not)
+    candidate_edges: int = 0
     buckets_truncated: int = 0  # buckets larger than max_edges_per_bucket + 1
     largest_bucket: int = 0
     rounds: int = 0  # Large-Star/Small-Star rounds
