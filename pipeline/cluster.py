@@ -83,7 +83,7 @@ def check_shared_paths(folders: Iterable[Path], inputs: Callable[[], list[str]],
     address = {node["NodeID"]: node.get("NodeManagerAddress", "?") for node in nodes}
     problems: dict[str, list[str]] = {}
     try:
-        ready, late = ray.wait(list(refs.values()), num_returns=len(refs), timeout=ANSWER_TIMEOUT_S)
+        _, late = ray.wait(list(refs.values()), num_returns=len(refs), timeout=ANSWER_TIMEOUT_S)
         for node, ref in refs.items():
             if ref in late:
                 problems[node] = [f"did not answer within {ANSWER_TIMEOUT_S} s"]
@@ -93,9 +93,9 @@ def check_shared_paths(folders: Iterable[Path], inputs: Callable[[], list[str]],
                 found = ray.get(ref)
             except ray.exceptions.RayError as error:
                 found = [f"could not run the check ({type(error).__name__})"]
-            for folder, probe, _ in probes:  # what the node wrote must be what this process reads
-                if not found and not _answered(f"{probe}-{node}", token):
-                    found.append(f"writes to a different disk at {folder} (its file is not visible here)")
+            if not found:  # what the node wrote must be what this process reads
+                found = [f"writes to a different disk at {folder} (its file is not visible here)"
+                         for folder, probe, _ in probes if not _answered(f"{probe}-{node}", token)]
             if found:
                 problems[node] = found
     finally:

@@ -315,8 +315,10 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                    else dataclasses.replace(first, paths=list(inputs))]
     init_ray(pipeline.ray, ray_address)
     # A multi-node cluster must share the run folder and the inputs (cluster.py); a laptop skips this.
+    # Only local patterns are globbed here: remote ones are listed once, below, and read alike on every node.
+    local_patterns = [p for s in sources if not hasattr(s, "materialize") for p in s.paths if not is_uri(p)]
     check_shared_paths([output, *(s.folder(output) for s in sources if hasattr(s, "materialize"))],
-                       lambda: [p for s in sources if not hasattr(s, "materialize") for p in expand_inputs(s.paths)], log=log)
+                       lambda: expand_inputs(local_patterns) if local_patterns else [], log=log)
     # Crawl sources fetch first (on this Ray) and are read as the WARC files they wrote.
     crawls = {}
     for index, source in enumerate(sources):

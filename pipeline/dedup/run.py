@@ -360,15 +360,15 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
     by_source: Counter = Counter()
     for path, offset, count, rejected_path in extra:
         start, stop = np.searchsorted(nodes, [offset, offset + count])
-        stats = _rewrite_part(path, offset, rejected_path, decided[start:stop])
+        stats = _rewrite_part(path, rejected_path, decided[start:stop], nodes[start:stop] - offset)
         kept, removed = kept + stats["kept"], removed + stats["removed"]
         by_source.update(stats["by_source"])
     return {"kept": kept, "removed": removed, "by_source": by_source}, []
 
 
-def _rewrite_part(path: str, offset: int, rejected_path: str, decided: list) -> dict:
-    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates."""
-    nodes = np.array([d[0] for d in decided], np.int64) - offset
+def _rewrite_part(path: str, rejected_path: str, decided: list, nodes: np.ndarray) -> dict:
+    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates; `nodes`:
+    the decided rows' positions in the part."""
     parquet = pq.ParquetFile(path)
     schema = parquet.schema_arrow
     for name in (C.DUP_CLUSTER_ID, C.DUP_CLUSTER_SIZE):
@@ -456,9 +456,9 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
 
     # Consecutive parts grouped into tasks of up to ROWS_PER_PART_TASK documents (fewer when that would
     # leave workers idle); `bounds` are the groups' first nodes, as `offsets` are the parts'.
-    limit = min(ROWS_PER_PART_TASK, math.ceil(result.documents / workers))
-    groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in _groups(counts, limit)]
-    bounds = np.array([group[0][1] for group in groups] + [result.documents], np.int64)
+    part_groups = _groups(counts, min(ROWS_PER_PART_TASK, math.ceil(result.documents / workers)))
+    groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in part_groups]
+    bounds = offsets[[group[0] for group in part_groups] + [len(files)]]
     result.part_tasks = len(groups)
     work_existed = (run_dir / BANDS_DIR.parent).exists()
     bands_dir = run_dir / BANDS_DIR
@@ -503,9 +503,8 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.bytes_saved = removed["bytes_saved"]
     phase("keepers")
     (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
-    index = {str(f): i for i, f in enumerate(files)}  # rejected/dedup-N.parquet for curated part N
-    rewrite_extras = [[(path, offset, count, str(run_dir / REJECTED / f"dedup-{index[path]:05d}.parquet"))
-                       for path, offset, count in group] for group in groups]
+    rewrite_extras = [[(*part, str(run_dir / REJECTED / f"dedup-{i:05d}.parquet")) for i, part in zip(indices, group)]
+                      for indices, group in zip(part_groups, groups)]  # rejected/dedup-N.parquet for curated part N
     stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(groups)), 0)
     by_source: Counter = sum((s["by_source"] for s in stats), Counter())
     result.removed_by_source = dict(sorted(by_source.items()))
