@@ -27,14 +27,15 @@ from gristmill.schemas.job import DedupConfig, ExtractConfig, Job, RayConfig, So
 Source = WarcSource | WetSource | JsonlSource | ParquetSource | CrawlSource
 
 
-def source_from_config(config: SourceConfig, extract: ExtractConfig) -> Source:
+def source_from_config(config: SourceConfig, extract: ExtractConfig, max_record_bytes: int | None = None) -> Source:
     if config.type == "crawl":
         return CrawlSource(dict(config.crawl), config.demo_web, config.crawl_dir, extract.max_page_bytes)
     if config.type in ("warc", "wet"):
         cls = WarcSource if config.type == "warc" else WetSource
         return cls(list(config.paths), extract.max_page_bytes)
     cls = JsonlSource if config.type == "jsonl" else ParquetSource
-    return cls(list(config.paths), config.text_key, config.id_key, list(config.metadata_keys))
+    return cls(list(config.paths), config.text_key, config.id_key, list(config.metadata_keys),
+               max_record_bytes or extract.max_page_bytes)
 
 
 def default_stages(job: Job) -> list[Stage]:
@@ -92,6 +93,8 @@ class Pipeline:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     batch_size: int = 64
+    # Bytes per batch (bodies + texts): a worker reads its input in batches bounded by both.
+    batch_bytes: int = 32 * 1024 * 1024
     # "filter": thresholds drop documents; "annotate": score only, nothing with text is dropped.
     decide_mode: str = "filter"
     # The global dedup step over the survivors (needs ComputeDedupSignatures among the stages); None: off.
@@ -108,9 +111,9 @@ class Pipeline:
     @classmethod
     def from_job(cls, job: Job) -> "Pipeline":
         return cls(
-            sources=[source_from_config(s, job.extract) for s in job.sources],
+            sources=[source_from_config(s, job.extract, job.max_record_bytes) for s in job.sources],
             stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
-            ray=job.ray, batch_size=job.batch_size, decide_mode=job.decide.mode, dedup=job.dedup, job=job,
+            ray=job.ray, batch_size=job.batch_size, batch_bytes=job.batch_bytes, decide_mode=job.decide.mode, dedup=job.dedup, job=job,
         )
 
     def classifier_top_fraction(self) -> float | None:
@@ -137,6 +140,7 @@ class Pipeline:
             "stages": [{"stage": s.name, "class": f"{type(s).__module__}.{type(s).__qualname__}", "config": config_of(s)}
                        for s in self.stages],
             "batch_size": self.batch_size,
+            "batch_bytes": self.batch_bytes,
             "tokenize": self.tokenize.model_dump(mode="json"),
         }, sort_keys=False)
 

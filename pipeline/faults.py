@@ -13,10 +13,12 @@ marker folder a fault fires every time, which is what a driver-kill test wants f
 only (the test unsets the variable for `--resume`).
 
 Points (what a test can name):
-    read            a read task, before reading its input file (worker)
+    read            a split task, before reading its input split (worker, in the actor)
     stage:NAME      the per-batch stage NAME, before it processes its batch (worker, in the actor)
-    write:input     the driver, after an input file's outputs and completion record are written
-    write:batch     the driver, after writing a batch (part files may be open)
+    write:batch     the worker, after writing a batch to its split's part files (they are open)
+    write:input     the worker, after a split's part files and completion record are written, before
+                    the driver has it (the retried split rewrites the same files)
+    driver:split    the driver, after it received a split's completion record
     dedup:PHASE     the driver, after dedup phase PHASE (bands, buckets, components, members, keepers, rewrite)
     tokenize:spill  the driver, after tokenization spilled every document, before shards are cut
     tokenize:shard  the driver, after a shard file was closed

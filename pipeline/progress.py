@@ -1,9 +1,8 @@
-"""Progress of the per-batch stages as the writer receives batches: records and documents per second,
-MB per second, and an ETA when the total is known.
+"""Progress of the per-batch stages as the driver receives completion records: records and documents per
+second, MB per second, and an ETA when the total is known.
 
-The total is known for local WARC/ARC inputs: `record_offset` is a byte offset into the (compressed)
-file, so the furthest offset seen per file over the files' sizes is the share read. Other inputs (JSONL
-line numbers, Parquet rows, URIs) report rates without an ETA. Rates are over the time since the
+The total is known for local WARC/ARC inputs: the bytes of the input files whose splits are done over the
+files' sizes is the share read. Other inputs (JSONL, Parquet, URIs) report rates without an ETA. Rates are over the time since the
 stages started (Ray and model start-up included, as a user waits for them). Lines go to `log` at most
 every `every_s` seconds; the runner enables this only when stderr is a terminal (or GRISTMILL_PROGRESS=1).
 """
@@ -13,10 +12,6 @@ from __future__ import annotations
 import os
 import time
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from gristmill.schemas import columns as C
 
 
 def input_sizes(files: list[str], source_types: list[str]) -> dict[str, int] | None:
@@ -37,15 +32,13 @@ class Progress:
         self.offsets: dict[str, int] = {}
         self.last_line: str | None = None
 
-    def update(self, batch: pa.Table) -> None:
-        self.records += batch.num_rows
-        if C.TEXT in batch.column_names and batch.num_rows:
-            self.documents += batch.num_rows - batch[C.TEXT].null_count
-            self.text_bytes += int(pc.sum(pc.binary_length(batch[C.TEXT])).as_py() or 0)
-        if self.sizes and batch.num_rows:
-            for path, offset in zip(batch[C.SOURCE_FILE].to_pylist(), batch[C.RECORD_OFFSET].to_pylist()):
-                if offset is not None and offset > self.offsets.get(path, -1):
-                    self.offsets[path] = offset
+    def update(self, record, path: str) -> None:
+        """A split's completion record (writers.SplitRecord) arrived; `path` is its input file."""
+        self.records += record.ledger.input
+        self.documents += record.documents
+        self.text_bytes += record.text_bytes
+        if self.sizes and path in self.sizes:
+            self.offsets[path] = self.sizes[path]
         now = self.clock()
         if now - self.last >= self.every_s:
             self.last = now

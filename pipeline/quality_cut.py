@@ -4,7 +4,7 @@
 every score, so it cannot be a per-batch rule. The step reads (id, quality_model_score) of every
 curated document, computes the cut with `filters.quality_model.percentile_cutoff` (the same pure
 function a re-threshold calls), and rewrites each curated part without the documents below it;
-those go to rejected/classifier-N.parquet with keep=False and drop_reason `quality_not_top_fraction`.
+those go to rejected/classifier-KEY.parquet (after curated/part-KEY.parquet) with keep=False and drop_reason `quality_not_top_fraction`.
 The population is every document that passed the per-document rules (the step runs before dedup).
 Ranking ties are broken by id, so the outcome does not depend on worker count or part layout.
 """
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from gristmill.filters.quality_model import Cutoff, percentile_cutoff
 from gristmill.pipeline.parquet_read import batches
+from gristmill.pipeline.writers import part_key
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 
@@ -56,10 +57,10 @@ def cut_run(run_dir: Path, top_fraction: float, log=print) -> CutResult:
     result = CutResult(cutoff)
     by_source: Counter = Counter()
     (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
-    for n, path in enumerate(files):
+    for path in files:
         parquet = pq.ParquetFile(path)
         kept_writer = pq.ParquetWriter(f"{path}.tmp", parquet.schema_arrow, compression="zstd")
-        rejected_path = run_dir / REJECTED / f"classifier-{n:05d}.parquet"
+        rejected_path = run_dir / REJECTED / f"classifier-{part_key(path.name)}.parquet"  # after its curated part
         rejected_writer = None
         for batch in batches(parquet, BATCH_ROWS):
             table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)

@@ -250,21 +250,17 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
 def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, job: Job, log, max_workers) -> RethresholdResult:
     from gristmill.pipeline.breakdown import breakdown_of
     from gristmill.pipeline.runner import prepare_output, publish
-    from gristmill.pipeline.writers import RunWriter, merge_records, read_done
+    from gristmill.pipeline.writers import merge_records, write_rows
 
     if out.resolve() == run_dir.resolve():
         raise RethresholdError("--write must name a new folder, not the run itself")
     prepare_output(out)
-    # The runner's writer, input by input (rows arrive in input order), then its publish step: the same
-    # part files a full rerun writes.
+    # The workers' writer, input by input, then the runner's publish step: the part names a full rerun writes.
     inputs = sorted({*before.get("sources", {}), *(table[C.SOURCE_FILE].to_pylist() if table.num_rows else [])})
     work = out / ".work"
-    writer = RunWriter(work, inputs, list(range(len(inputs))))
-    if table.num_rows:
-        writer.write(table)
-    writer.close()
-    ledger, scores, _ = merge_records([read_done(work, i) for i in range(len(inputs))])
-    publish(out, work)
+    records = write_rows(work, inputs, table)
+    ledger, scores, _ = merge_records(records)
+    publish(out, work, records)
     shutil.rmtree(work)
     old = Ledger.from_dict(before["ledger"])
     ledger.input += old.quarantined

@@ -1,22 +1,25 @@
 """The runner: a Pipeline (or a YAML job) in, a run folder out.
 
     sources ─► extract ─► language ─► quality ─► signatures ─► decide ─► writers ─► dedup ─► tokenize
-    (Ray Data map_batches, order preserved)                         (driver)    (global steps)
+    (one SplitWorker actor task per input split, on the workers: input_task.py)  (global steps)
 
-Per-batch stages run on Ray (a local Ray started here, or the cluster RAY_ADDRESS names). Rows come
-back in input order, and the writers name their part files after the input they came from
-(writers.py), so a rerun gives the same bytes whatever the worker count. At the end the ledger must
-sum, and must equal the number of records the sources read; otherwise the run fails.
+The driver plans and counts; it never carries document data. It lists the inputs, keeps a fixed pool of
+`SplitWorker` actors (one per worker CPU, spread over a cluster's nodes) busy with one split each, and
+receives each split's completion record: counts, summaries, the parts written, the node. The workers
+read their split as a stream of bounded batches, run the stages and the decide step, and write the part
+files themselves, named after the split (writers.py), so a rerun gives the same bytes whatever the worker
+count or the order splits finish in. At the end the ledger must sum, and must equal the number of records
+the sources read; otherwise the run fails.
 
 Restartable, step by step, all under RUN/.work until the run completes:
   run.json          the job and inputs the run was started with (a resume must match them)
-  parts/, done/     each input's part files, then its completion record (writers.py)
+  parts/, done/     each split's part files, then its completion record listing them (writers.py)
   dedup.json        written after curated/, rejected/, quarantine/ were published from parts/ (hard
                     links) and deduplicated; until then a resume publishes and dedups again
   tokens.json       written after shards/ is complete; until then a resume tokenizes again
 stats.json is written last (temp + rename), then .work is removed. `--resume` skips what is recorded;
 every step rewrites its outputs from recorded inputs, so a resumed run's bytes are a clean run's.
-Dying workers are replaced by Ray (read tasks retried, actors restarted and their batch retried).
+Dying workers are replaced by Ray (the actor is restarted and its split redone from the start).
 Fault points for tests: pipeline/faults.py.
 An output URI (s3://bucket/prefix): the run works in a local staging folder and is published to the URI
 when complete, `_SUCCESS` last (pipeline/storage.py).
@@ -35,27 +38,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
+from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.faults import fault_point
-from gristmill.pipeline.writers import DONE, OUTPUTS, PARTS, RunWriter, merge_records, read_done, write_atomic
+from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, merge_records, merge_stages, read_done,
+                                        split_name, write_atomic)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
 
 WORK_DIR = ".work"
-SOURCE_STAGE = "source"
-BATCHES = "batches"  # in the stats folder: one folder of stage stats per batch
 IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
-NODE_FILE = "node.json"  # in a batch's stats folder: the Ray node it ran on and its row count
 
 
 @dataclass
@@ -94,84 +95,9 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(files)
 
 
-class ReadSource(Stage):
-    """Rows of (path, source index) → one row per record (`columns.SOURCE_SCHEMA`). Config: the sources."""
-
-    name = SOURCE_STAGE
-    writes = C.SOURCE_COLUMNS
-    _batch_key: str | None = None
-
-    def process(self, table: pa.Table, counts) -> pa.Table:
-        fault_point("read")
-        parts = [self.config[index].read(path) for path, index in zip(table["path"].to_pylist(), table["source"].to_pylist())]
-        counts[f"node:{_node_id()}"] += table.num_rows
-        out = pa.concat_tables(parts) if parts else C.SOURCE_SCHEMA.empty_table()
-        counts["files"] += table.num_rows
-        counts["records_read"] += out.num_rows
-        return out
-
-    def write_stats(self, stats: StageStats) -> None:
-        """One file per input file, named after it: a retried read (its worker died) overwrites the
-        first attempt's counts instead of adding to them, so records_read stays exact."""
-        if not self.stats_dir or self._batch_key is None:
-            return
-        folder = os.path.join(self.stats_dir, self.name)
-        os.makedirs(folder, exist_ok=True)
-        write_atomic(Path(folder) / f"{self._batch_key}.json", json.dumps(stats.to_dict()))
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        self._batch_key = _key(table["path"].to_pylist())
-        return super().__call__(table)
-
-
-def _key(values: list) -> str:
-    import xxhash
-
-    return xxhash.xxh3_128_hexdigest("\0".join(map(str, values)).encode("utf-8", "surrogatepass"))
-
-
-def _node_id() -> str:
-    import ray
-
-    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
-
-
-class StageChain:
-    """The per-batch stages run one after the other on each batch, inside one Ray actor.
-
-    Called with an input file's records (its read is fused into the same actor task), it runs the
-    stages on batches of `batch_size` rows and yields each: a task is one input file, so the files
-    spread over the pool's actors (and a cluster's nodes), and a batch never spans two inputs."""
-
-    def __init__(self, stages: list[Stage], stats_dir: str | None = None, batch_size: int | None = None):
-        self.stages, self.stats_dir, self.batch_size = stages, stats_dir, batch_size
-
-    def __call__(self, table: pa.Table):
-        size = self.batch_size or max(table.num_rows, 1)
-        for start in range(0, table.num_rows, size):
-            yield self.run_batch(table.slice(start, size))
-
-    def run_batch(self, table: pa.Table) -> pa.Table:
-        # The stages' per-batch stats go to a folder named after the batch's rows, emptied first: a batch
-        # retried after its actor died replaces the dead attempt's stats instead of adding to them.
-        folder, rows = None, table.num_rows
-        if self.stats_dir:
-            folder = os.path.join(self.stats_dir, BATCHES, _key(table[C.ID].to_pylist()))
-            shutil.rmtree(folder, ignore_errors=True)
-            for stage in self.stages:
-                stage.stats_dir = folder
-        for stage in self.stages:
-            fault_point(f"stage:{stage.name}")
-            table = stage(table)
-        if folder:  # the node this batch ran on (stats.json["run"]["rows_by_node"])
-            os.makedirs(folder, exist_ok=True)
-            write_atomic(Path(folder) / NODE_FILE, json.dumps({"node": _node_id(), "rows": rows}))
-        return table
-
-
 def check_columns(stages: list[Stage]) -> None:
     """Fail before launching if a stage reads a column nothing upstream writes, or writes an unknown type."""
-    available = set(ReadSource.writes)
+    available = set(C.SOURCE_COLUMNS)
     for stage in stages:
         missing = set(stage.reads) - available
         if missing:
@@ -205,13 +131,54 @@ def _worker_count() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def merge_stage_stats(stats_dir: Path, names: list[str]) -> list[StageStats]:
-    merged = []
-    for name in names:
-        paths = sorted((stats_dir / name).glob("*.json")) + sorted((stats_dir / BATCHES).glob(f"*/{name}/*.json"))
-        parts = [StageStats.from_dict(json.loads(p.read_text())) for p in paths]
-        merged.append(sum(parts, StageStats(name)))
-    return merged
+def receive(ref):
+    """`ray.get` of a completion record: the one place the driver takes data from the workers."""
+    import ray
+
+    return ray.get(ref)
+
+
+def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipeline: Pipeline, work: Path,
+                workers: int, remote_env: dict, log) -> list[str]:
+    """Process `todo` on a fixed pool of SplitWorker actors, one split in flight per actor (an idle actor
+    takes the next split); returns the completion records (JSON), in the order they arrived.
+
+    Ray spreads the actors over the nodes (SPREAD). An actor that dies is restarted (its models loaded
+    again) and its split retried from the start (max_restarts / max_task_retries unbounded): the split's
+    outputs are rewritten under the same names, so retries change nothing. Outputs do not depend on the
+    order splits finish in, nor on which actor ran them."""
+    import ray
+
+    if not todo:
+        return []
+    actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(SplitWorker)
+    pool = [actor.options(scheduling_strategy="SPREAD", **remote_env).remote(
+                sources, stages, str(work.resolve()), pipeline.batch_size, pipeline.batch_bytes)
+            for _ in range(min(workers, len(todo)))]
+    progress = None
+    if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
+        from gristmill.pipeline.progress import Progress, input_sizes
+
+        progress = Progress(log, input_sizes([t.path for t in todo], [sources[t.source].type for t in todo]))
+    queue, idle, running, received = list(reversed(todo)), list(pool), {}, []
+    try:
+        while queue or running:
+            while idle and queue:
+                worker, task = idle.pop(), queue.pop()
+                running[worker.process.remote(task)] = (worker, task)
+            ready, _ = ray.wait(list(running), num_returns=1)
+            worker, task = running.pop(ready[0])
+            received.append(receive(ready[0]))
+            idle.append(worker)
+            fault_point("driver:split")
+            if progress is not None:
+                progress.update(SplitRecord.from_json(received[-1]), task.path)
+    finally:
+        for worker in pool:
+            ray.kill(worker)
+    if progress is not None:
+        progress.finish()
+    return received
 
 
 def prepare_output(output: Path) -> None:
@@ -229,39 +196,43 @@ def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
     return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
 
 
-def prepare_resume(output: Path, work: Path, identity: str, inputs: list[str]) -> list[int]:
-    """Keep the completed inputs of an interrupted run; remove everything else it left. Returns the
-    indexes of the inputs whose completion record exists."""
+def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTask]) -> dict[tuple[int, int], SplitRecord]:
+    """Keep the completed splits of an interrupted run; remove everything else it left. Returns the
+    completion records of the splits whose record exists and lists part files that are all there."""
     started = work / IDENTITY
     if not started.exists():
         raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
     if started.read_text() != identity:
         raise JobError(f"{output} was started with another job or other inputs; run without --resume to start over")
-    done = [i for i in range(len(inputs)) if (work / DONE / f"{i:05d}.json").exists()]
-    keep = {f"part-{i:05d}" for i in done}
-    for name in OUTPUTS:  # part files of unfinished inputs (renamed or still .tmp) are redone
+    done = {}
+    for task in tasks:
+        if (record := read_done(work, task.index, task.split)) is not None:
+            done[(task.index, task.split)] = record
+    listed = {part["file"] for record in done.values() for part in record.parts}
+    for name in OUTPUTS:  # part files no complete record lists (unfinished splits, .tmp files) are redone
         for path in (work / PARTS / name).glob("part-*"):
-            if path.name[:10] not in keep or path.name.endswith(".tmp"):
+            if f"{name}/{path.name}" not in listed:
                 path.unlink()
-    for path in (work / DONE).glob("*.tmp"):
-        path.unlink()
-    shutil.rmtree(work / "stats", ignore_errors=True)  # stage counters of the interrupted invocation
+    kept_records = {f"{split_name(*key)}.json" for key in done}
+    for path in (work / DONE).glob("*"):
+        if path.name not in kept_records:
+            path.unlink()
     return done
 
 
-def publish(output: Path, work: Path) -> None:
-    """curated/, rejected/, quarantine/ := the inputs' part files, as hard links (a copy where links
-    fail). Dedup rewrites curated parts by writing a new file and renaming it over the link, so the
-    originals under the work folder stay intact and a resumed run can publish and dedup again."""
+def publish(output: Path, work: Path, records: list[SplitRecord]) -> None:
+    """curated/, rejected/, quarantine/ := the part files the completion records list, as hard links (a
+    copy where links fail). Dedup rewrites curated parts by writing a new file and renaming it over the
+    link, so the originals under the work folder stay intact and a resumed run can publish and dedup again."""
     for name in OUTPUTS:
         if (output / name).exists():
             shutil.rmtree(output / name)
         (output / name).mkdir(parents=True)
-        for path in sorted((work / PARTS / name).glob("part-*.parquet")):
-            try:
-                os.link(path, output / name / path.name)
-            except OSError:
-                shutil.copyfile(path, output / name / path.name)
+    for file in sorted(part["file"] for record in records for part in record.parts):
+        try:
+            os.link(work / PARTS / file, output / file)
+        except OSError:
+            shutil.copyfile(work / PARTS / file, output / file)
 
 
 def _dedup_from_dict(d: dict):
@@ -298,9 +269,6 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     `resume`: finish the interrupted run in `output` (same job, same inputs): inputs with a completion
     record are skipped, the rest are processed, and the global steps not recorded as done are redone
     from the inputs' part files. The outputs are the bytes a clean run writes."""
-    import ray
-    from ray.data import ActorPoolStrategy, DataContext
-
     started = time.perf_counter()
     if is_uri(output or pipeline.output):
         from gristmill.pipeline.storage import execute_to_uri
@@ -335,78 +303,40 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if resume and (output / "stats.json").exists() and not work.exists():
         log(f"gristmill: {output} is a complete run; nothing to resume")
         return load_result(output)
+    source_of = {}
+    for path, index in files:  # the first source that names a path reads it
+        source_of.setdefault(path, index)
+    tasks = [SplitTask(i, 0, path, source_of[path]) for i, path in enumerate(input_paths)]
     if resume:
-        done = prepare_resume(output, work, identity, input_paths)
+        done = prepare_resume(output, work, identity, tasks)
     else:
-        done = []
+        done = {}
         prepare_output(output)
         work.mkdir(parents=True)
         write_atomic(work / IDENTITY, identity)
     (output / "job.resolved.yaml").write_text(pipeline.describe())
-    stats_dir = (work / "stats").resolve()
-    reader = ReadSource(sources)
-    reader.stats_dir = str(stats_dir)
-    todo = [i for i in range(len(input_paths)) if i not in set(done)]
-
-    context = DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = False
+    todo = [task for task in tasks if (task.index, task.split) not in done]
     workers = min(_worker_count(), max_workers or 1 << 30)
     log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
-        + (f"; resuming: {len(done)} input(s) already done" if resume else ""))
+        + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
 
-    todo_paths = {input_paths[i] for i in todo}
-    remaining = [(f, i) for f, i in files if f in todo_paths]
-    if remaining:
-        dataset = ray.data.from_items([{"path": f, "source": i} for f, i in remaining], override_num_blocks=len(remaining))
-        # Reading a file (Ray Data fuses it into the actor's task) and the per-batch stages run chained
-        # inside one actor per worker: one model load per stage per worker, no object-store hop between
-        # stages, and one pool whose size fits the CPUs (a pool per stage can deadlock a small machine).
-        # A worker that dies is replaced by Ray's defaults, which the fault tests rely on: the actor is
-        # restarted and its file retried (Ray Data sets max_restarts=-1 and max_task_retries=-1 for actor
-        # pools); reading and the stages are deterministic, so a retry writes the same rows.
-        # Remote inputs: the workers get this process's storage settings (endpoint, credentials; storage.py).
-        storage_env = worker_env(input_paths)
-        dataset = dataset.map_batches(reader, batch_size=1, batch_format="pyarrow", **storage_env)
-        # One input file per actor task (batch_size=None: Ray Data would otherwise bundle `batch_size`
-        # paths into one task, so a few tasks, and one actor, took every file); a fixed pool of `workers`
-        # actors (Ray Data spreads them over the nodes; each loads its models on its first file) and one
-        # file in flight per actor, so an idle actor takes the next file. Outputs do not depend on it:
-        # rows come back in input order, and a batch never spans two files.
-        dataset = dataset.map_batches(
-            StageChain, batch_size=None, batch_format="pyarrow", num_cpus=1,
-            fn_constructor_kwargs={"stages": stages, "stats_dir": str(stats_dir), "batch_size": pipeline.batch_size},
-            compute=ActorPoolStrategy(size=min(workers, len(remaining)), max_tasks_in_flight_per_actor=1), **storage_env,
-        )
-        writer = RunWriter(work, input_paths, todo)
-        progress = None
-        if sys.stderr.isatty() or os.environ.get("GRISTMILL_PROGRESS") == "1":  # quiet in logs and CI
-            from gristmill.pipeline.progress import Progress, input_sizes
-
-            progress = Progress(log, input_sizes([f for f, _ in remaining], [sources[i].type for _, i in remaining]))
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            writer.write(batch)
-            if progress is not None:
-                progress.update(batch)
-        if progress is not None:
-            progress.finish()
-        writer.close()
+    received = _run_splits(todo, sources, stages, pipeline, work, workers, worker_env(input_paths), log)
     pipeline_seconds = time.perf_counter() - started
-
-    records = [read_done(work, i) for i in range(len(input_paths))]
-    missing = [input_paths[i] for i, r in enumerate(records) if r is None]
+    records_by_key = {**done, **{(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in received)}}
+    missing = [t.path for t in tasks if (t.index, t.split) not in records_by_key]
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
+    records = [records_by_key[(t.index, t.split)] for t in tasks]
     ledger, scores, sources_counts = merge_records(records)
-    stage_stats = merge_stage_stats(stats_dir, [reader.name] + [stage.name for stage in stages])
-    nodes = {key.removeprefix("node:"): stage_stats[0].counts.pop(key)
-             for key in sorted(stage_stats[0].counts) if key.startswith("node:")}
-    rows_by_node: dict[str, int] = {}
-    for path in sorted((stats_dir / BATCHES).glob(f"*/{NODE_FILE}")):
-        batch = json.loads(path.read_text())
-        rows_by_node[batch["node"]] = rows_by_node.get(batch["node"], 0) + batch["rows"]
-    records_skipped = sum(records[i].ledger.input for i in done)
-    records_read = stage_stats[0].counts["records_read"] + records_skipped
+    stage_stats = merge_stages(records, [SOURCE_STAGE] + [stage.name for stage in stages])
+    nodes: dict[str, int] = {}  # node id → input files read there
+    rows_by_node: dict[str, int] = {}  # node id → records processed there
+    for record in records:
+        if record.node is not None:
+            nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
+            rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
+    records_skipped = sum(record.ledger.input for record in done.values())
+    records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
 
     dedup = None
@@ -418,7 +348,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         classifier_cut = _cut_from_dict(saved["classifier_cut"]) if saved.get("classifier_cut") else None
         log("gristmill: the classifier cut and dedup were done before the interruption; kept")
     else:
-        publish(output, work)
+        publish(output, work, records)
         top_fraction = pipeline.classifier_top_fraction()
         if top_fraction is not None and pipeline.decide_mode == "filter":
             from gristmill.pipeline.quality_cut import cut_run
@@ -476,12 +406,13 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if classifier_cut is not None:
         stats.classifier_cut = classifier_cut.to_dict()
     document = json.loads(stats.to_json())
-    # this invocation's work: inputs it skipped because an interrupted run had finished them, and the
-    # Ray nodes its read tasks ran on (node id → input files read there), and the nodes its per-batch
-    # stages ran on (node id → records processed there)
+    # this invocation's work: inputs it skipped because an interrupted run had finished them; the Ray
+    # nodes the splits ran on (node id → input files read there, and → records processed there); and
+    # the bytes of completion records the driver received (all it receives from the workers)
     document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
-                       "records_skipped": records_skipped, "nodes": nodes,
-                       "rows_by_node": dict(sorted(rows_by_node.items()))}
+                       "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
+                       "rows_by_node": dict(sorted(rows_by_node.items())),
+                       "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received)}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return RunResult(output, ledger, stats)

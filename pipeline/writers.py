@@ -1,17 +1,18 @@
-"""RunWriter: routes every row to exactly one of curated/, rejected/ or quarantine/, and counts it.
+"""Part files and completion records: routes every row to exactly one of curated/, rejected/ or
+quarantine/, counts it, and records what was written. Runs on the worker that processed the rows.
 
-Outputs are partitioned by INPUT FILE, not by arrival: the rows of input file i (its position in the
-sorted input list) go to `part-{i:05d}-{k:03d}.parquet` (k rolls every `rows_per_file` rows) under
-`parts/curated`, `parts/rejected` and `parts/quarantine` of the work folder. A file's name and bytes
-therefore depend only on that input and the job, never on which inputs ran before it, how many
-workers there were, or whether the run was resumed.
+Outputs are partitioned by INPUT SPLIT, not by arrival: the rows of split s of input file i (i: its
+position in the sorted input list) go to `part-{i:07d}-{s:05d}-{k:03d}.parquet` (k rolls every
+`rows_per_file` rows; no empty file) under `parts/curated`, `parts/rejected` and `parts/quarantine` of the
+work folder. A file's name and bytes therefore depend only on that split and the job, never on which
+splits ran before it, on which worker or node, how many workers there were, or whether the run resumed.
 
-Rows arrive in input order (the runner preserves order), so when a row of input j arrives every input
-before j is complete: its part files are closed (written as `NAME.tmp`, then renamed) and then its
-completion record `done/{i:05d}.json` is written (also temp + rename) with what was counted from its
-rows: its ledger, its per-source counts and its score summaries. A record exists only if all of the
-input's part files do; `--resume` skips the inputs that have one (runner.py) and sums the records of
-every input for stats.json, so the totals do not depend on which invocation wrote which input.
+When the split's last row is written, its part files are closed and then its completion record
+`done/{i:07d}-{s:05d}.json` is written, LAST: every part file (name, rows, bytes, sha256), the ledger, the
+per-source counts, the score summaries, the stages' counters and the Ray node. A part file counts only
+if a completion record lists it (`read_done` checks each one's size), so a worker killed mid-write (or a
+store without atomic renames) leaves nothing a resume takes as done; a retried split rewrites the same
+names. The driver receives the record itself, never a row.
 """
 
 from __future__ import annotations
@@ -27,15 +28,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gristmill.pipeline.faults import fault_point
 from gristmill.schemas import columns as C
-from gristmill.schemas.stats import Ledger, Summary
+from gristmill.schemas.shards import sha256_file
+from gristmill.schemas.stats import Ledger, StageStats, Summary
 
 CURATED, REJECTED, QUARANTINE = "curated", "rejected", "quarantine"
 OUTPUTS = (CURATED, REJECTED, QUARANTINE)
 PARTS, DONE = "parts", "done"
 QUARANTINE_COLUMNS = (*C.PROVENANCE_COLUMNS, C.WARC_TYPE, C.HTTP_STATUS, C.CONTENT_TYPE, C.QUARANTINE_REASON)
 ROWS_PER_FILE = 50_000
+
+
+def split_name(input_index: int, split: int) -> str:
+    """`{input:07d}-{split:05d}`: the completion record's name and its part files' prefix (after "part-")."""
+    return f"{input_index:07d}-{split:05d}"
+
+
+def part_key(name: str) -> str:
+    """What follows "part-" in a part file's name, without ".parquet": `{input}-{split}-{k}`. The global
+    steps name what they move to rejected/ after the part it came from (`dedup-{part_key}.parquet`)."""
+    return name.removeprefix("part-").removesuffix(".parquet")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -55,6 +67,7 @@ class _RollingParquet:
         self.folder, self.prefix, self.rows_per_file = folder, prefix, rows_per_file
         self.writer: pq.ParquetWriter | None = None
         self.part, self.rows_in_part, self.path = 0, 0, None
+        self.written: list[tuple[Path, int]] = []  # (file, rows) of every closed part
 
     def write(self, table: pa.Table) -> None:
         while table.num_rows:
@@ -73,6 +86,7 @@ class _RollingParquet:
         if self.writer is not None:
             self.writer.close()
             os.replace(f"{self.path}.tmp", self.path)
+            self.written.append((self.path, self.rows_in_part))
             self.writer, self.rows_in_part = None, 0
             self.part += 1
 
@@ -93,16 +107,25 @@ def _summary_from_state(state: dict) -> Summary:
                    tuple(state["bounds"]) if state["bounds"] is not None else None, state["histogram"])
 
 
-class _InputOutputs:
-    """What one input file's rows became: its three rolling outputs and what was counted."""
+class SplitOutputs:
+    """What one input split's rows became: its three rolling outputs and what was counted."""
 
-    def __init__(self, work_dir: Path, index: int, path: str, rows_per_file: int):
-        self.work_dir, self.index, self.path = work_dir, index, path
-        prefix = f"part-{index:05d}"
-        self.outputs = {name: _RollingParquet(work_dir / PARTS / name, prefix, rows_per_file) for name in OUTPUTS}
+    def __init__(self, work_dir: Path, index: int, split: int, path: str, rows_per_file: int = ROWS_PER_FILE):
+        self.work_dir, self.index, self.split, self.path = Path(work_dir), index, split, path
+        self.name = split_name(index, split)
+        self.outputs = {name: _RollingParquet(self.work_dir / PARTS / name, f"part-{self.name}", rows_per_file)
+                        for name in OUTPUTS}
         self.ledger = Ledger()
         self.scores: dict[str, Summary] = {}
         self.sources: dict[str, Counter] = defaultdict(Counter)
+        self.documents = self.text_bytes = 0
+
+    def clear(self) -> None:
+        """Remove what an earlier attempt at this split left: its record first, then its part files."""
+        (self.work_dir / DONE / f"{self.name}.json").unlink(missing_ok=True)
+        for name in OUTPUTS:
+            for old in (self.work_dir / PARTS / name).glob(f"part-{self.name}-*"):
+                old.unlink(missing_ok=True)
 
     def write(self, table: pa.Table) -> None:
         quarantined = pc.is_valid(table[C.QUARANTINE_REASON])
@@ -111,9 +134,9 @@ class _InputOutputs:
         kept = documents.filter(pc.fill_null(documents[C.KEEP], False))
         rejected = documents.filter(pc.invert(pc.fill_null(documents[C.KEEP], False)))
         quarantine = table.filter(quarantined).select(list(QUARANTINE_COLUMNS))
-        self.outputs[CURATED].write(kept)
-        self.outputs[REJECTED].write(rejected)
-        self.outputs[QUARANTINE].write(quarantine)
+        for name, rows in ((CURATED, kept), (REJECTED, rejected), (QUARANTINE, quarantine)):
+            if rows.num_rows:
+                self.outputs[name].write(rows)
 
         self.ledger += Ledger(
             input=table.num_rows,
@@ -121,6 +144,9 @@ class _InputOutputs:
             dropped=Counter(rejected[C.DROP_REASON].to_pylist()),
             quarantined=quarantine.num_rows,
         )
+        if C.TEXT in table.column_names and table.num_rows:
+            self.documents += table.num_rows - table[C.TEXT].null_count
+            self.text_bytes += int(pc.sum(pc.binary_length(table[C.TEXT])).as_py() or 0)
         self._count_sources(table, keep, quarantined)
         for name, column in C.SCORES.items():
             if name in documents.column_names:
@@ -143,41 +169,74 @@ class _InputOutputs:
             counts["html_responses"] += html
             counts["kept"] += kept
 
-    def finish(self) -> None:
-        """Close the part files (renamed into place), then write the completion record."""
-        for output in self.outputs.values():
-            output.close()
+    def finish(self, stages: list[StageStats] = (), node: str | None = None) -> str:
+        """Close the part files (renamed into place), then write the completion record, last. Returns the
+        record as written (JSON): all the driver receives of this split."""
+        parts = []
+        for name in OUTPUTS:
+            self.outputs[name].close()
+            for path, rows in self.outputs[name].written:
+                parts.append({"file": f"{name}/{path.name}", "rows": rows, "bytes": path.stat().st_size,
+                              "sha256": sha256_file(path)})
         done = self.work_dir / DONE
         done.mkdir(parents=True, exist_ok=True)
         record = {
             "input": self.path,
+            "index": self.index,
+            "split": self.split,
+            "node": node,
+            "parts": parts,
             "ledger": self.ledger.to_dict(),
             "sources": {s: dict(sorted(c.items())) for s, c in sorted(self.sources.items())},
             "scores": {name: _summary_state(s) for name, s in sorted(self.scores.items())},
+            "stages": [s.to_dict() for s in stages],
+            "documents": self.documents,
+            "text_bytes": self.text_bytes,
         }
-        write_atomic(done / f"{self.index:05d}.json", json.dumps(record, sort_keys=True))
+        text = json.dumps(record, sort_keys=True)
+        write_atomic(done / f"{self.name}.json", text)
+        return text
 
 
 @dataclasses.dataclass
-class InputRecord:
-    """An input's completion record, read back."""
+class SplitRecord:
+    """A split's completion record, read back."""
 
     input: str
+    index: int
+    split: int
+    node: str | None
+    parts: list[dict]
     ledger: Ledger
     sources: dict[str, dict]
     scores: dict[str, Summary]
+    stages: list[StageStats]
+    documents: int = 0
+    text_bytes: int = 0
+
+    @classmethod
+    def from_json(cls, text: str) -> "SplitRecord":
+        d = json.loads(text)
+        return cls(d["input"], d["index"], d["split"], d.get("node"), d["parts"], Ledger.from_dict(d["ledger"]),
+                   d["sources"], {name: _summary_from_state(s) for name, s in d["scores"].items()},
+                   [StageStats.from_dict(s) for s in d.get("stages", [])], d.get("documents", 0), d.get("text_bytes", 0))
 
 
-def read_done(work_dir: Path, index: int) -> InputRecord | None:
-    path = Path(work_dir) / DONE / f"{index:05d}.json"
+def read_done(work_dir: Path, index: int, split: int = 0) -> SplitRecord | None:
+    """The split's completion record, if it exists and every part file it lists is there at its size;
+    else None (the split is redone)."""
+    path = Path(work_dir) / DONE / f"{split_name(index, split)}.json"
     if not path.exists():
         return None
-    d = json.loads(path.read_text())
-    return InputRecord(d["input"], Ledger.from_dict(d["ledger"]), d["sources"],
-                       {name: _summary_from_state(s) for name, s in d["scores"].items()})
+    record = SplitRecord.from_json(path.read_text())
+    for part in record.parts:
+        file = Path(work_dir) / PARTS / part["file"]
+        if not file.exists() or file.stat().st_size != part["bytes"]:
+            return None
+    return record
 
 
-def merge_records(records: list[InputRecord]) -> tuple[Ledger, dict[str, Summary], dict[str, dict]]:
+def merge_records(records: list[SplitRecord]) -> tuple[Ledger, dict[str, Summary], dict[str, dict]]:
     """The ledger, score summaries and per-source counts of the whole run, summed in input order."""
     ledger, scores, sources = Ledger(), {}, defaultdict(Counter)
     for record in records:
@@ -189,50 +248,29 @@ def merge_records(records: list[InputRecord]) -> tuple[Ledger, dict[str, Summary
     return ledger, scores, {s: dict(sorted(c.items())) for s, c in sorted(sources.items())}
 
 
-class RunWriter:
-    """Writes the rows of the inputs `todo` (indexes into `inputs`) under `work_dir`, input by input.
+def merge_stages(records: list[SplitRecord], names: list[str]) -> list[StageStats]:
+    """Every stage's counters over the whole run, in stage order (a stage no split ran is all zeros)."""
+    merged = {name: StageStats(name) for name in names}
+    for record in records:
+        for stats in record.stages:
+            merged[stats.stage] = merged[stats.stage] + stats if stats.stage in merged else stats
+    return list(merged.values())
 
-    Rows are attributed to their input by their source_file column; they must arrive in input order."""
 
-    def __init__(self, work_dir: Path, inputs: list[str], todo: list[int], rows_per_file: int = ROWS_PER_FILE):
-        self.work_dir, self.inputs, self.rows_per_file = Path(work_dir), inputs, rows_per_file
-        self.index_of = {path: i for i, path in enumerate(inputs)}
-        self.todo = sorted(todo)
-        self.next = 0  # position in self.todo of the first input not yet finished
-        self.current: _InputOutputs | None = None
-
-    def _advance_to(self, index: int) -> None:
-        """Finish every input before `index` (inputs that gave no row get an empty record)."""
-        if self.current is not None and self.current.index == index:
-            return
-        while self.next < len(self.todo) and self.todo[self.next] < index:
-            i = self.todo[self.next]
-            outputs = self.current if self.current is not None and self.current.index == i else \
-                _InputOutputs(self.work_dir, i, self.inputs[i], self.rows_per_file)
-            outputs.finish()
-            fault_point("write:input")
-            self.current = None
-            self.next += 1
-        if index < len(self.inputs):
-            if self.next >= len(self.todo) or self.todo[self.next] != index:
-                raise RuntimeError(f"rows of input {self.inputs[index]!r} arrived out of order or were not expected")
-            self.current = _InputOutputs(self.work_dir, index, self.inputs[index], self.rows_per_file)
-
-    def write(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        sources = table[C.SOURCE_FILE].to_pylist()
-        try:
-            indexes = [self.index_of[s] for s in sources]
-        except KeyError as err:
-            raise RuntimeError(f"a row's source_file {err.args[0]!r} is none of the run's inputs") from None
-        start = 0
-        for end in range(1, len(indexes) + 1):
-            if end == len(indexes) or indexes[end] != indexes[start]:
-                self._advance_to(indexes[start])
-                self.current.write(table.slice(start, end - start))
-                start = end
-        fault_point("write:batch")
-
-    def close(self) -> None:
-        self._advance_to(len(self.inputs))
+def write_rows(work_dir: Path, inputs: list[str], table: pa.Table, rows_per_file: int = ROWS_PER_FILE) -> list[SplitRecord]:
+    """Write rows already decided (rethreshold) as each input's split 0, in one process: the same part
+    names and records a run writes. Rows are attributed to their input by their source_file column."""
+    index_of = {path: i for i, path in enumerate(inputs)}
+    sources = table[C.SOURCE_FILE].to_pylist() if table.num_rows else []
+    missing = set(sources) - set(index_of)
+    if missing:
+        raise RuntimeError(f"a row's source_file {sorted(missing)[0]!r} is none of the run's inputs")
+    records = []
+    for i, path in enumerate(inputs):
+        outputs = SplitOutputs(work_dir, i, 0, path, rows_per_file)
+        mask = pc.equal(table[C.SOURCE_FILE], path) if table.num_rows else None
+        rows = table.filter(mask) if mask is not None else table
+        if rows.num_rows:
+            outputs.write(rows)
+        records.append(SplitRecord.from_json(outputs.finish()))
+    return records

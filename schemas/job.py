@@ -373,6 +373,12 @@ class Job(_Model):
     staging: str | None = None
     # Documents per batch handed to each stage.
     batch_size: int = Field(default=64, ge=1)
+    # ... and at most this many bytes per batch (bodies' bytes + texts' characters), so a worker's memory
+    # does not grow with page sizes; a record heavier than this is a batch of its own.
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # A JSONL line or a Parquet text cell over this many bytes is quarantined as "record too large" while
+    # it is read, never held whole; null: extract.max_page_bytes (which caps WARC/WET bodies likewise).
+    max_record_bytes: int | None = Field(default=None, ge=1024)
     ray: RayConfig = RayConfig()
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()

@@ -17,7 +17,9 @@ from gristmill.filters.evidence import evidence_spans, redact
 from gristmill.pipeline.cli import app
 from gristmill.pipeline.progress import Progress
 from gristmill.pipeline.report_html import NOT_COMPUTED, build_report
+from gristmill.pipeline.writers import SplitRecord
 from gristmill.schemas import columns as C
+from gristmill.schemas.stats import Ledger
 
 from conftest import REPO
 from report_support import Browser, ensure_chromium, quickstart_run
@@ -208,17 +210,17 @@ def test_evidence_spans_and_redaction():
     assert counts == Counter({"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1, "IP_ADDRESS": 1})
 
 
-def test_progress_rates_and_eta_from_warc_offsets():
+def test_progress_rates_and_eta_from_completed_splits():
     lines, now = [], [0.0]
-    progress = Progress(lines.append, sizes={"a.warc.gz": 1000, "b.warc.gz": 1000}, every_s=5, clock=lambda: now[0])
-    batch = pa.table({C.SOURCE_FILE: ["a.warc.gz", "a.warc.gz"], C.RECORD_OFFSET: [0, 500],
-                      C.TEXT: pa.array(["x" * 1_000_000, None], pa.large_string())})
+    progress = Progress(lines.append, sizes={"a.warc.gz": 1000, "b.warc.gz": 3000}, every_s=5, clock=lambda: now[0])
+    record = SplitRecord(input="a.warc.gz", index=0, split=0, node=None, parts=[], ledger=Ledger(input=2), sources={},
+                         scores={}, stages=[], documents=1, text_bytes=1_000_000)
     now[0] = 10.0
-    progress.update(batch)
+    progress.update(record, "a.warc.gz")
     assert progress.fraction() == 0.25 and len(lines) == 1
     assert "2 records, 1 documents (0 docs/s)" in lines[0] and "25%" in lines[0] and "ETA 0:30" in lines[0]
     now[0] = 12.0
-    progress.update(batch)  # within every_s of the last line: quiet
+    progress.update(record, "a.warc.gz")  # within every_s of the last line: quiet
     assert len(lines) == 1
     progress.finish()
     assert len(lines) == 2 and "ETA" in lines[1]

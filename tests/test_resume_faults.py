@@ -21,7 +21,8 @@ from reliability_support import DEMO, assert_same_outputs, gristmill_run, small_
 
 KILLED = -9  # the subprocess's return code after SIGKILL
 full = pytest.mark.skipif(not os.environ.get("GRISTMILL_FULL_FAULTS"), reason="full fault matrix: GRISTMILL_FULL_FAULTS=1")
-WORKER_POINTS = ["read@1", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2"]
+WORKER_POINTS = ["read@1", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2",
+                 "write:batch@2", "write:input@1"]
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +58,15 @@ def _assert_complete_and_equal(output, clean):
 
 
 def test_driver_killed_three_times_then_resumed(corpus, clean, tmp_path):
-    """Killed mid-extraction (2 of 4 inputs done), then resumed and killed after dedup rewrote curated/
-    in place, then resumed and killed mid-tokenization (after the first shard), then resumed to the end."""
+    """Killed mid-extraction (after it received the 2nd of 4 inputs' completion records), then resumed and
+    killed after dedup rewrote curated/ in place, then resumed and killed mid-tokenization (after the first
+    shard), then resumed to the end."""
     _, inputs, job = corpus
     out = tmp_path / "run"
-    _check(gristmill_run(job, out, fault="write:input@2"), expect_killed=True)
-    assert sorted(p.name for p in (out / ".work" / "done").iterdir()) == ["00000.json", "00001.json"]
+    _check(gristmill_run(job, out, fault="driver:split@2"), expect_killed=True)
+    done = sorted(p.name for p in (out / ".work" / "done").iterdir() if p.suffix == ".json")
+    # two records received; the workers may finish the splits they hold before the dying driver's Ray stops them
+    assert 2 <= len(done) and set(done) <= {f"{i:07d}-00000.json" for i in range(4)}, done
     assert not (out / "stats.json").exists()
 
     _check(gristmill_run(job, out, resume=True, fault="dedup:rewrite"), expect_killed=True)
@@ -107,7 +111,7 @@ def test_six_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_pa
 
 # --- the full matrix (GRISTMILL_FULL_FAULTS=1) -------------------------------------------------------
 
-DRIVER_POINTS = ["write:batch@1", "write:input@1", "write:input@3", "write:input@4", "dedup:bands", "dedup:components",
+DRIVER_POINTS = ["driver:split@1", "driver:split@3", "driver:split@4", "dedup:bands", "dedup:components",
                  "dedup:members", "dedup:keepers", "dedup:rewrite", "tokenize:spill", "tokenize:shard@1",
                  "tokenize:shard@6", "finish"]
 

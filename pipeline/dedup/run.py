@@ -14,7 +14,7 @@ filter, as FineWeb orders it). It reads like its phases, each a step of Ray task
                 one's, near_duplicate otherwise
   6. rewrite    per group of curated parts: each curated/part-N.parquet rewritten without its duplicates
                 (every row gains dup_cluster_id, dup_cluster_size); the duplicates go to
-                rejected/dedup-N.parquet with keep=False and their drop_reason
+                rejected/dedup-KEY.parquet (KEY: its curated/part-KEY) with keep=False and their drop_reason
 
 A node is a document's position in curated/ order (parts by name, rows in order), which is
 deterministic, so clusters, kept documents and output bytes do not depend on the number of workers.
@@ -42,6 +42,7 @@ from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.parquet_read import batches
+from gristmill.pipeline.writers import part_key
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import DedupConfig
@@ -503,8 +504,9 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.bytes_saved = removed["bytes_saved"]
     phase("keepers")
     (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
-    rewrite_extras = [[(*part, str(run_dir / REJECTED / f"dedup-{i:05d}.parquet")) for i, part in zip(indices, group)]
-                      for indices, group in zip(part_groups, groups)]  # rejected/dedup-N.parquet for curated part N
+    rewrite_extras = [[(*part, str(run_dir / REJECTED / f"dedup-{part_key(files[i].name)}.parquet"))
+                       for i, part in zip(indices, group)]
+                      for indices, group in zip(part_groups, groups)]  # rejected/dedup-KEY.parquet for curated/part-KEY
     stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(groups)), 0)
     by_source: Counter = sum((s["by_source"] for s in stats), Counter())
     result.removed_by_source = dict(sorted(by_source.items()))

@@ -1,14 +1,18 @@
-"""What every source shares: opening local paths and URIs, rows with every source column, quarantine rows.
+"""What every source shares: opening local paths and URIs, rows with every source column, quarantine rows,
+and cutting a stream of rows into bounded batches.
 
-A source is a small object with `paths` (paths, globs or URIs) and `read(path) -> pyarrow.Table` that
-turns one input file into rows of `columns.SOURCE_SCHEMA`, one per record, and never raises on bad
-input: what cannot be read becomes a row with a `quarantine_reason`.
+A source is a small object with `paths` (paths, globs or URIs) and `rows(path)`, a generator that turns
+one input file into rows of `columns.SOURCE_SCHEMA`, one per record, reading the file as a stream (never
+the whole file, never a record past the source's size cap), and never raises on bad input: what cannot
+be read becomes a row with a `quarantine_reason`. `batches(source, path, rows, bytes)` groups those rows
+into tables bounded by rows and by bytes; that is what a worker reads (pipeline/input_task.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import xxhash
@@ -62,3 +66,65 @@ def metadata_json(metadata: dict | None) -> str | None:
 
 def to_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=C.SOURCE_SCHEMA)
+
+
+def row_bytes(row: dict) -> int:
+    """What a row weighs in a batch: its body's bytes plus its text's characters."""
+    return len(row.get(C.CONTENT) or b"") + len(row.get(C.TEXT) or "")
+
+
+def batched(rows: Iterable[dict], max_rows: int, max_bytes: int) -> Iterator[pa.Table]:
+    """Tables of at most `max_rows` rows and `max_bytes` (row_bytes); a row heavier than `max_bytes` is a
+    batch of its own. The cut depends on the rows alone, so the same input gives the same batches."""
+    batch: list[dict] = []
+    size = 0
+    for row in rows:
+        weight = row_bytes(row)
+        if batch and size + weight > max_bytes:
+            yield to_table(batch)
+            batch, size = [], 0
+        batch.append(row)
+        size += weight
+        if len(batch) >= max_rows:
+            yield to_table(batch)
+            batch, size = [], 0
+    if batch:
+        yield to_table(batch)
+
+
+def read_all(source, path: str) -> pa.Table:
+    """A whole input file as one table: for tests and small files only (runs read `batched`)."""
+    return to_table(list(source.rows(path)))
+
+
+LINE_CHUNK = 1 << 20
+
+
+def capped_lines(handle, max_bytes: int) -> Iterator[tuple[bytes | None, int]]:
+    """(line, length) for each line of a binary stream, without its newline, read LINE_CHUNK bytes at a
+    time; a line longer than `max_bytes` comes as (None, its length) and is never held whole (its bytes
+    are read and dropped). An empty last line after the final newline is no line, as for `for line in f`."""
+    buffer = bytearray()
+    length, too_long = 0, False
+    # read1: what the stream has decoded so far (at most LINE_CHUNK), so the lines before a broken end
+    # of a compressed file are still yielded before its error is raised.
+    read = getattr(handle, "read1", handle.read)
+    while chunk := read(LINE_CHUNK):
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            end = newline if newline >= 0 else len(chunk)
+            length += end - start
+            if not too_long:
+                if length > max_bytes:
+                    too_long = True
+                    buffer.clear()
+                else:
+                    buffer += chunk[start:end]
+            if newline < 0:
+                break
+            yield (None if too_long else bytes(buffer)), length
+            buffer.clear()
+            length, too_long, start = 0, False, newline + 1
+    if length:
+        yield (None if too_long else bytes(buffer)), length

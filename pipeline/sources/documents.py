@@ -6,19 +6,25 @@ has none) and extra top-level fields carried into `metadata`. A `url`, top-level
 fills the url column.
 
 Bad input never stops a run: a line that is not JSON, a record without the text key or whose text is
-not a string, an empty file, an unreadable or corrupt file each become a quarantined row with the
-reason; the rest of the file is still read where that is possible.
+not a string, a record over `max_record_bytes`, an empty file, an unreadable or corrupt file each become
+a quarantined row with the reason; the rest of the file is still read where that is possible. Both read
+as streams: JSONL a line at a time (an oversized line is read through in chunks and never held), Parquet
+a row group at a time in slices.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from gristmill.pipeline.sources.base import empty_row, metadata_json, open_input, quarantine_row, to_table
+from gristmill.pipeline.sources.base import (LINE_CHUNK, capped_lines, empty_row, metadata_json, open_input,
+                                             quarantine_row, read_all)
 from gristmill.schemas import columns as C
+from gristmill.schemas.job import ExtractConfig
 
 
 @dataclass
@@ -27,6 +33,8 @@ class _DocumentSource:
     text_key: str = "text"
     id_key: str = "id"
     metadata_keys: list[str] = field(default_factory=list)
+    # A record (a JSONL line, a Parquet text cell) over this many bytes is quarantined as it is read.
+    max_record_bytes: int = ExtractConfig().max_page_bytes
 
     def _row(self, record, source_file: str, offset: int) -> dict:
         if not isinstance(record, dict):
@@ -48,53 +56,103 @@ class _DocumentSource:
         row[C.TEXT] = text
         return row
 
+    def read(self, path: str) -> pa.Table:
+        """The whole file as one table (tests and small files; a run reads bounded batches)."""
+        return read_all(self, path)
+
 
 @dataclass
 class JsonlSource(_DocumentSource):
     type: str = field(default="jsonl", init=False)
 
-    def read(self, path: str) -> pa.Table:
-        rows = []
+    def rows(self, path: str) -> Iterator[dict]:
+        """One row per line, read as a stream; a line over `max_record_bytes` is quarantined unread."""
         line_no = -1
         try:
             with open_input(path, compression="infer") as handle:
-                for line_no, line in enumerate(handle):
-                    if not line.strip():
-                        rows.append(quarantine_row(path, line_no, f"line {line_no}: empty line"))
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError as err:
-                        rows.append(quarantine_row(path, line_no, f"line {line_no}: not JSON: {err}"))
-                        continue
-                    rows.append(self._row(record, path, line_no))
+                for line_no, (line, length) in enumerate(capped_lines(handle, self.max_record_bytes)):
+                    if line is None:
+                        yield quarantine_row(path, line_no, f"line {line_no}: record too large: {length} bytes, over "
+                                                            f"the {self.max_record_bytes}-byte cap (max_record_bytes)")
+                    elif not line.strip():
+                        yield quarantine_row(path, line_no, f"line {line_no}: empty line")
+                    else:
+                        try:
+                            record = json.loads(line)
+                        except ValueError as err:
+                            yield quarantine_row(path, line_no, f"line {line_no}: not JSON: {err}")
+                            continue
+                        yield self._row(record, path, line_no)
         except Exception as err:  # noqa: BLE001 - a broken file (bad gzip, unreadable) quarantines its remainder
-            rows.append(quarantine_row(path, line_no + 1, f"unreadable from line {line_no + 1}: {type(err).__name__}: {err}"))
-        if line_no < 0 and not rows:
-            rows.append(quarantine_row(path, 0, "empty file: no records"))
-        return to_table(rows)
+            yield quarantine_row(path, line_no + 1, f"unreadable from line {line_no + 1}: {type(err).__name__}: {err}")
+            return
+        if line_no < 0:
+            yield quarantine_row(path, 0, "empty file: no records")
 
 
 @dataclass
 class ParquetSource(_DocumentSource):
     type: str = field(default="parquet", init=False)
 
-    def read(self, path: str) -> pa.Table:
+    def rows(self, path: str) -> Iterator[dict]:
+        """One row per Parquet row, a row group at a time in slices of bounded size. A text cell over
+        `max_record_bytes` is quarantined: its length is taken from the Arrow array, never as a Python
+        string; a row group of one row whose text column is over the cap is quarantined without reading
+        that column at all (a page is the smallest unit Parquet decodes, so a big cell that shares its
+        row group with others is decoded once, then dropped)."""
         import pyarrow.parquet as pq
 
-        rows = []
         offset = 0
         try:
             with open_input(path) as handle:
-                parquet = pq.ParquetFile(handle)
-                for batch in parquet.iter_batches(batch_size=4096):
-                    for record in batch.to_pylist():
-                        if isinstance(record.get("metadata"), list):  # a map column arrives as key/value pairs
-                            record["metadata"] = dict(record["metadata"])
-                        rows.append(self._row(record, path, offset))
+                # pre_buffer off: a row group's column chunks are read as they are decoded, not all at once.
+                parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=LINE_CHUNK)
+                names = parquet.schema_arrow.names
+                text_at = names.index(self.text_key) if self.text_key in names else None
+                for group in range(parquet.num_row_groups):
+                    meta = parquet.metadata.row_group(group)
+                    text_bytes = meta.column(text_at).total_uncompressed_size if text_at is not None else 0
+                    if text_at is not None and meta.num_rows == 1 and text_bytes > self.max_record_bytes:
+                        yield quarantine_row(path, offset, f"row {offset}: record too large: its {self.text_key!r} "
+                                                           f"column chunk is {text_bytes} bytes, over the "
+                                                           f"{self.max_record_bytes}-byte cap (max_record_bytes)")
                         offset += 1
+                        continue
+                    # Slices of about max_record_bytes of text each (at least one row).
+                    per_row = max(text_bytes // max(meta.num_rows, 1), 1)
+                    size = max(1, min(4096, self.max_record_bytes // per_row))
+                    for batch in parquet.iter_batches(batch_size=size, row_groups=[group]):
+                        yield from self._batch_rows(batch, path, offset)
+                        offset += batch.num_rows
         except Exception as err:  # noqa: BLE001 - a corrupt file quarantines its remainder
-            rows.append(quarantine_row(path, offset, f"unreadable Parquet from row {offset}: {type(err).__name__}: {err}"))
-        if not rows:
-            rows.append(quarantine_row(path, 0, "empty file: no records"))
-        return to_table(rows)
+            yield quarantine_row(path, offset, f"unreadable Parquet from row {offset}: {type(err).__name__}: {err}")
+            return
+        if offset == 0:
+            yield quarantine_row(path, 0, "empty file: no records")
+
+    def _batch_rows(self, batch: pa.RecordBatch, path: str, offset: int) -> Iterator[dict]:
+        too_large: list[int] = []
+        if self.text_key in batch.schema.names and _is_text(batch.schema.field(self.text_key).type):
+            column = batch.column(self.text_key)
+            lengths = pc.fill_null(pc.binary_length(column), 0)
+            over = pc.greater(lengths, self.max_record_bytes)
+            if pc.any(over).as_py():
+                too_large = [i for i, flag in enumerate(over.to_pylist()) if flag]
+                sizes = lengths.to_pylist()
+                batch = batch.set_column(batch.schema.get_field_index(self.text_key), self.text_key,
+                                         pc.if_else(over, pa.scalar(None, column.type), column))
+        too_large_set = set(too_large)
+        for i, record in enumerate(batch.to_pylist()):
+            if i in too_large_set:
+                yield quarantine_row(path, offset + i, f"row {offset + i}: record too large: {sizes[i]} bytes of "
+                                                       f"{self.text_key!r}, over the {self.max_record_bytes}-byte cap "
+                                                       "(max_record_bytes)")
+                continue
+            if isinstance(record.get("metadata"), list):  # a map column arrives as key/value pairs
+                record["metadata"] = dict(record["metadata"])
+            yield self._row(record, path, offset + i)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or \
+        pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)

@@ -292,6 +292,10 @@ class WarcSource:
     max_page_bytes: int = ExtractConfig().max_page_bytes
     type: str = field(default="warc", init=False)
 
+    def rows(self, path: str) -> Iterator[dict]:
+        """One row per record, read as a stream (a body is read up to max_page_bytes, never past it)."""
+        return iter_warc_rows(path, self.max_page_bytes)
+
     def read(self, path: str) -> pa.Table:
         return read_warc_table(path, self.max_page_bytes)
 

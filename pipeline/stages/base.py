@@ -8,16 +8,14 @@ thresholds returns them from `rules()`; only the decide step applies them.
 
 Stages score only the rows that are still documents (no `skip_reason`, no `quarantine_reason`); the
 other rows pass through with nulls in the written columns, so every row reaches the writers.
-Per batch, a stage writes its `StageStats` as a small JSON file under the run's work folder; the
-runner sums them. Files, not actor state: they survive a worker that dies after its batch.
+Per batch, a stage adds its `StageStats` to `self.stats`; the worker resets it at the start of each input
+split and puts the sums into that split's completion record (pipeline/input_task.py), so a worker that
+dies mid-split leaves no counts behind and its retry counts the split once.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import uuid
 from collections import Counter
 
 import pyarrow as pa
@@ -53,7 +51,7 @@ class Stage:
 
     def __init__(self, config=None):
         self.config = config
-        self.stats_dir: str | None = None  # set by the runner: where per-batch stats files go
+        self.stats = StageStats(self.name)  # this stage's counters since the worker last reset them
         self._ready = False
 
     def rules(self) -> list:
@@ -85,20 +83,10 @@ class Stage:
             batches=1,
             counts=counts,
         )
-        self.write_stats(stats)
+        self.stats = stats if self.stats.stage != self.name else self.stats + stats
         return out
 
     def bytes_in(self, table: pa.Table) -> int:
         if C.TEXT in table.column_names:
             return int(pc.sum(pc.binary_length(table[C.TEXT])).as_py() or 0)
         return 0
-
-    def write_stats(self, stats: StageStats) -> None:
-        if not self.stats_dir:
-            return
-        folder = os.path.join(self.stats_dir, self.name)
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"{uuid.uuid4().hex}.json")
-        with open(f"{path}.tmp", "w") as handle:
-            json.dump(stats.to_dict(), handle)
-        os.replace(f"{path}.tmp", path)
