@@ -104,7 +104,8 @@ def _summary_state(summary: Summary) -> dict:
 def _summary_from_state(state: dict) -> Summary:
     return Summary(state["n"], state["total"], math.inf if state["low"] is None else state["low"],
                    -math.inf if state["high"] is None else state["high"],
-                   tuple(state["bounds"]) if state["bounds"] is not None else None, state["histogram"])
+                   tuple(state["bounds"]) if state["bounds"] is not None else None, state["histogram"],
+                   state.get("partials"))
 
 
 class SplitOutputs:

@@ -53,9 +53,29 @@ class StageStats:
         return cls(**{**d, "counts": Counter(d.get("counts", {}))})
 
 
+def _add_exact(partials: list[float], values) -> None:
+    """Add `values` to the exact sum that `partials` (non-overlapping floats) represents (Shewchuk's
+    algorithm, as in Python's math.fsum recipe): the sum of a column does not depend on how its values
+    were grouped into batches or splits, so a run's statistics do not depend on its batch sizes."""
+    for x in values:
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                partials[i] = low
+                i += 1
+            x = high
+        partials[i:] = [x]
+
+
 @dataclass
 class Summary:
-    """n, sum, min, max of a score column, plus a histogram over its declared [low, high] when bounded."""
+    """n, sum, min, max of a score column, plus a histogram over its declared [low, high] when bounded.
+    The sum is kept exactly (`partials`; `total` is it correctly rounded), so summaries add up to the same
+    figures whatever the batches, splits and order they were counted in."""
 
     n: int = 0
     total: float = 0.0
@@ -63,16 +83,22 @@ class Summary:
     high: float = -math.inf
     bounds: tuple[float, float] | None = None
     histogram: list[int] | None = None
+    partials: list[float] | None = None
+
+    def __post_init__(self):
+        if self.partials is None:
+            self.partials = [self.total] if self.total else []
 
     def add_values(self, values) -> None:
         import numpy as np
 
         arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
-        arr = arr[~np.isnan(arr)]
+        arr = arr[np.isfinite(arr)]
         if not len(arr):
             return
         self.n += len(arr)
-        self.total += float(arr.sum())
+        _add_exact(self.partials, arr.tolist())
+        self.total = math.fsum(self.partials)
         self.low = min(self.low, float(arr.min()))
         self.high = max(self.high, float(arr.max()))
         if self.bounds is not None:
@@ -83,8 +109,10 @@ class Summary:
         hist = None
         if self.histogram or other.histogram:
             hist = [a + b for a, b in zip(self.histogram or [0] * HISTOGRAM_BINS, other.histogram or [0] * HISTOGRAM_BINS)]
-        return Summary(self.n + other.n, self.total + other.total, min(self.low, other.low),
-                       max(self.high, other.high), self.bounds or other.bounds, hist)
+        partials = list(self.partials)
+        _add_exact(partials, other.partials)
+        return Summary(self.n + other.n, math.fsum(partials), min(self.low, other.low),
+                       max(self.high, other.high), self.bounds or other.bounds, hist, partials)
 
     def to_dict(self) -> dict:
         return {

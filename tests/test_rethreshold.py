@@ -28,7 +28,7 @@ def _keeper_dropping_min_words(run_dir: Path) -> tuple[int, str]:
     syndicated copies carry a few more words), and that duplicate's id."""
     curated = pq.read_table(run_dir / "curated", columns=[C.ID, C.WORD_COUNT]).to_pylist()
     words = {r[C.ID]: r[C.WORD_COUNT] for r in curated}
-    duplicates = pq.read_table(run_dir / "rejected" / "dedup-00000.parquet",
+    duplicates = pq.read_table(run_dir / "rejected" / "dedup-0000000-00000-000.parquet",
                                columns=[C.ID, C.WORD_COUNT, C.DUP_CLUSTER_ID, C.DROP_REASON]).to_pylist()
     candidates = sorted((words[d[C.DUP_CLUSTER_ID]] + 1, d[C.ID]) for d in duplicates
                         if d[C.WORD_COUNT] > words[d[C.DUP_CLUSTER_ID]])
