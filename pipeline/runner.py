@@ -331,10 +331,12 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     stage_stats = merge_stages(records, [SOURCE_STAGE] + [stage.name for stage in stages])
     nodes: dict[str, int] = {}  # node id → input files read there
     rows_by_node: dict[str, int] = {}  # node id → records processed there
+    parts_by_node: dict[str, int] = {}  # node id → part files written there
     for record in records:
         if record.node is not None:
             nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
+            parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
     records_skipped = sum(record.ledger.input for record in done.values())
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
@@ -407,11 +409,13 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         stats.classifier_cut = classifier_cut.to_dict()
     document = json.loads(stats.to_json())
     # this invocation's work: inputs it skipped because an interrupted run had finished them; the Ray
-    # nodes the splits ran on (node id → input files read there, and → records processed there); and
+    # nodes the splits ran on (node id → input files read there, → records processed there, → part files
+    # written there); and
     # the bytes of completion records the driver received (all it receives from the workers)
     document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
+                       "parts_by_node": dict(sorted(parts_by_node.items())),
                        "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received)}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)

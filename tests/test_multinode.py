@@ -221,6 +221,9 @@ def test_two_node_cluster_runs_on_both_nodes_and_matches_the_local_run(ray_local
     assert set(rows_by_node) == set(nodes)  # both nodes ran the per-batch stages …
     assert all(rows > 0 for rows in rows_by_node.values())
     assert sum(rows_by_node.values()) == stats["ledger"]["input"] == 276  # … and every record ran exactly once
+    parts_by_node = stats["run"]["parts_by_node"]  # from each split's completion record: who wrote its parts
+    assert set(parts_by_node) == set(nodes) and all(parts > 0 for parts in parts_by_node.values())
+    assert stats["run"]["driver_received_bytes"] < 60_000  # six completion records, never a row
     local_stats = json.loads((tmp_path / "local" / "stats.json").read_text())
     assert len(local_stats["run"]["rows_by_node"]) == 1 and set(local_stats["run"]["rows_by_node"]) != set(nodes)
     assert_same_outputs(tmp_path / "cluster", local.output)

@@ -81,6 +81,27 @@ def test_driver_killed_three_times_then_resumed(corpus, clean, tmp_path):
                                   "records_skipped": 276}
 
 
+def test_worker_killed_mid_write_then_driver_killed_then_resumed(corpus, clean, tmp_path):
+    """A worker dies with its split's part files open (Ray retries the split), then the driver dies after
+    its first completion record. What a resume finds is made worse on purpose: a stray part file no record
+    lists (a worker killed mid-write on a store without atomic renames) and a listed part file cut short.
+    The resume redoes what is not proven done, and the bytes are a clean run's."""
+    _, _, job = corpus
+    out, markers = tmp_path / "run", tmp_path / "markers"
+    _check(gristmill_run(job, out, fault="write:batch@1,driver:split@1", marker=markers), expect_killed=True)
+    assert sorted(p.name for p in markers.iterdir()) == ["driver_split@1", "write_batch@1"]
+    records = sorted((out / ".work" / "done").glob("*.json"))
+    assert records
+    listed = json.loads(records[0].read_text())["parts"]
+    torn = out / ".work" / "parts" / listed[0]["file"]
+    torn.write_bytes(torn.read_bytes()[: listed[0]["bytes"] // 2])
+    stray = out / ".work" / "parts" / "curated" / "part-0000003-00000-007.parquet"
+    stray.write_bytes(b"PAR1 half a file")
+    _check(gristmill_run(job, out, resume=True), expect_killed=False)
+    _assert_complete_and_equal(out, clean)
+    assert _stats(out)["run"]["inputs_skipped"] == len(records) - 1  # the torn split was redone
+
+
 def test_resume_of_a_complete_run_does_nothing_and_another_job_is_refused(corpus, clean, tmp_path):
     _, inputs, job = corpus
     result = gristmill_run(job, clean, resume=True)  # a complete run: nothing to do, nothing touched
