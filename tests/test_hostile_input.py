@@ -2,22 +2,30 @@
 framing, encodings and payloads (tests/hostile_corpus.py, one file per kind, big ones generated in tmp)
 plus ../shared/data/warc-samples/edge-cases. No crash; each kind ends with ITS expected outcome; the
 ledger sums; and the Ray worker processes' peak RSS (VmHWM, sampled from /proc during the run) stays
-under 1.5 GiB."""
+under 1.5 GiB. Records over the size cap in every document format (JSONL plain, .gz, .zst; Parquet)
+are quarantined as they are read, with the reading process's peak RSS bounded."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 from gristmill.pipeline.runner import run
+from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 
+from conftest import REPO
 from hostile_corpus import KINDS, write_corpus
 from reliability_support import small_job
 
@@ -126,3 +134,88 @@ def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared
     print(f"\nhostile corpus: {len(KINDS)} kinds + {len(EDGE_CASES)} edge-case files, {result.ledger.input} rows; "
           f"peak worker RSS {peak / 2**20:.0f} MiB over {len(monitor.peak)} Ray worker processes")
     assert monitor.peak and peak <= 1.5 * GIB
+
+
+# --- records over the size cap (issue 20) ------------------------------------------------------
+
+MIB = 1024 * 1024
+BIG = 200 * MIB  # the oversized record
+CAP = MIB  # max_record_bytes in these tests
+NORMAL = [{"id": "a", "text": "A normal document. " * 20}, {"id": "b", "text": "Another one, also short. " * 20}]
+
+
+def _write_big_jsonl(path: Path) -> None:
+    """NORMAL[0], then one line of BIG bytes (a JSON string), then NORMAL[1]; written in chunks."""
+    opener = {".gz": lambda p: gzip.open(p, "wb", compresslevel=1),
+              ".zst": lambda p: zstandard.ZstdCompressor(level=1).stream_writer(open(p, "wb"))}.get(path.suffix, lambda p: open(p, "wb"))
+    chunk = b"x" * MIB
+    with opener(path) as out:
+        out.write(json.dumps(NORMAL[0]).encode() + b"\n")
+        out.write(b'{"id": "big", "text": "')
+        for _ in range(BIG // MIB):
+            out.write(chunk)
+        out.write(b'"}\n')
+        out.write(json.dumps(NORMAL[1]).encode() + b"\n")
+
+
+def _write_big_parquet(path: Path) -> None:
+    """NORMAL[0], the BIG cell, NORMAL[1]: one row group per row, as a writer of huge cells would."""
+    table = pa.table({"id": ["a", "big", "b"], "text": [NORMAL[0]["text"], "x" * BIG, NORMAL[1]["text"]]})
+    pq.write_table(table, path, row_group_size=1)
+
+
+PEAK = """
+import json, resource, sys
+from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
+kind, path, cap = sys.argv[1], sys.argv[2], int(sys.argv[3])
+source = (JsonlSource if kind == "jsonl" else ParquetSource)([path], max_record_bytes=cap)
+rows = [{k: r[k] for k in ("id", "text", "quarantine_reason")} for r in source.rows(path)]
+peak = int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:"))) * 1024
+print(json.dumps({"rows": rows, "peak": peak}))
+"""
+
+
+def _read_in_fresh_process(kind: str, path: Path) -> dict:
+    result = subprocess.run([sys.executable, "-c", PEAK, kind, str(path), str(CAP)], capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["big.jsonl", "big.jsonl.gz", "big.jsonl.zst", "big.parquet"])
+def test_a_record_over_the_cap_is_quarantined_without_being_held(tmp_path, name):
+    kind = "parquet" if name.endswith(".parquet") else "jsonl"
+    big, small = tmp_path / name, tmp_path / f"small{name[3:]}"
+    (_write_big_parquet if kind == "parquet" else _write_big_jsonl)(big)
+    if kind == "parquet":
+        pq.write_table(pa.table({"id": ["a", "b"], "text": [d["text"] for d in NORMAL]}), small, row_group_size=1)
+    else:
+        with (gzip.open if name.endswith(".gz") else open)(small, "wb") if not name.endswith(".zst") else \
+                zstandard.ZstdCompressor().stream_writer(open(small, "wb")) as out:
+            out.write(b"".join(json.dumps(d).encode() + b"\n" for d in NORMAL))
+    baseline, got = _read_in_fresh_process(kind, small), _read_in_fresh_process(kind, big)
+    rows = got["rows"]
+    assert [r["text"] for r in rows] == [NORMAL[0]["text"], None, NORMAL[1]["text"]]  # the others are read
+    assert rows[1]["quarantine_reason"].startswith(("line 1: record too large", "row 1: record too large"))
+    assert f"{CAP}-byte cap" in rows[1]["quarantine_reason"]
+    grew = got["peak"] - baseline["peak"]
+    print(f"{name}: peak {got['peak'] / MIB:.0f} MiB, {grew / MIB:+.0f} MiB over the small file's")
+    assert grew < 100 * MIB  # holding the record once would add at least 200 MiB
+
+
+def test_a_big_cell_sharing_its_row_group_is_quarantined_too(tmp_path):
+    path = tmp_path / "shared.parquet"
+    pq.write_table(pa.table({"id": ["a", "big", "b"], "text": [NORMAL[0]["text"], "y" * (3 * CAP), NORMAL[1]["text"]]}), path)
+    rows = list(ParquetSource([str(path)], max_record_bytes=CAP).rows(str(path)))
+    assert [r[C.TEXT] is not None for r in rows] == [True, False, True]
+    assert rows[1][C.QUARANTINE_REASON].startswith("row 1: record too large: 3145728 bytes")
+
+
+def test_capped_lines_cuts_at_every_newline_and_never_buffers_past_the_cap(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b'{"text": "one"}\n\n' + b"z" * 5000 + b'\n{"text": "two"}')  # no final newline
+    rows = list(JsonlSource([str(path)], max_record_bytes=4096).rows(str(path)))
+    assert [r[C.RECORD_OFFSET] for r in rows] == [0, 1, 2, 3]
+    assert [r[C.TEXT] for r in rows] == ["one", None, None, "two"]
+    assert rows[1][C.QUARANTINE_REASON] == "line 1: empty line"
+    assert "record too large: 5000 bytes" in rows[2][C.QUARANTINE_REASON]

@@ -1,0 +1,164 @@
+"""Memory against file size: one single-file WARC of 1,000 pages and one of 8,000, each run through
+`gristmill run jobs/demo-archive.yaml --input FILE` on 2 worker CPUs; per-process peak RSS and PSS.
+
+    .venv/bin/python bench/scale_file.py [--pages 1000 8000] [--data ../shared/data] [--json OUT.json]
+
+Each run is a `gristmill run` subprocess with its own local Ray. A sampler thread reads every process of
+its tree every 0.25 s: RSS and PSS (/proc/PID/smaps_rollup; PSS splits shared pages, such as the Arrow
+and model mappings, between the processes that map them). Processes are grouped as the driver (the
+`gristmill run` process), the split workers (Ray actors `SplitWorker`, which read, score and write), the
+other Ray workers (the global steps' tasks, dedup) and Ray's own daemons (raylet, GCS; not reported).
+Peaks are over the whole run, so the driver's includes tokenization, which still runs in the driver
+(issue 22). The goal (issue 20): each peak within 10% between the two files. The corpus is
+bench/corpus.py's (`--files 1`), written once per size under the work folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import write_corpus  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, frontier = [root], [root]
+    while frontier:
+        for kid in children.get(frontier.pop(), []):
+            found.append(kid)
+            frontier.append(kid)
+    return found
+
+
+def _memory(pid: int) -> tuple[int, int] | None:
+    """(RSS, PSS) in bytes, from smaps_rollup."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    values = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in text.splitlines()[1:] if line.split()[1:]}
+    return values.get("Rss", 0), values.get("Pss", 0)
+
+
+def _role(pid: int, driver: int) -> str | None:
+    if pid == driver:
+        return "driver"
+    try:
+        name = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    if "SplitWorker" in name:
+        return "split_worker"
+    if name.startswith("ray::") or "default_worker.py" in name:
+        return "other_ray_worker"
+    return None
+
+
+class Sampler(threading.Thread):
+    def __init__(self, driver: int, every_s: float = 0.25):
+        super().__init__(daemon=True)
+        self.driver, self.every_s = driver, every_s
+        self.peaks: dict[int, dict] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            for pid in _tree(self.driver):
+                role = _role(pid, self.driver)
+                memory = _memory(pid) if role else None
+                if memory is None:
+                    continue
+                peak = self.peaks.setdefault(pid, {"role": role, "rss": 0, "pss": 0})
+                peak["role"] = role if role != "other_ray_worker" else peak["role"]  # an actor names itself late
+                peak["rss"], peak["pss"] = max(peak["rss"], memory[0]), max(peak["pss"], memory[1])
+
+    def by_role(self) -> dict[str, dict]:
+        out = {}
+        for role in ("driver", "split_worker", "other_ray_worker"):
+            peaks = [p for p in self.peaks.values() if p["role"] == role]
+            if peaks:
+                out[role] = {"processes": len(peaks), "peak_rss_mib": round(max(p["rss"] for p in peaks) / MIB, 1),
+                             "peak_pss_mib": round(max(p["pss"] for p in peaks) / MIB, 1)}
+        return out
+
+
+def run_one(warc: Path, output: Path, workers: int) -> dict:
+    command = [sys.executable, "-m", "gristmill.pipeline.cli", "run", str(ROOT / "jobs" / "demo-archive.yaml"),
+               "--input", str(warc), "--output", str(output)]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    job = ROOT / "jobs" / "demo-archive.yaml"
+    started = time.perf_counter()
+    # num_cpus comes from the job (all cores); cap it with a job copy so the worker count is `workers`.
+    text = job.read_text().replace("num_cpus: null", f"num_cpus: {workers}")
+    job_copy = output.parent / f"{output.name}.job.yaml"
+    job_copy.write_text(text.replace('paths: ["data/demo-web.warc.gz"]', f'paths: ["{ROOT / "jobs" / "data" / "demo-web.warc.gz"}"]'))
+    command[4] = str(job_copy)
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(process.pid)
+    sampler.start()
+    stdout, stderr = process.communicate(timeout=3600)
+    sampler.stop.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"gristmill run failed on {warc}:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    stats = json.loads((output / "stats.json").read_text())
+    return {"input": str(warc), "input_mb": round(warc.stat().st_size / 1e6, 1), "records": stats["ledger"]["input"],
+            "kept": stats["ledger"]["kept"], "wall_s": round(time.perf_counter() - started, 1),
+            "seconds": stats["seconds"], "driver_received_bytes": stats["run"]["driver_received_bytes"],
+            "memory": sampler.by_role(), "load_average": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, nargs="+", default=[1000, 8000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-scale-file")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    results = []
+    for pages in args.pages:
+        corpus = args.work / f"corpus-{pages}"
+        if not (corpus / "manifest.json").exists():
+            write_corpus(corpus, pages, 0, 1, 0.05, args.data if args.data.is_dir() else None)
+        warc = next(corpus.glob("*.warc.gz"))
+        result = run_one(warc, args.work / f"run-{pages}", args.workers)
+        results.append({"pages": pages, **result})
+        print(json.dumps(results[-1]), flush=True)
+    first, last = results[0], results[-1]
+    print(f"\n{'process':<18} " + " ".join(f"{r['pages']:>7} pages RSS/PSS MiB" for r in results) + "   growth RSS / PSS")
+    for role in ("driver", "split_worker", "other_ray_worker"):
+        if role not in first["memory"] or role not in last["memory"]:
+            continue
+        cells = " ".join(f"{r['memory'][role]['peak_rss_mib']:>12.0f} / {r['memory'][role]['peak_pss_mib']:<10.0f}" for r in results)
+        grow = [last["memory"][role][k] / first["memory"][role][k] - 1 for k in ("peak_rss_mib", "peak_pss_mib")]
+        print(f"{role:<18} {cells}   {grow[0]:+.1%} / {grow[1]:+.1%}")
+    print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
