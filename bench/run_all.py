@@ -80,6 +80,15 @@ def parse_e2e(path: Path) -> dict:
     return out
 
 
+def parse_scale_file(text: str) -> dict:
+    rows = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    first, last = rows[0], rows[-1]
+    growth = {role: round(last["memory"][role]["peak_rss_mib"] / first["memory"][role]["peak_rss_mib"] - 1, 3)
+              for role in ("driver", "split_worker") if role in first["memory"] and role in last["memory"]}
+    return {"pages": [r["pages"] for r in rows], "driver_rss_growth": growth.get("driver"),
+            "worker_rss_growth": growth.get("split_worker"), "driver_received_bytes": last["driver_received_bytes"]}
+
+
 def benches(data: Path, e2e_count: int, out: Path) -> list[tuple[str, list[str], object, str, int]]:
     """(name, argv, parser, headline, time limit s)."""
     py = sys.executable
@@ -94,6 +103,9 @@ def benches(data: Path, e2e_count: int, out: Path) -> list[tuple[str, list[str],
          parse_minhash, "{gristmill_mb_s_core:.2f} MB/s/core, {vs_datatrove:.1f}x datatrove", 900),
         ("dedup_scale", [py, str(BENCH / "dedup_scale.py"), "--sizes", "10000", "--out", str(out / "dedup-scale")],
          parse_dedup_scale, "{documents} docs in {dedup_s:.1f} s, near {near_removed}/{planted_near}, false {false_removed}", 900),
+        ("scale_file", [py, str(BENCH / "scale_file.py"), "--data", str(data), "--work", str(out / "scale-file")],
+         parse_scale_file, "peak RSS {pages[0]} → {pages[1]} pages: worker {worker_rss_growth:+.1%}, "
+                           "driver {driver_rss_growth:+.1%}", 1800),
         ("crawl", [py, str(BENCH / "crawl.py"), "--fetchers", "2", "--connections", "4", "--repeat", "1"],
          parse_crawl, "{pages_per_s:.0f} pages/s ({fetchers} fetchers x {connections} connections)", 600),
         ("e2e", [py, str(BENCH / "e2e.py"), "--count", str(e2e_count), "--data", str(data), "--work", str(out / "e2e"),

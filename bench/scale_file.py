@@ -126,6 +126,7 @@ def run_one(warc: Path, output: Path, workers: int) -> dict:
     return {"input": str(warc), "input_mb": round(warc.stat().st_size / 1e6, 1), "records": stats["ledger"]["input"],
             "kept": stats["ledger"]["kept"], "wall_s": round(time.perf_counter() - started, 1),
             "seconds": stats["seconds"], "driver_received_bytes": stats["run"]["driver_received_bytes"],
+            "driver_peak_rss_mib_after": stats["run"]["driver_peak_rss_mib"],
             "memory": sampler.by_role(), "load_average": os.getloadavg()}
 
 

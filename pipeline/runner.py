@@ -131,6 +131,15 @@ def _worker_count() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def _peak_rss_mib() -> float | None:
+    """This process's peak resident memory so far (VmHWM), in MiB; None where /proc is not there."""
+    try:
+        with open("/proc/self/status") as handle:
+            return round(next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024, 1)
+    except (OSError, StopIteration):
+        return None
+
+
 def receive(ref):
     """`ray.get` of a completion record: the one place the driver takes data from the workers."""
     import ray
@@ -337,6 +346,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
             parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
+    driver_peak = {"splits": _peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
     records_skipped = sum(record.ledger.input for record in done.values())
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
@@ -370,6 +380,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                 sources_counts[source]["kept"] -= removed
             ledger.check(records_read=records_read)
 
+    driver_peak["dedup"] = _peak_rss_mib()
     from gristmill.pipeline.breakdown import breakdown_of
 
     breakdown = breakdown_of(output)
@@ -381,6 +392,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         before = next(s.counts for s in stage_stats if s.stage == tagger.name)
         representation = before_after(before, counts_of_curated(output / "curated"))
 
+    driver_peak["breakdown"] = _peak_rss_mib()
     tokenize_started = time.perf_counter()
     tokens_record = work / "tokens.json"
     if tokens_record.exists():
@@ -396,6 +408,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             "shards": len(manifest.shards),
         }
         write_atomic(tokens_record, json.dumps(tokens))
+    driver_peak["tokenize"] = _peak_rss_mib()
     fault_point("finish")
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,
@@ -416,7 +429,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
-                       "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received)}
+                       "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received),
+                       "driver_peak_rss_mib": driver_peak}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return RunResult(output, ledger, stats)
