@@ -15,6 +15,7 @@ when it tags a term of it. Pronoun classes the same way ("they" labelled only fo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import statistics
@@ -99,6 +100,43 @@ def web_texts(shared: Path) -> list[str]:
     for path in sorted((samples / "positive").glob("dolma-ccnet-*.jsonl")):
         texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return texts
+
+
+WEB_PER_AXIS = 15
+
+
+def web_sentences(shared: Path, per_axis: int = WEB_PER_AXIS) -> list[tuple[str, str, str, str]]:
+    """A fixed sample of real web and news sentences that contain a word of the lexicon: per axis, the
+    `per_axis` sentences (40-300 characters) with the smallest SHA-1, from the web pages and CCNet documents
+    of `web_texts` and the Lee ABC news corpus. (source, sha1[:12], sentence, axis) each. The text stays in
+    ../shared/data; tests/data/identity_people/web.tsv holds only the key and our labels."""
+    from gristmill.filters.textsplit import SplitText
+
+    lexicon = IdentityLexicon.default()
+    sources = [("web", web_texts(shared)),
+               ("lee-news", (shared / "quality-text-samples" / "positive" / "lee_background.cor").read_text(
+                   encoding="utf-8", errors="replace").splitlines())]
+    by_axis: dict[str, dict[str, tuple[str, str]]] = {axis: {} for axis in lexicon.axes}
+    for source, texts in sources:
+        for text in texts:
+            split, start = SplitText(text), 0
+            for end in split.sentence_ends:
+                sentence = " ".join(text[start:end].split())
+                start = end
+                if not 40 <= len(sentence) <= 300:
+                    continue
+                lowered = sentence.lower()
+                key = hashlib.sha1(sentence.encode("utf-8")).hexdigest()[:12]
+                for axis, terms in lexicon.axes.items():
+                    if any(re.search(r"(?<![\w-])%s(?:s|es)?(?![\w-])" % re.escape(t), lowered) for t in terms):
+                        by_axis[axis][key] = (source, sentence)
+    chosen, seen = [], set()
+    for axis, found in by_axis.items():
+        for key in sorted(found)[:per_axis]:
+            if key not in seen:
+                seen.add(key)
+                chosen.append((found[key][0], key, found[key][1], axis))
+    return chosen
 
 
 def speed(texts: list[str], tag, repeats: int = 3) -> float:
