@@ -22,9 +22,8 @@ lists; no parser (the rules need none and run at web speed):
 - a condition noun counts after a person ("people with disabilities", "my son has autism").
 
 So "white flour", "old house", "black coffee", "the gay nineties", "Black Friday" tag nothing.
-Pronouns "she" and "he" count as they are; "they" counts where the sentence, or the one before it,
-names people, or where a verb of speech or thought follows ("they said"), so "the boxes ... they were
-damaged" does not. Measured precision and recall per axis: `filters/lexicons/identity_accuracy.json`
+Pronouns "she" and "he" count as they are; "they" counts unless the nearest candidate before it is a
+plural noun for things ("the boxes arrived, but they were damaged"; `_Document.they_refers_to_people`). Measured precision and recall per axis: `filters/lexicons/identity_accuracy.json`
 (`bench/identity_people.py`, on tests/data/identity_people).
 
 `identity_attack(text, score)` is the highest toxicity score among the sentences that mention an
@@ -175,7 +174,6 @@ class IdentityLexicon:
                 forms.setdefault(plural(term), _Form(term, kind, True, tuple(term_axes)))
         self._forms = forms
         self._descriptor_pattern = _alternation(forms)
-        self._person_pattern = _alternation(person_forms)
         self._pronoun_class = {w.lower(): c for c in PRONOUN_CLASSES for w in self.pronouns.get(c, [])}
         self._pronoun_pattern = _alternation(self._pronoun_class)
         # The identity-attack signal keeps matching any use of a term (plural "s" as before).
@@ -220,7 +218,6 @@ class IdentityLexicon:
                 for axis in hit.form.axes:
                     descriptor_sentences.setdefault(f"{axis}:{hit.form.term}", set()).add(hit.sentence)
                     axis_sentences.setdefault(axis, set()).add(hit.sentence)
-                    doc.people_sentences.add(hit.sentence)
 
         pronoun_sentences: dict[str, set[int]] = {}
         they_hits = []
@@ -232,7 +229,6 @@ class IdentityLexicon:
                     they_hits.append((m, sentence))
                 else:
                     pronoun_sentences.setdefault(cls, set()).add(sentence)
-                    doc.people_sentences.add(sentence)
         for m, sentence in they_hits:
             if doc.they_refers_to_people(m, sentence):
                 pronoun_sentences.setdefault("they", set()).add(sentence)
@@ -289,8 +285,6 @@ class _Document:
                         self.by_start.pop(hit.start, None)
                 self.hits = [h for h in self.hits if not m.start() <= h.start < m.end()]
         self.decided: dict[int, bool] = {}
-        self.people_sentences: set[int] = set()
-        self._has_person_noun: dict[int, bool] = {}
 
     def bounds(self, sentence: int) -> tuple[int, int]:
         return (self.ends[sentence - 1] if sentence else 0), self.ends[sentence] if sentence < len(self.ends) else len(self.text)
@@ -423,36 +417,32 @@ class _Document:
             return True
         return form.term in self.lx._nominal and self.after_the(hit) and self.ends_phrase(hit.end, hit.sentence)
 
-    def names_people(self, sentence: int) -> bool:
-        if sentence in self.people_sentences:
-            return True
-        if sentence not in self._has_person_noun:
-            start, end = self.bounds(sentence)
-            pattern = self.lx._person_pattern
-            self._has_person_noun[sentence] = pattern is not None and pattern.search(self.text, start, end) is not None
-        return self._has_person_noun[sentence]
-
     def they_refers_to_people(self, m: re.Match, sentence: int) -> bool:
-        """People named in this sentence or the one before; else a verb of speech or thought after it
-        ("they said"); else people unless a plural noun for things comes first, in this sentence or, when
-        the pronoun opens it, in the one before ("the boxes arrived, but they were damaged")."""
-        if self.names_people(sentence) or (sentence > 0 and self.names_people(sentence - 1)):
-            return True
+        """"they" is for people when a person noun follows it ("their parents"); else when the nearest
+        candidate before it (in its sentence, then the sentence before) names people rather than things
+        ("the volunteers gave up their evenings" vs "the boxes arrived, but they were damaged"); with no
+        candidate, unless a verb of speech or thought follows ("they said"), people by default."""
         following = self.after(m.end(), sentence, 1)
-        if following and following[0].group() in _HUMAN_VERBS:
+        if following and self.is_person_token(following[0].group()):
             return True
         start, _ = self.bounds(sentence)
-        if self.plural_things(start, m.start()):
-            return False
-        if sentence > 0 and not self.text[start:m.start()].strip(" \t\n\"'\u201c("):
-            previous_start, previous_end = self.bounds(sentence - 1)
-            return not self.plural_things(previous_start, previous_end)
-        return True
+        found = self.nearest_antecedent(start, m.start())
+        if found is None and following and following[0].group() in _HUMAN_VERBS:
+            return True
+        if found is None and sentence > 0:
+            found = self.nearest_antecedent(*self.bounds(sentence - 1))
+        return found is None or found
 
-    def plural_things(self, start: int, end: int) -> bool:
-        """A word that looks like a plural noun and is not a person noun, in text[start:end]."""
-        return any(w not in _NOT_PLURAL and w not in self.lx._person_forms
-                   for w in _PLURAL_LOOKING.findall(self.text, start, end))
+    def nearest_antecedent(self, start: int, end: int) -> bool | None:
+        """The last candidate in text[start:end]: True for people (a person noun, a term used for people),
+        False for a word that looks like a plural noun for things, None when there is none."""
+        for token in reversed(list(_TOKEN.finditer(self.text, start, end))):
+            word = token.group()
+            if self.decided.get(token.start()) or self.is_person_token(word):
+                return True
+            if _PLURAL_LOOKING.fullmatch(word) and word not in _NOT_PLURAL:
+                return False
+        return None
 
 
 _DEFAULT_DATA: dict | None = None
