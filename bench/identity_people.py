@@ -82,10 +82,10 @@ def scores(rows, predict) -> dict:
     return out
 
 
-def errors(rows, lexicon) -> list[str]:
+def errors(rows, lexicon, pronouns: bool = True) -> list[str]:
     out = []
     for sentence, labels in rows:
-        guess = predicted(lexicon, sentence)
+        guess = {t for t in predicted(lexicon, sentence) if pronouns or not t.startswith("pronoun:")}
         if guess != labels:
             out.append(f"  missed {sorted(labels - guess)} extra {sorted(guess - labels)}: {sentence}")
     return out
@@ -105,9 +105,9 @@ def web_texts(shared: Path) -> list[str]:
 WEB_PER_AXIS = 15
 
 
-def web_sentences(shared: Path, per_axis: int = WEB_PER_AXIS) -> list[tuple[str, str, str, str]]:
+def web_sentences(shared: Path, per_axis: int = WEB_PER_AXIS, skip: int = 0) -> list[tuple[str, str, str, str]]:
     """A fixed sample of real web and news sentences that contain a word of the lexicon: per axis, the
-    `per_axis` sentences (40-300 characters) with the smallest SHA-1, from the web pages and CCNet documents
+    `per_axis` sentences (40-300 characters) with the smallest SHA-1 after the first `skip`, from the web pages and CCNet documents
     of `web_texts` and the Lee ABC news corpus. (source, sha1[:12], sentence, axis) each. The text stays in
     ../shared/data; tests/data/identity_people/web.tsv holds only the key and our labels."""
     from gristmill.filters.textsplit import SplitText
@@ -130,13 +130,23 @@ def web_sentences(shared: Path, per_axis: int = WEB_PER_AXIS) -> list[tuple[str,
                 for axis, terms in lexicon.axes.items():
                     if any(re.search(r"(?<![\w-])%s(?:s|es)?(?![\w-])" % re.escape(t), lowered) for t in terms):
                         by_axis[axis][key] = (source, sentence)
-    chosen, seen = [], set()
+    chosen, seen = [], {key for found in by_axis.values() for key in sorted(found)[:skip]}
     for axis, found in by_axis.items():
-        for key in sorted(found)[:per_axis]:
+        for key in sorted(found)[skip:skip + per_axis]:
             if key not in seen:
                 seen.add(key)
                 chosen.append((found[key][0], key, found[key][1], axis))
     return chosen
+
+
+def web_labelled(shared: Path) -> list[tuple[str, set[str]]]:
+    """tests/data/identity_people/web.tsv joined to its sentences in `shared` (descriptor labels only)."""
+    text_of = {key: sentence for _, key, sentence, _ in web_sentences(shared)}
+    rows = []
+    for line in (LABELLED / "web.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        _, key, labels, _ = line.split("\t")
+        rows.append((text_of[key], set() if labels == "-" else set(labels.split(","))))
+    return rows
 
 
 def speed(texts: list[str], tag, repeats: int = 3) -> float:
@@ -154,6 +164,7 @@ def speed(texts: list[str], tag, repeats: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", type=Path, metavar="SHARED_DATA", help="also measure MB/s on its web text")
+    parser.add_argument("--web", type=Path, metavar="SHARED_DATA", help="with --report: also score web.tsv")
     parser.add_argument("--report", action="store_true", help="score the test part too (not while tuning)")
     parser.add_argument("--write", action="store_true", help="with --report: write filters/lexicons/identity_accuracy.json")
     parser.add_argument("--errors", action="store_true", help="list the dev part's errors (never the test part's)")
@@ -173,6 +184,17 @@ def main() -> None:
         for group, row in result[part]["people_tags"].items():
             old = result[part]["word_matching"][group]
             print(f"  {group:22s} {row['precision']}  {row['recall']}  ({row['support']}) | {old['precision']}  {old['recall']}")
+    if args.report and args.web:
+        rows = web_labelled(args.web)
+        no_pronouns = lambda guess: {t for t in guess if not t.startswith("pronoun:")}  # noqa: E731
+        result["web"] = {"sentences": len(rows), "people_tags": scores(rows, lambda s: no_pronouns(predicted(lexicon, s))),
+                         "word_matching": scores(rows, lambda s: no_pronouns(words.predicted(s)))}
+        print(f"web ({len(rows)} real sentences, descriptors only): group  P  R  (support) | word matching P  R")
+        for group, row in result["web"]["people_tags"].items():
+            old = result["web"]["word_matching"][group]
+            print(f"  {group:22s} {row['precision']}  {row['recall']}  ({row['support']}) | {old['precision']}  {old['recall']}")
+        if args.errors:
+            print("web errors:\n" + "\n".join(errors(rows, lexicon, pronouns=False)))
     if args.errors:
         print("dev errors:\n" + "\n".join(errors(load("dev"), lexicon)))
     if args.speed:
@@ -187,6 +209,9 @@ def main() -> None:
         accuracy = {key: result[key] for key in ("labelled_set", "unit", "note")}
         accuracy["test"] = {"sentences": result["test"]["sentences"], "by_group": result["test"]["people_tags"]}
         accuracy["dev"] = {"sentences": result["dev"]["sentences"], "by_group": result["dev"]["people_tags"]}
+        if "web" in result:
+            accuracy["web"] = {"sentences": result["web"]["sentences"], "by_group": result["web"]["people_tags"],
+                               "note": "real web and news sentences (web.tsv), labelled before the tagger ran on them"}
         path = ROOT / "filters" / ACCURACY_FILE
         path.write_text(json.dumps(accuracy, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         print(f"wrote {path}")

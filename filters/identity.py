@@ -63,6 +63,12 @@ _HUMAN_VERBS = frozenset(
     "voted vote wrote write laughed smiled cried worried complained promised admitted insisted explained "
     "remember remembered prayed studied learned learnt wished wish recalled described meet met visited visit "
     "celebrated celebrate".split())
+_DEFINITE = frozenset("the this that".split())
+_FUNCTION_WORDS = frozenset("but who whom whose which is are was were has have had will would can could "
+                            "shall should may might must of in on at for with from to by said says".split())
+_ARTICLES = frozenset("a an one another every each any no the this that".split())
+_HEAD_MODIFIERS = frozenset("very most extremely desperately truly global rural urban deserving world's nation's "
+                            "country's city's working".split())
 _DETERMINERS = frozenset("the a an their his her its our my your this that these those them him us me".split())
 # Words in -s that are not plural nouns, for the "they" rule.
 _PLURAL_LOOKING = re.compile(r"(?<![\w'\u2019-])[a-z]{2,}[^su'\u2019\W]s(?![\w'\u2019-])")
@@ -323,12 +329,15 @@ class _Document:
                 return True
         return False
 
-    def ends_phrase(self, pos: int, sentence: int) -> bool:
-        """Nothing nominal follows `pos`: the sentence ends, punctuation, a function word or a verb."""
+    def ends_phrase(self, pos: int, sentence: int, strict: bool = False) -> bool:
+        """Nothing nominal follows `pos`: the sentence ends, punctuation, a function word or (unless
+        `strict`) a verb."""
         following = self.after(pos, sentence, 1)
         if not following:
             return True
         token = following[0].group()
+        if strict:
+            return not token[0].isalnum() or token in _FUNCTION_WORDS
         if not token[0].isalnum() or token in self.lx._enders or (len(token) > 4 and token.endswith("ed")):
             return True
         # "the wealthy hid their money": a word followed by a determiner is a verb, not a noun
@@ -355,6 +364,11 @@ class _Document:
             if token in self.lx._links:
                 pos, steps = m.end(), steps + 1
                 continue
+            # one more item of a coordinated list ("Christian, Islamic and Jewish communities")
+            then = self.after(m.end(), hit.sentence, 1)
+            if then and then[0].group() in (",", "and", "or") and token.isalpha():
+                pos, steps = m.end(), steps + 1
+                continue
             return False
         return False
 
@@ -367,17 +381,34 @@ class _Document:
             if token in self.lx._copulas:
                 seen_copula = True
             # adverbs, and a coordinated predicate: "she was born poor and died rich"
-            elif not (token in self.lx._adverbs or (seen_copula and (token in ("and", "or", "but") or token in self.lx._forms))):
+            elif not (token in self.lx._adverbs or token in ("and", "or", "but", ",") or token in self.lx._forms):
                 return False
         return False
 
-    def after_article(self, hit: _Hit, articles=frozenset({"a", "an", "one", "another", "every", "each", "any", "no"})) -> bool:
-        previous = self.before(hit.start, hit.sentence)[:2]
-        return bool(previous) and (previous[0] in articles or (len(previous) == 2 and previous[1] in articles))
+    def asks_age(self, hit: _Hit) -> bool:
+        """"how old they are", "how young is she": a question about a person's age."""
+        previous = self.before(hit.start, hit.sentence)[:1]
+        following = [m.group() for m in self.after(hit.end, hit.sentence, 2)]
+        return (previous == ["how"] and bool(following)
+                and any(t in self.lx._subjects or t == "they" or self.is_person_token(t) for t in following))
+
+    def after_article(self, hit: _Hit, articles=_ARTICLES) -> bool:
+        """An article, then at most two words of a noun phrase, then the term ("a devout Christian",
+        "the young South Australian")."""
+        previous = self.before(hit.start, hit.sentence)[:3]
+        for token in previous:
+            if token in articles:
+                # after a definite article the noun use must end at a function word, not a possible verb
+                # ("the Protestant work ethic")
+                return token not in _DEFINITE or self.ends_phrase(hit.end, hit.sentence, strict=True)
+            if not token.isalpha() or token in self.lx._enders:
+                return False
+        return False
 
     def after_the(self, hit: _Hit) -> bool:
+        """"the elderly", "the very poor", "the global poor"."""
         previous = self.before(hit.start, hit.sentence)[:2]
-        if previous and previous[0] in ("very", "most", "extremely", "desperately", "truly"):
+        if previous and (previous[0] in _HEAD_MODIFIERS or previous[0] in self.lx._links):
             previous = previous[1:]
         return bool(previous) and previous[0] == "the"
 
@@ -412,6 +443,8 @@ class _Document:
         if self.modifies_person(hit):
             return True
         if self.is_predicate(hit) and self.ends_phrase(hit.end, hit.sentence):
+            return True
+        if self.asks_age(hit):
             return True
         if form.kind == "adjectives_and_nouns" and self.after_article(hit) and self.ends_phrase(hit.end, hit.sentence):
             return True
