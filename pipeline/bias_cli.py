@@ -61,8 +61,14 @@ def accuracy_line() -> str:
     test = accuracy["test"]
     figures = ", ".join(f"{group} {row['precision']:.2f}/{row['recall']:.2f}" for group, row in test["by_group"].items()
                         if row["precision"] is not None and row["recall"] is not None)
-    return (f"tagger precision/recall per axis (default lexicon; {test['sentences']} held-out labelled sentences, "
+    line = (f"tagger precision/recall per axis (default lexicon; {test['sentences']} held-out labelled sentences we wrote, "
             f"{accuracy['labelled_set']}): {figures}")
+    web = accuracy.get("web_test")
+    if web:
+        pooled = web["by_group"]["all_axes"]
+        line += (f"; on {web['sentences']} held-out real web sentences, all axes: "
+                 f"{pooled['precision']:.2f}/{pooled['recall']:.2f}")
+    return line
 
 
 def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) -> None:

@@ -383,12 +383,21 @@ def representation_section(stats: dict) -> str:
         table += "<h3>descriptors</h3><table>" + header.format("axis", "term") + "".join(descriptors) + "</table>"
     accuracy = measured_accuracy()
     if accuracy:
-        test = accuracy["test"]
-        rows = "".join(f"<tr><td>{_e(group)}</td><td>{_fmt(row['precision'])}</td><td>{_fmt(row['recall'])}</td><td>{row['support']}</td></tr>"
-                       for group, row in test["by_group"].items())
-        table += (f"<h3>tagger accuracy</h3><p class=\"note\">precision and recall of the default lexicon's tags, per axis, on "
-                  f"{test['sentences']} held-out labelled sentences ({_e(accuracy['labelled_set'])}); a custom lexicon is not measured.</p>"
-                  "<table><tr><th>axis</th><th>precision</th><th>recall</th><th>sentences</th></tr>" + rows + "</table>")
+        test, web = accuracy["test"], accuracy.get("web_test", {"sentences": 0, "by_group": {}})
+
+        def measured(row: dict | None) -> str:
+            if not row:
+                return "<td>-</td>" * 3
+            return f"<td>{_fmt(row['precision'])}</td><td>{_fmt(row['recall'])}</td><td>{row['support']}</td>"
+
+        groups = list(dict.fromkeys([*test["by_group"], *web["by_group"]]))
+        rows = "".join(f"<tr><td>{_e(g)}</td>{measured(test['by_group'].get(g))}{measured(web['by_group'].get(g))}</tr>" for g in groups)
+        table += (f"<h3>tagger accuracy</h3><p class=\"note\">precision and recall of the default lexicon's tags per axis "
+                  f"(sentence level), on {test['sentences']} held-out sentences we wrote, hard negatives included, and on "
+                  f"{web['sentences']} held-out real web and news sentences (descriptors only; few per axis); "
+                  f"{_e(accuracy['labelled_set'])}. A custom lexicon is not measured.</p>"
+                  "<table><tr><th>axis</th><th>written: precision</th><th>recall</th><th>positives</th>"
+                  "<th>real web: precision</th><th>recall</th><th>positives</th></tr>" + rows + "</table>")
     return _section("Representation before/after filtering", body + f'<div class="grid wide">{"".join(figures)}</div>' + table, "representation")
 
 

@@ -290,3 +290,24 @@ def test_mentions_are_sentences(lexicon):
     tags = lexicon.tag("Black voters lined up early.\nBlack coffee was served. Many Black voters stayed all day!\n\nThe end.")
     assert tags.sentences == 4
     assert tags.descriptor_sentences == {"race_ethnicity:black": 2} and tags.axis_sentences == {"race_ethnicity": 2}
+
+
+@pytest.mark.shared_data
+def test_real_web_sample_is_the_labelled_one_and_its_figures_are_shipped(shared_data, lexicon):
+    """web_test.tsv labels real sentences picked from ../shared/data by bench/identity_people.py; the pick is
+    deterministic and the shipped figures for it are current (they are reported, not thresholded: few
+    sentences per axis)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import identity_people
+
+    keys = [line.split("\t")[1] for line in (LABELLED / "web_test.tsv").read_text().splitlines()[1:]]
+    assert [key for _, key, _, _ in identity_people.web_sentences(shared_data, skip=15)] == keys
+    rows = identity_people.web_labelled(shared_data, "web_test")
+    figures = precision_recall(rows, lambda s: {t for t in predicted_tags(lexicon, s) if not t.startswith("pronoun:")})
+    shipped = measured_accuracy()["web_test"]["by_group"]
+    for g, (precision, recall) in figures.items():
+        if shipped[g]["predicted"]:
+            assert round(precision, 3) == shipped[g]["precision"], g
+        assert round(recall, 3) == shipped[g]["recall"], g
