@@ -79,6 +79,14 @@ _NOT_PLURAL = frozenset("this has was does its his hers yours ours theirs always
                         "tries pays sets puts brings".split())
 
 
+def _lower(text: str) -> str:
+    """Lowercase with the same length, so offsets agree with the text's ("İ".lower() has two characters)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
 def plural(noun: str) -> str:
     """English plural of a lowercase noun or noun phrase (the last word inflects)."""
     head, _, last = noun.rpartition(" ")
@@ -211,11 +219,11 @@ class IdentityLexicon:
 
     def tag(self, text: str | SplitText) -> Tags:
         split = text if isinstance(text, SplitText) else SplitText(text)
-        lowered = split.text.lower()
+        lowered = _lower(split.text)
         if not lowered.strip():
             return Tags((), {}, 0)
         ends = split.sentence_ends
-        doc = _Document(self, lowered, ends)
+        doc = _Document(self, split.text, lowered, ends)
 
         descriptor_sentences: dict[str, set[int]] = {}
         axis_sentences: dict[str, set[int]] = {}
@@ -274,9 +282,10 @@ class _Document:
     terms (a few tokens either side, within the sentence), so the cost is one regex pass per word list."""
 
     WINDOW = 80  # characters read either side of a term
+    ANTECEDENT_WINDOW = 300  # characters searched back for what "they" refers to
 
-    def __init__(self, lexicon: IdentityLexicon, lowered: str, ends: list[int]):
-        self.lx, self.text, self.ends = lexicon, lowered, ends
+    def __init__(self, lexicon: IdentityLexicon, original: str, lowered: str, ends: list[int]):
+        self.lx, self.original, self.text, self.ends = lexicon, original, lowered, ends
         self.hits: list[_Hit] = []
         self.by_start: dict[int, _Hit] = {}
         if lexicon._descriptor_pattern is not None:
@@ -364,9 +373,10 @@ class _Document:
             if token in self.lx._links:
                 pos, steps = m.end(), steps + 1
                 continue
-            # one more item of a coordinated list ("Christian, Islamic and Jewish communities")
+            # one more capitalized item of a coordinated list ("Christian, Islamic and Jewish communities";
+            # not "black coffee and white people")
             then = self.after(m.end(), hit.sentence, 1)
-            if then and then[0].group() in (",", "and", "or") and token.isalpha():
+            if then and then[0].group() in (",", "and", "or") and token.isalpha() and self.original[m.start()].isupper():
                 pos, steps = m.end(), steps + 1
                 continue
             return False
@@ -469,6 +479,7 @@ class _Document:
     def nearest_antecedent(self, start: int, end: int) -> bool | None:
         """The last candidate in text[start:end]: True for people (a person noun, a term used for people),
         False for a word that looks like a plural noun for things, None when there is none."""
+        start = max(start, end - self.ANTECEDENT_WINDOW)  # bounded: a text without sentence ends stays linear
         for token in reversed(list(_TOKEN.finditer(self.text, start, end))):
             word = token.group()
             if self.decided.get(token.start()) or self.is_person_token(word):

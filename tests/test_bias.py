@@ -311,3 +311,19 @@ def test_real_web_sample_is_the_labelled_one_and_its_figures_are_shipped(shared_
         if shipped[g]["predicted"]:
             assert round(precision, 3) == shipped[g]["precision"], g
         assert round(recall, 3) == shipped[g]["recall"], g
+
+
+def test_offsets_survive_lowercasing_that_changes_length(lexicon):
+    # "İ".lower() is two characters: sentence offsets must still agree with the text's
+    tags = lexicon.tag("İİİİ İstanbul. Black voters lined up.\nWhite flour. İİ")
+    assert tags.descriptor_sentences == {"race_ethnicity:black": 1} and tags.sentences == 4
+
+
+def test_no_quadratic_time_without_sentence_ends(lexicon):
+    import time
+
+    text = "the boxes came and they were old houses with black coffee and white people " * 3000  # no sentence end
+    started = time.perf_counter()
+    tags = lexicon.tag(text)
+    assert time.perf_counter() - started < 5  # about 0.1 s at web speed; quadratic would take minutes
+    assert tags.descriptors == {"race_ethnicity": ("white",)} and tags.sentences == 1
