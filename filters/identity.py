@@ -52,10 +52,8 @@ KINDS = ("nouns", "adjectives_and_nouns", "adjectives", "conditions")
 _TOKEN = re.compile(r"\w+(?:[-'\u2019]\w+)*|[^\w\s]")
 _POSSESSIVE = re.compile(r"(?:['\u2019]s)$")
 _IRREGULAR_PLURALS = {"person": "people", "child": "children", "schoolchild": "schoolchildren", "wife": "wives",
-                      "housewife": "housewives", "folk": "folks", "people": "peoples", "staff": "staff",
-                      "lives": "lives", "youths": "youths", "teens": "teens", "kids": "kids", "folks": "folks",
-                      "townspeople": "townspeople", "gang": "gangs", "elite": "elites", "audience": "audiences",
-                      "crowd": "crowds", "diaspora": "diasporas", "congregation": "congregations"}
+                      "housewife": "housewives", "staff": "staff", "lives": "lives", "townspeople": "townspeople",
+                      "businesspeople": "businesspeople"}
 # Verbs after "they" that need a person to do them ("they said").
 _HUMAN_VERBS = frozenset(
     "said say says told tell tells think thought believe believed feel felt want wanted hope hoped hoping agreed "
@@ -93,7 +91,7 @@ def plural(noun: str) -> str:
     prefix = head + " " if head else ""
     if last in _IRREGULAR_PLURALS:
         return prefix + _IRREGULAR_PLURALS[last]
-    if last.endswith("man") and last not in ("german", "roman", "shaman", "ottoman"):
+    if last.endswith("man") and last not in ("german", "roman", "shaman", "ottoman", "human"):
         return prefix + last[:-3] + "men"
     if re.search(r"(?:s|sh|ch|x|z)$", last):
         return prefix + last + "es"
