@@ -327,3 +327,17 @@ def test_no_quadratic_time_without_sentence_ends(lexicon):
     tags = lexicon.tag(text)
     assert time.perf_counter() - started < 5  # about 0.1 s at web speed; quadratic would take minutes
     assert tags.descriptors == {"race_ethnicity": ("white",)} and tags.sentences == 1
+
+
+def test_a_custom_flat_lexicon_uses_the_same_rules(tmp_path):
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("axes:\n  age: [old, teenager]\n  custom: [purple]\n")
+    custom = IdentityLexicon.from_path(path)
+    assert custom.tag("An old man and two teenagers came.").descriptors == {"age": ("old", "teenager")}
+    assert custom.tag("The old house is for sale.").descriptors == {}
+    assert custom.tag("Purple voters.").descriptors == {"custom": ("purple",)}
+    assert custom.tag("She said so.").pronouns == ("she",)  # pronouns from the default lexicon
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes:\n  age: {verbs: [old]}\n")
+    with pytest.raises(ValueError, match="unknown kind 'verbs'"):
+        IdentityLexicon.from_path(bad)
