@@ -176,11 +176,14 @@ class IdentityLexicon:
         self.pronouns = pronouns or {}
 
         forms: dict[str, _Form] = {}
-        axes_of: dict[tuple[str, str], list[str]] = {}
+        axes_of: dict[str, list[str]] = {}
+        kind_of: dict[str, str] = {}  # a term listed under two kinds keeps the first (axes in sorted order)
         for axis, terms in kinds.items():
             for term, kind in terms.items():
-                axes_of.setdefault((term, kind), []).append(axis)
-        for (term, kind), term_axes in sorted(axes_of.items()):
+                axes_of.setdefault(term, []).append(axis)
+                kind_of.setdefault(term, kind)
+        for term, term_axes in sorted(axes_of.items()):
+            kind = kind_of[term]
             forms.setdefault(term, _Form(term, kind, False, tuple(term_axes)))
             if kind != "adjectives" or term in self._plural_nouns:
                 forms.setdefault(plural(term), _Form(term, kind, True, tuple(term_axes)))
@@ -198,14 +201,14 @@ class IdentityLexicon:
     @classmethod
     def from_path(cls, path: str | Path) -> "IdentityLexicon":
         """A gristmill YAML lexicon ({pronouns, axes, and optionally the rule lists}) or HolisticBias'
-        descriptors.json (its terms are modifiers; pronouns and rule lists come from the default lexicon)."""
+        descriptors.json (its terms are modifiers unless they are person nouns; pronouns and rule lists come
+        from the default lexicon)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"identity lexicon {str(path)!r} does not exist")
         default = _default_data()
         if path.suffix == ".json":
-            axes = {axis: {"adjectives": terms}
-                    for axis, terms in holistic_bias_descriptors(json.loads(path.read_text(encoding="utf-8"))).items()}
+            axes = holistic_bias_descriptors(json.loads(path.read_text(encoding="utf-8")))  # flat: nouns if person nouns
             return cls(axes, default["pronouns"], default, source=str(path))
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(data.get("axes"), dict):

@@ -341,3 +341,17 @@ def test_a_custom_flat_lexicon_uses_the_same_rules(tmp_path):
     bad.write_text("axes:\n  age: {verbs: [old]}\n")
     with pytest.raises(ValueError, match="unknown kind 'verbs'"):
         IdentityLexicon.from_path(bad)
+
+
+def test_stats_table_reads_a_run_from_before_mentions():
+    """`gristmill stats` on a run written before issue 25 (shares only) shows "-" for the mention columns."""
+    from rich.console import Console
+
+    from gristmill.pipeline.bias_cli import representation_table
+
+    old = {"documents": 4, "pronouns": {"she": 0.25, "he": 0.0, "they": 0.5}, "axes": {"age": 0.5},
+           "descriptors": {"age": {"old": 0.5}}}
+    console = Console(width=240, record=True)
+    console.print(representation_table({"before": old, "after": dict(old, documents=2)}))
+    text = console.export_text()
+    assert "age: old" in text and "0.500" in text and " - " in text
