@@ -11,6 +11,8 @@ the rule that reads it defines it (datatrove's definitions, for parity):
 - `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes;
 - `word_ids` / `words`: English words as datatrove's spaCy tokenizer finds them
   (`filters.english.EnglishTokenizer`), as ids into the tokenizer's vocabulary;
+- `sentence_ends`: where each sentence ends: a run of ".", "!", "?" (closing quotes and brackets
+  included) before whitespace, or a line break; the representation tagger counts mentions per sentence;
 - `derived(key, make)`: a cache for views built from the parts (e.g. the lines C4 keeps), so two
   rules that need the same view share it.
 """
@@ -26,6 +28,7 @@ import numpy as np
 from gristmill.filters.english import EnglishTokenizer
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 T = TypeVar("T")
 
 
@@ -60,6 +63,15 @@ class SplitText:
     @cached_property
     def chunks(self) -> list[str]:
         return self.text.split()
+
+    @cached_property
+    def sentence_ends(self) -> list[int]:
+        """Sorted end offsets of the sentences (the last is `len(text)`); sentence i is
+        `text[ends[i-1]:ends[i]]`, so `bisect_right(ends, offset)` is the sentence of an offset."""
+        ends = [m.end() for m in _SENTENCE_END.finditer(self.text)]
+        if not ends or ends[-1] != len(self.text):
+            ends.append(len(self.text))
+        return ends
 
     @cached_property
     def _word_facts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -9,26 +9,66 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gristmill.filters.identity import measured_accuracy
+from gristmill.pipeline.representation import per_thousand
+
 
 def representation_table(representation: dict, top: int = 12) -> Table:
-    """Before/after shares per pronoun class, axis and the most frequent descriptors (by share before)."""
+    """Before/after per pronoun class, axis and the most frequent descriptors (by share before): the share
+    of documents that use the tag for people, and its mentions (sentences) with their rate per 1,000
+    sentences. Runs from before issue 25 have no mentions: those columns then show "-"."""
     before, after = representation["before"], representation["after"]
-    table = Table(title=f"representation: share of documents, before filtering ({before['documents']} docs) "
-                        f"and after ({after['documents']} curated docs)")
-    for name in ("tag", "before", "after", "after − before"):
+    has_mentions = "mentions" in before
+    table = Table(title=f"representation: tags used for people; share of documents and mentions (sentences), "
+                        f"before filtering ({before['documents']} docs, {before.get('sentences', '-')} sentences) "
+                        f"and after ({after['documents']} curated docs, {after.get('sentences', '-')} sentences)")
+    for name in ("tag", "docs before", "docs after", "after − before", "mentions before", "mentions after",
+                 "per 1k sent. before", "per 1k sent. after"):
         table.add_column(name, justify="left" if name == "tag" else "right")
 
-    def row(label: str, b: float, a: float) -> None:
-        table.add_row(label, f"{b:.3f}", f"{a:.3f}", f"{a - b:+.3f}")
+    def mentions(side: dict, group: str, key: str, term: str | None = None) -> int | None:
+        if not has_mentions:
+            return None
+        values = side.get("mentions", {}).get(group, {})
+        return (values.get(key, {}).get(term, 0) if term is not None else values.get(key, 0))
+
+    def row(label: str, b: float, a: float, mb: int | None, ma: int | None) -> None:
+        if mb is None:
+            counts = ["-"] * 4
+        else:
+            counts = [str(mb), str(ma), f"{per_thousand(mb, before.get('sentences', 0)):.2f}",
+                      f"{per_thousand(ma, after.get('sentences', 0)):.2f}"]
+        table.add_row(label, f"{b:.3f}", f"{a:.3f}", f"{a - b:+.3f}", *counts)
 
     for pronoun, share in before["pronouns"].items():
-        row(f"pronoun {pronoun}", share, after["pronouns"].get(pronoun, 0.0))
+        row(f"pronoun {pronoun}", share, after["pronouns"].get(pronoun, 0.0),
+            mentions(before, "pronouns", pronoun), mentions(after, "pronouns", pronoun))
     for axis, share in before["axes"].items():
-        row(f"axis {axis}", share, after["axes"].get(axis, 0.0))
+        row(f"axis {axis}", share, after["axes"].get(axis, 0.0), mentions(before, "axes", axis), mentions(after, "axes", axis))
     descriptors = [(axis, term, share) for axis, terms in before["descriptors"].items() for term, share in terms.items()]
     for axis, term, share in sorted(descriptors, key=lambda d: (-d[2], d[0], d[1]))[:top]:
-        row(f"  {axis}: {term}", share, after["descriptors"].get(axis, {}).get(term, 0.0))
+        row(f"  {axis}: {term}", share, after["descriptors"].get(axis, {}).get(term, 0.0),
+            mentions(before, "descriptors", axis, term), mentions(after, "descriptors", axis, term))
+    table.caption = accuracy_line()
     return table
+
+
+def accuracy_line() -> str:
+    """The default lexicon's measured precision/recall per axis, one line (empty when not shipped)."""
+    accuracy = measured_accuracy()
+    if not accuracy:
+        return ""
+    test = accuracy["test"]
+    figures = ", ".join(f"{group} {row['precision']:.2f}/{row['recall']:.2f}" for group, row in test["by_group"].items()
+                        if row["precision"] is not None and row["recall"] is not None)
+    line = (f"tagger precision/recall per axis (default lexicon; {test['sentences']} held-out labelled sentences we wrote, "
+            f"{accuracy['labelled_set']}): {figures}")
+    web = accuracy.get("web_test")
+    if web:
+        pooled = web["by_group"]["all_axes"]
+        line += (f"; on {web['sentences']} held-out real web sentences, all axes: "
+                 f"{pooled['precision']:.2f}/{pooled['recall']:.2f}")
+    return line
 
 
 def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) -> None:

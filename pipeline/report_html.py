@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gristmill.filters.evidence import evidence_spans, redact
+from gristmill.filters.identity import measured_accuracy
+from gristmill.pipeline.representation import per_thousand
 from gristmill.schemas import columns as C
 
 SAMPLES_PER_REASON = 3
@@ -333,8 +335,11 @@ def representation_section(stats: dict) -> str:
     if not rep:
         return _section("Representation before/after filtering", _not_computed("representation"), "representation")
     before, after = rep.get("before", {}), rep.get("after", {})
-    body = (f'<p class="legend">share of documents; <span style="background:#9aa5b8"></span>before ({before.get("documents", 0)} documents)'
-            f'<span style="background:#4c78a8"></span>after ({after.get("documents", 0)} documents)</p>')
+    body = ("<p>Tags count a term only where it refers to people (\"Black voters\", not \"black coffee\"); "
+            "shares are of documents, mentions are sentences that use the tag for people, also per 1,000 sentences.</p>"
+            f'<p class="legend">share of documents; <span style="background:#9aa5b8"></span>before ({before.get("documents", 0)} documents, '
+            f'{before.get("sentences", "-")} sentences)<span style="background:#4c78a8"></span>after ({after.get("documents", 0)} '
+            f'documents, {after.get("sentences", "-")} sentences)</p>')
     figures = []
     for key in ("pronouns", "axes"):
         names = sorted(set(before.get(key, {})) | set(after.get(key, {})))
@@ -345,13 +350,54 @@ def representation_section(stats: dict) -> str:
             rows.append((f"{n} after", {"after": values[n]["after"]}))
         figures.append(_figure(f"representation:{key}", f"{key}: share of documents before vs after", values,
                                hbars(rows, ["before", "after"])))
+
+    def cells(b_share: float, a_share: float, b_count, a_count) -> str:
+        if b_count is None:
+            counts = "<td>-</td>" * 4
+        else:
+            counts = (f"<td>{b_count}</td><td>{a_count}</td><td>{per_thousand(b_count, before.get('sentences', 0)):.2f}</td>"
+                      f"<td>{per_thousand(a_count, after.get('sentences', 0)):.2f}</td>")
+        return f"<td>{b_share:.3f}</td><td>{a_share:.3f}</td>{counts}"
+
+    def mentions(side: dict, group: str, key: str, term: str | None = None):
+        if "mentions" not in side:
+            return None
+        values = side["mentions"].get(group, {})
+        return values.get(key, {}).get(term, 0) if term is not None else values.get(key, 0)
+
+    header = ("<tr><th>{}</th><th>{}</th><th>docs before</th><th>docs after</th><th>mentions before</th>"
+              "<th>mentions after</th><th>per 1k sentences before</th><th>per 1k sentences after</th></tr>")
+    groups = []
+    for key, label in (("pronouns", "pronoun"), ("axes", "axis")):
+        for n in sorted(set(before.get(key, {})) | set(after.get(key, {}))):
+            groups.append(f"<tr><td>{label}</td><td>{_e(n)}</td>" + cells(before.get(key, {}).get(n, 0.0), after.get(key, {}).get(n, 0.0),
+                                                                        mentions(before, key, n), mentions(after, key, n)) + "</tr>")
     descriptors = []
     for axis in sorted(set(before.get("descriptors", {})) | set(after.get("descriptors", {}))):
         b, a = before.get("descriptors", {}).get(axis, {}), after.get("descriptors", {}).get(axis, {})
         for term in sorted(set(b) | set(a)):
-            descriptors.append(f"<tr><td>{_e(axis)}</td><td>{_e(term)}</td><td>{b.get(term, 0):.3f}</td><td>{a.get(term, 0):.3f}</td></tr>")
-    table = ("<h3>descriptors</h3><table><tr><th>axis</th><th>term</th><th>before</th><th>after</th></tr>"
-             + "".join(descriptors) + "</table>") if descriptors else ""
+            descriptors.append(f"<tr><td>{_e(axis)}</td><td>{_e(term)}</td>" + cells(
+                b.get(term, 0), a.get(term, 0), mentions(before, "descriptors", axis, term), mentions(after, "descriptors", axis, term)) + "</tr>")
+    table = "<h3>pronouns and axes</h3><table>" + header.format("tag", "name") + "".join(groups) + "</table>"
+    if descriptors:
+        table += "<h3>descriptors</h3><table>" + header.format("axis", "term") + "".join(descriptors) + "</table>"
+    accuracy = measured_accuracy()
+    if accuracy:
+        test, web = accuracy["test"], accuracy.get("web_test", {"sentences": 0, "by_group": {}})
+
+        def measured(row: dict | None) -> str:
+            if not row:
+                return "<td>-</td>" * 3
+            return f"<td>{_fmt(row['precision'])}</td><td>{_fmt(row['recall'])}</td><td>{row['support']}</td>"
+
+        groups = list(dict.fromkeys([*test["by_group"], *web["by_group"]]))
+        rows = "".join(f"<tr><td>{_e(g)}</td>{measured(test['by_group'].get(g))}{measured(web['by_group'].get(g))}</tr>" for g in groups)
+        table += (f"<h3>tagger accuracy</h3><p class=\"note\">precision and recall of the default lexicon's tags per axis "
+                  f"(sentence level), on {test['sentences']} held-out sentences we wrote, hard negatives included, and on "
+                  f"{web['sentences']} held-out real web and news sentences (descriptors only; few per axis); "
+                  f"{_e(accuracy['labelled_set'])}. A custom lexicon is not measured.</p>"
+                  "<table><tr><th>axis</th><th>written: precision</th><th>recall</th><th>positives</th>"
+                  "<th>real web: precision</th><th>recall</th><th>positives</th></tr>" + rows + "</table>")
     return _section("Representation before/after filtering", body + f'<div class="grid wide">{"".join(figures)}</div>' + table, "representation")
 
 

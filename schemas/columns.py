@@ -227,6 +227,19 @@ TYPES.update({
     IDENTITY_AXES: pa.list_(pa.string()),
     IDENTITY_DESCRIPTORS: pa.list_(pa.string()),
 })
+# Issue 25: the tags above count a term only where it refers to people; beside each tag, the number of
+# sentences that use it for people (mentions), in the same order as the tag list, and the document's
+# sentences (the tagger's split), so mentions compare as a rate per sentence before and after filtering.
+PRONOUN_SENTENCE_COUNTS = "pronoun_sentence_counts"  # per entry of pronoun_classes
+IDENTITY_AXIS_SENTENCE_COUNTS = "identity_axis_sentence_counts"  # per entry of identity_axes
+IDENTITY_DESCRIPTOR_SENTENCE_COUNTS = "identity_descriptor_sentence_counts"  # per entry of identity_descriptors
+REPRESENTATION_SENTENCE_COUNT = "representation_sentence_count"  # non-blank sentences of the text
+TYPES.update({
+    PRONOUN_SENTENCE_COUNTS: pa.list_(pa.int64()),
+    IDENTITY_AXIS_SENTENCE_COUNTS: pa.list_(pa.int64()),
+    IDENTITY_DESCRIPTOR_SENTENCE_COUNTS: pa.list_(pa.int64()),
+    REPRESENTATION_SENTENCE_COUNT: pa.int64(),
+})
 # --- fastText quality classifier (issue 5): probability of the job's positive label ---
 QUALITY_MODEL_SCORE = "quality_model_score"
 register_score(QUALITY_MODEL_SCORE, 0.0, 1.0, "fastText quality classifier: probability of classifier.positive_label")

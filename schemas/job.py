@@ -212,8 +212,9 @@ class BiasConfig(_Model):
     """Representation tagging (issue 6): pronoun classes and identity descriptors per document, and the
     corpus report before and after filtering in stats.json["representation"]."""
 
-    # None: the project's lexicon (filters/lexicons/identity.yaml); or a YAML of that shape, or
-    # HolisticBias' descriptors.json.
+    # None: the project's lexicon (filters/lexicons/identity.yaml); or a YAML of that shape (axes by kind,
+    # or a flat list per axis; rule lists it leaves out come from the default), or HolisticBias'
+    # descriptors.json (its terms are modifiers). Tags count a term only where it refers to people.
     identity_lexicon_file: str | None = None
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from gristmill.filters.bias_audit import audit, load_audit
-from gristmill.filters.identity import IdentityLexicon
+from gristmill.filters.identity import IdentityLexicon, measured_accuracy
 from gristmill.filters.toxicity import ToxicityModel
 from gristmill.schemas import columns as C
 
@@ -27,8 +29,8 @@ def model() -> ToxicityModel:
 def test_tags_pronouns_and_descriptors_per_axis(lexicon):
     tags = lexicon.tag("She met two Muslim women and a deaf engineer; their talk was about Canadian rivers.")
     assert tags.pronouns == ("she", "they")
-    assert tags.descriptors == {"ability": ("deaf",), "gender_and_sex": ("women",), "nationality": ("canadian",),
-                                "religion": ("muslim",)}
+    # "Canadian rivers" names no people: no nationality tag (issue 25)
+    assert tags.descriptors == {"ability": ("deaf",), "gender_and_sex": ("woman",), "religion": ("muslim",)}
     assert lexicon.tag("The shepherd heard a hemisphere theory.").descriptors == {}  # no substring matches
     assert lexicon.tag("The shepherd heard a hemisphere theory.").pronouns == ()
     assert lexicon.tag("").descriptors == {}
@@ -126,9 +128,12 @@ def test_representation_before_and_after_on_a_real_run(ray_local, tmp_path):
 
     curated = pq.read_table(tmp_path / "out" / "curated").to_pylist()
     assert [r[C.ID] for r in curated] == ["she", "he"]
-    # "old railway shed" counts as an age mention: the lexicon counts words, not people (documented).
-    assert curated[1][C.IDENTITY_DESCRIPTORS] == ["age:old", "religion:muslim"]
+    # "the old railway shed" names no person: no age tag (issue 25); "A Muslim family" does
+    assert curated[1][C.IDENTITY_DESCRIPTORS] == ["religion:muslim"]
     assert curated[1][C.PRONOUN_CLASSES] == ["he", "they"]
+    assert curated[1][C.PRONOUN_SENTENCE_COUNTS] == [2, 1]  # "He has repaired ...", "Lately he ..."; "their children's"
+    assert curated[1][C.IDENTITY_DESCRIPTOR_SENTENCE_COUNTS] == [1]
+    assert curated[1][C.REPRESENTATION_SENTENCE_COUNT] == 6
 
     rep = json.loads((tmp_path / "out" / "stats.json").read_text())["representation"]
     before, after = rep["before"], rep["after"]
@@ -138,9 +143,22 @@ def test_representation_before_and_after_on_a_real_run(ray_local, tmp_path):
     assert before["axes"]["religion"] == 0.5 and after["axes"]["religion"] == 0.5
     assert before["descriptors"]["religion"] == {"muslim": 0.5} and after["descriptors"]["religion"] == {"muslim": 0.5}
     assert set(before["axes"]) == set(after["axes"])  # the same keys both sides, zeros included
+    assert "age" not in before["axes"]  # "old railway shed", before and after
+    # mentions: sentences that use a tag for people, beside the document shares
+    assert before["mentions"]["descriptors"]["religion"] == {"muslim": 2}  # one sentence in each of two documents
+    assert after["mentions"]["descriptors"]["religion"] == {"muslim": 1}
+    assert after["mentions"]["pronouns"] == {"she": 2, "he": 2, "they": 1}
+    assert after["sentences"] == 12 and before["sentences"] > after["sentences"]
 
-    printed = CliRunner().invoke(app, ["stats", str(tmp_path / "out")])
+    printed = CliRunner().invoke(app, ["stats", str(tmp_path / "out")], terminal_width=240)
     assert printed.exit_code == 0 and "representation" in printed.output and "pronoun she" in printed.output
+    assert "mentions before" in printed.output and "per 1k sent. after" in printed.output
+    assert "tagger precision/recall per axis" in printed.output
+
+    from gristmill.pipeline.report_html import representation_section
+
+    section = representation_section(json.loads((tmp_path / "out" / "stats.json").read_text()))
+    assert "mentions before" in section and "tagger accuracy" in section and "<td>religion</td><td>muslim</td>" in section
 
 
 @pytest.mark.shared_data
@@ -150,3 +168,190 @@ def test_holistic_bias_templates_load_by_path(shared_data, model):
     sentences = [s for _, _, s in audit_set.sentences()]
     assert "I'm a deaf person." in sentences and "What do you think about deaf people?" in sentences
     assert audit(model, audit_set).summary()["sentences"] == len(sentences)
+
+
+# --- tags that count people, not words (issue 25) ---
+
+LABELLED = Path(__file__).parent / "data" / "identity_people"
+# Per axis and pronoun class, on the held-out part. Each axis has 11-20 positive sentences there, so 0.85
+# allows one error per axis and fails at two; the word matching this replaced scores about 0.5 precision.
+MIN_PRECISION = MIN_RECALL = 0.85
+
+
+def labelled(part: str) -> list[tuple[str, set[str]]]:
+    rows = []
+    for line in (LABELLED / f"{part}.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        labels, sentence = line.split("\t")
+        rows.append((sentence, set() if labels == "-" else set(labels.split(","))))
+    return rows
+
+
+def group(tag: str) -> str:
+    return tag if tag.startswith("pronoun:") else tag.split(":", 1)[0]
+
+
+def predicted_tags(lexicon: IdentityLexicon, sentence: str) -> set[str]:
+    tags = lexicon.tag(sentence)
+    return ({f"{axis}:{term}" for axis, terms in tags.descriptors.items() for term in terms}
+            | {f"pronoun:{p}" for p in tags.pronouns})
+
+
+def precision_recall(rows, predict) -> dict[str, tuple[float, float]]:
+    guesses = [predict(sentence) for sentence, _ in rows]
+    out = {}
+    for g in sorted({group(t) for _, labels in rows for t in labels}):
+        truth = [any(group(t) == g for t in labels) for _, labels in rows]
+        said = [any(group(t) == g for t in guess) for guess in guesses]
+        tp = sum(t and s for t, s in zip(truth, said))
+        out[g] = (tp / max(1, sum(said)), tp / max(1, sum(truth)))
+    return out
+
+
+def test_labelled_set_is_balanced_with_hard_negatives():
+    rows = labelled("test") + labelled("dev")
+    assert len(rows) >= 300 and len({s for s, _ in rows}) == len(rows)  # no sentence twice, across parts too
+    axes = IdentityLexicon.default().axes
+    for part in ("test", "dev"):
+        part_rows = labelled(part)
+        positives = {axis: sum(any(group(t) == axis for t in labels) for _, labels in part_rows) for axis in axes}
+        assert min(positives.values()) >= 10, positives
+        negatives = [s for s, labels in part_rows if not any(group(t) in axes for t in labels)
+                     and IdentityLexicon.default().mentions_identity(s)]  # a lexicon word, used for no person
+        assert len(negatives) >= 70
+
+
+@pytest.mark.parametrize("part", ["test", "dev"])
+def test_precision_and_recall_per_axis_on_the_labelled_set(lexicon, part):
+    figures = precision_recall(labelled(part), lambda s: predicted_tags(lexicon, s))
+    assert set(figures) == set(lexicon.axes) | {"pronoun:she", "pronoun:he", "pronoun:they"}
+    low = {g: pr for g, pr in figures.items() if pr[0] < MIN_PRECISION or pr[1] < MIN_RECALL}
+    assert not low, low
+
+
+def test_word_matching_would_fail_the_thresholds(lexicon):
+    """The thresholds measure something: counting every use of a lexicon word (issue 6) fails them."""
+    def words(sentence):
+        lowered = sentence.lower()
+        return {f"{axis}:x" for axis, terms in lexicon.axes.items()
+                if any(re.search(r"(?<![\w-])%ss?(?![\w-])" % re.escape(t), lowered) for t in terms)}
+
+    figures = precision_recall(labelled("test"), words)
+    assert all(precision < 0.75 for g, (precision, _) in figures.items() if not g.startswith("pronoun:"))
+
+
+def test_shipped_accuracy_matches_the_tagger(lexicon):
+    """filters/lexicons/identity_accuracy.json (shown in report.html and `gristmill stats`) is current:
+    rerun `python bench/identity_people.py --report --write` after changing a rule or the lexicon."""
+    shipped = measured_accuracy()
+    for part in ("test", "dev"):
+        figures = precision_recall(labelled(part), lambda s: predicted_tags(lexicon, s))
+        for g, (precision, recall) in figures.items():
+            row = shipped[part]["by_group"][g]
+            assert (row["precision"], row["recall"]) == (round(precision, 3), round(recall, 3)), g
+
+
+@pytest.mark.parametrize("text", [
+    "Sift the white flour twice.", "The old house is for sale.", "He drinks black coffee.",  # he: a pronoun tag only
+    "The gay nineties were a decade of music halls.", "The agency published a white paper.",
+    "Black Friday sales started early.", "Download the old version of the app.", "The White House spoke.",
+    "The warning fell on deaf ears.", "Polish the silver.", "Her mother tongue is Basque.", "The Isle of Man.",
+    "We ordered Chinese food.", "The poor quality of the photos.", "Separate the egg whites.",
+])
+def test_hard_negatives_tag_no_descriptor(lexicon, text):
+    assert lexicon.tag(text).descriptors == {}
+
+
+@pytest.mark.parametrize("text, tag", [
+    ("White people make up a shrinking share.", "race_ethnicity:white"),
+    ("An old man sat on the bench.", "age:old"),
+    ("Black voters turned out.", "race_ethnicity:black"),
+    ("A disabled veteran opened the cafe.", "ability:disabled"),
+    ("The elderly are most at risk.", "age:elderly"),
+    ("Black and Latino voters turned out.", "race_ethnicity:black"),
+    ("She is deaf.", "ability:deaf"),
+    ("He grew up poor.", "socioeconomic_class:poor"),
+    ("Many Muslims fasted.", "religion:muslim"),
+    ("People with disabilities were consulted.", "ability:disability"),
+])
+def test_terms_for_people_tag(lexicon, text, tag):
+    tags = lexicon.tag(text)
+    axis, term = tag.split(":")
+    assert term in tags.descriptors.get(axis, ())
+
+
+def test_pronouns_count_people(lexicon):
+    assert lexicon.tag("She said the train was late.").pronouns == ("she",)
+    assert lexicon.tag("They said the road was closed.").pronouns == ("they",)
+    assert lexicon.tag("The boxes arrived on Monday, but they were damaged.").pronouns == ()
+    assert lexicon.tag("The volunteers gave up their evenings.").pronouns == ("they",)
+
+
+def test_mentions_are_sentences(lexicon):
+    tags = lexicon.tag("Black voters lined up early.\nBlack coffee was served. Many Black voters stayed all day!\n\nThe end.")
+    assert tags.sentences == 4
+    assert tags.descriptor_sentences == {"race_ethnicity:black": 2} and tags.axis_sentences == {"race_ethnicity": 2}
+
+
+@pytest.mark.shared_data
+def test_real_web_sample_is_the_labelled_one_and_its_figures_are_shipped(shared_data, lexicon):
+    """web_test.tsv labels real sentences picked from ../shared/data by bench/identity_people.py; the pick is
+    deterministic and the shipped figures for it are current (they are reported, not thresholded: few
+    sentences per axis)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import identity_people
+
+    keys = [line.split("\t")[1] for line in (LABELLED / "web_test.tsv").read_text().splitlines()[1:]]
+    assert [key for _, key, _, _ in identity_people.web_sentences(shared_data, skip=15)] == keys
+    rows = identity_people.web_labelled(shared_data, "web_test")
+    figures = precision_recall(rows, lambda s: predicted_tags(lexicon, s))
+    shipped = measured_accuracy()["web_test"]["by_group"]
+    for g, (precision, recall) in figures.items():
+        if shipped[g]["predicted"]:
+            assert round(precision, 3) == shipped[g]["precision"], g
+        assert round(recall, 3) == shipped[g]["recall"], g
+
+
+def test_offsets_survive_lowercasing_that_changes_length(lexicon):
+    # "İ".lower() is two characters: sentence offsets must still agree with the text's
+    tags = lexicon.tag("İİİİ İstanbul. Black voters lined up.\nWhite flour. İİ")
+    assert tags.descriptor_sentences == {"race_ethnicity:black": 1} and tags.sentences == 4
+
+
+def test_no_quadratic_time_without_sentence_ends(lexicon):
+    import time
+
+    text = "the boxes came and they were old houses with black coffee and white people " * 3000  # no sentence end
+    started = time.perf_counter()
+    tags = lexicon.tag(text)
+    assert time.perf_counter() - started < 5  # about 0.1 s at web speed; quadratic would take minutes
+    assert tags.descriptors == {"race_ethnicity": ("white",)} and tags.sentences == 1
+
+
+def test_a_custom_flat_lexicon_uses_the_same_rules(tmp_path):
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("axes:\n  age: [old, teenager]\n  custom: [purple]\n")
+    custom = IdentityLexicon.from_path(path)
+    assert custom.tag("An old man and two teenagers came.").descriptors == {"age": ("old", "teenager")}
+    assert custom.tag("The old house is for sale.").descriptors == {}
+    assert custom.tag("Purple voters.").descriptors == {"custom": ("purple",)}
+    assert custom.tag("She said so.").pronouns == ("she",)  # pronouns from the default lexicon
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes:\n  age: {verbs: [old]}\n")
+    with pytest.raises(ValueError, match="unknown kind 'verbs'"):
+        IdentityLexicon.from_path(bad)
+
+
+def test_stats_table_reads_a_run_from_before_mentions():
+    """`gristmill stats` on a run written before issue 25 (shares only) shows "-" for the mention columns."""
+    from rich.console import Console
+
+    from gristmill.pipeline.bias_cli import representation_table
+
+    old = {"documents": 4, "pronouns": {"she": 0.25, "he": 0.0, "they": 0.5}, "axes": {"age": 0.5},
+           "descriptors": {"age": {"old": 0.5}}}
+    console = Console(width=240, record=True)
+    console.print(representation_table({"before": old, "after": dict(old, documents=2)}))
+    text = console.export_text()
+    assert "age: old" in text and "0.500" in text and " - " in text
