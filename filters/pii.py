@@ -29,11 +29,14 @@ earlier) from the text alone, so the output never depends on other documents or 
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from gristmill.schemas.shards import PII_PLACEHOLDERS
 
@@ -100,10 +103,13 @@ def needs_analysis(text: str, entities=STRUCTURED_ENTITIES) -> bool:
 # How far around a trigger a recognizer looks: more than the longest value of the type (e-mail: 64 +
 # 255; IPv6: 45; grouped IBAN: 42; wallet: 90), widened to whitespace on both sides, so a window never
 # cuts a value: a pattern sees the same characters around a value as in the whole text.
-_WINDOW_CHARS = {EMAIL_ADDRESS: 330, URL_CREDENTIALS: 330, CREDIT_CARD: 40, IBAN_CODE: 60, IP_ADDRESS: 64,
+_WINDOW_CHARS = {EMAIL_ADDRESS: 330, URL_CREDENTIALS: 330, IBAN_CODE: 60, IP_ADDRESS: 64,
                  US_SSN: 24, CRYPTO: 100}
 _SPACE = re.compile(r"\s")
-_MAX_WORD_CHARS = 4096  # a window stops widening inside a longer run without whitespace
+# A window widens to whitespace by at most this much: inside a long run without whitespace (minified
+# code, a query string, a base64 blob) it stops there, so a value deep in a 10,000-character run is
+# still seen, and the e-mail pattern (which backtracks) never runs over the whole run.
+_MAX_WORD_CHARS = 64
 
 
 def trigger_windows(text: str, entity: str) -> list[tuple[int, int]]:
@@ -114,8 +120,9 @@ def trigger_windows(text: str, entity: str) -> list[tuple[int, int]]:
     out: list[list[int]] = []
 
     def end_after(position: int) -> int:
-        found = _SPACE.search(text, min(len(text), position))
-        return found.start() if found else len(text)
+        position = min(len(text), position)
+        found = _SPACE.search(text, position, position + _MAX_WORD_CHARS)
+        return found.start() if found else min(len(text), position + _MAX_WORD_CHARS)
 
     for m in _TRIGGERS[entity].finditer(text):
         if out and m.start() - reach <= out[-1][1]:  # inside (or touching) the last window: extend it
@@ -137,6 +144,307 @@ class PiiSpan:
     score: float
 
 
+# --- the normalized view: what detection reads ---
+# Pages hide values from a pattern without hiding them from a reader: full-width digits (CJK pages),
+# zero-width characters inside an address, percent-encoding in a query string, numeric character
+# references. Detection runs on a normalized copy; every span is mapped back to the original text, so
+# redaction removes the whole original value (the zero-width characters and '%40' included).
+_ZERO_WIDTH = "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
+_ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
+_NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
+_NEEDS_NORMALIZING = re.compile(r"[^\x00-\x7f]+|(?:%[0-9A-Fa-f]{2})+|&#(?:\d{2,7}|[xX][0-9A-Fa-f]{2,6});")
+_URL_TOKEN = re.compile(r"://|[?=&]|^(?:www\.|mailto:)", re.IGNORECASE)
+
+
+class NormalizedText:
+    """`text` as detection reads it: NFKC, zero-width characters removed, any script's decimal digits as
+    ASCII digits, numeric character references and percent-escapes inside URLs decoded. `original(start,
+    end)` maps a span of `text` back to the smallest span of the original that holds all its sources."""
+
+    __slots__ = ("text", "_starts", "_segments")
+
+    def __init__(self, original: str):
+        if original.isascii() and "%" not in original and "&#" not in original:
+            self.text, self._segments, self._starts = original, None, None
+            return
+        pieces: list[str] = []
+        segments: list[tuple[int, int, int, bool]] = []  # (normalized start, original start, original end, exact)
+        length = 0
+
+        def emit(piece: str, begin: int, end: int, exact: bool):
+            nonlocal length
+            if not piece:
+                return
+            if exact and segments and segments[-1][3] and segments[-1][2] == begin:
+                n0, o0, _, _ = segments[-1]
+                segments[-1] = (n0, o0, end, True)
+            else:
+                segments.append((length, begin, end, exact))
+            pieces.append(piece)
+            length += len(piece)
+
+        last = 0
+        for m in _NEEDS_NORMALIZING.finditer(original):
+            emit(original[last:m.start()], last, m.start(), True)
+            last = m.end()
+            chunk = m.group()
+            if chunk.startswith("%"):
+                decoded = self._percent(chunk) if self._in_url(original, m.start()) else None
+                emit(decoded, m.start(), m.end(), False) if decoded else emit(chunk, m.start(), m.end(), True)
+            elif chunk.startswith("&#"):
+                emit(*self._reference(chunk, m), False)
+            elif unicodedata.is_normalized("NFKC", chunk) and not _ZERO_WIDTH_RE.search(chunk) \
+                    and not _NON_ASCII_DIGIT.search(chunk):
+                emit(chunk, m.start(), m.end(), True)
+            else:
+                for k, ch in enumerate(chunk, m.start()):
+                    if ch in _ZERO_WIDTH:
+                        continue
+                    digit = unicodedata.decimal(ch, None)
+                    folded = str(digit) if digit is not None else unicodedata.normalize("NFKC", ch)
+                    emit(folded, k, k + 1, folded == ch)
+        emit(original[last:], last, len(original), True)
+        self.text = "".join(pieces)
+        self._segments = segments
+        self._starts = [s[0] for s in segments]
+
+    @staticmethod
+    def _in_url(text: str, position: int) -> bool:
+        begin = position
+        while begin > 0 and not text[begin - 1].isspace() and position - begin < 2048:
+            begin -= 1
+        end = _SPACE.search(text, position)
+        return _URL_TOKEN.search(text, begin, end.start() if end else len(text)) is not None
+
+    @staticmethod
+    def _percent(chunk: str) -> str | None:
+        try:
+            return unquote(chunk, errors="strict")
+        except UnicodeDecodeError:  # not UTF-8: leave the escapes as they are
+            return None
+
+    @staticmethod
+    def _reference(chunk: str, m: re.Match) -> tuple[str, int, int]:
+        code = int(chunk[3:-1], 16) if chunk[2] in "xX" else int(chunk[2:-1])
+        return (chr(code) if 0 < code < 0x110000 else chunk), m.start(), m.end()
+
+    def original(self, start: int, end: int) -> tuple[int, int]:
+        if self._segments is None:
+            return start, end
+        first = self._segments[bisect.bisect_right(self._starts, start) - 1]
+        last = self._segments[bisect.bisect_right(self._starts, end - 1) - 1]
+        begin = first[1] + (start - first[0]) if first[3] else first[1]
+        stop = last[1] + (end - last[0]) if last[3] else last[2]
+        return begin, stop
+
+
+# --- phone numbers: a cheap candidate regex, then python-phonenumbers on each candidate ---
+# A candidate is a run of digit groups with the separators phone formats use, an optional '+', '00' or
+# '011' prefix, an optional '(area)', '(0)' and an extension. It must be a maximal run (no digit group
+# right before or after), so a longer id never yields a phone-shaped piece.
+_PHONE_SEP = r"(?:[ \t]?[\-./][ \t]?|[ \t]{1,2}|[ \t]?\(0\)[ \t]?)"
+_PHONE_EXT = r"(?:[ \t]?(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]?(\d{1,6}))"
+_PHONE_CANDIDATE = re.compile(
+    rf"(?<![\w+.\-/,])((?:\+|\b00|\b011)[ \t]?)?(?:\(\+?\d{{1,5}}\)[ \t]?)?\d{{1,15}}"
+    rf"(?:{_PHONE_SEP}\d{{1,15}}|[ \t]?\(\d{{1,5}}\)[ \t]?\d{{1,15}}){{0,12}}{_PHONE_EXT}?"
+    rf"(?![\w]|[ \t]?[\-./][ \t]?\d|[ \t]\d)", re.IGNORECASE)
+# Not phones whatever their digits: a whole date (with an hour), a year range, a decimal number, a
+# dotted quad, an ISBN.
+_DATE_LIKE = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))(?:[ T]\d{1,2})?")
+_YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d[ \t]?[-/][ \t]?(?:(?:1[5-9]|20)\d\d|\d\d)")
+_DECIMAL = re.compile(r"\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}")
+_ISBN_BEFORE = re.compile(r"(?i)isbn(?:-1[03])?[\s:=]*$")
+_SSN_SHAPE = re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}")  # a US SSN's shape: a phone only with a context word
+# Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
+# _CONTEXT_AFTER after), in the languages of the regions below.
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:phones?|tel|tels|telephone|call|calls|calling|fax|mobile|mob|cell|cellphone|ph|hotline|helpline|"
+    r"whats[ -]?app|viber|sms|contact|dial|reach (?:me|us)|téléphone|tél|portable|appel(?:ez|er)?|"
+    r"telefon(?:nummer)?|handy|mobil|rufnummer|anrufen|tfn|tlf|teléfono|telefono|llam(?:e|ar|a)|móvil|movil|"
+    r"celular|cellulare|chiama(?:re)?|telefone|ligue|ligar|telefoon|bel|gsm|puhelin|τηλ|τηλέφωνο|телефон|тел|"
+    r"моб|звоните|факс|telp|điện thoại|sđt|numer telefonu)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
+    r"फ़ोन|फोन|โทร)")
+_CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 20
+
+# Regions whose national formats are tried for a number written without a country code: the world's
+# most-written national formats (every region of bench/pii_faker_set.py's locales and more).
+PHONE_REGIONS = (
+    "US", "CA", "GB", "IE", "AU", "NZ", "IN", "PK", "BD", "LK", "NP", "PH", "SG", "MY", "TH", "VN", "ID", "CN",
+    "TW", "HK", "JP", "KR", "DE", "AT", "CH", "LI", "LU", "FR", "BE", "NL", "DK", "NO", "SE", "FI", "IS", "EE",
+    "LV", "LT", "PL", "CZ", "SK", "HU", "SI", "HR", "BA", "RS", "MK", "AL", "BG", "RO", "GR", "CY", "MT", "TR",
+    "IL", "JO", "SA", "AE", "BH", "EG", "DZ", "MA", "NG", "GH", "KE", "ZA", "ET", "ES", "PT", "IT", "BR", "AR",
+    "CL", "CO", "MX", "VE", "PE", "UA", "RU", "GE", "AM", "AZ", "UZ", "IR")
+
+
+def _digit_groups(text: str) -> list[int]:
+    return [len(g) for g in re.findall(r"\d+", text)]
+
+
+class PhoneFinder:
+    """PHONE_NUMBER spans. A candidate counts when
+    - it has a country code ('+', '00', '011') and python-phonenumbers finds it valid (score 0.75); or
+    - it is written without one, is valid in one of PHONE_REGIONS, and looks written as a phone: its digit
+      groups are that region's national or international grouping, or it starts with the region's trunk
+      prefix ('0…') or has an '(area)' (score 0.6); or
+    - it has 7–15 digits and a phone context word is near (score 0.5): numbers that are not valid for
+      their numbering plan (made up, unallocated), bare digit runs, other groupings.
+    Dates, year ranges, decimals, dotted quads and ISBNs never count without a country code."""
+
+    def __init__(self, regions=PHONE_REGIONS):
+        import phonenumbers
+
+        self.pn = phonenumbers
+        self.regions = []
+        for region in regions:
+            meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            if meta is None:
+                continue
+            lengths = set(meta.general_desc.possible_length or ())
+            self.regions.append((region, meta.national_prefix or "", lengths,
+                                 re.compile(meta.general_desc.national_number_pattern or r"\d+")))
+
+    def find(self, text: str) -> list[PiiSpan]:
+        out = []
+        for m in _PHONE_CANDIDATE.finditer(text):
+            span = self._judge(text, m)
+            if span is not None:
+                out.append(span)
+        return out
+
+    def _judge(self, text: str, m: re.Match) -> PiiSpan | None:
+        pn = self.pn
+        raw = m.group()
+        main = raw[:m.start(2) - m.start()] if m.group(2) else raw
+        if m.group(2):  # the extension: cut the separator words off the number
+            main = re.sub(r"(?i)[ \t]*(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]*$", "", main)
+        digits = re.sub(r"\D", "", main)
+        prefix = m.group(1)
+        if prefix:
+            digits = digits[len(re.sub(r"\D", "", prefix)):]
+        if not 7 <= len(digits) <= 15:
+            return None
+        start, end = m.start(), m.end()
+        if prefix:
+            try:
+                number = pn.parse("+" + digits, None)
+            except pn.NumberParseException:
+                number = None
+            if number is not None and pn.is_valid_number(number):
+                return PiiSpan(start, end, PHONE_NUMBER, 0.75)
+            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+        body = main.strip()
+        if (_DATE_LIKE.fullmatch(body) or _YEAR_RANGE.fullmatch(body) or _DECIMAL.fullmatch(body)
+                or _ISBN_BEFORE.search(text, max(0, start - 12), start) or _is_isbn(body)):
+            return None
+        if not digits.isdigit() or main.count("(") != main.count(")"):
+            return None
+        grouped = not body.isdigit()
+        if grouped and not _SSN_SHAPE.fullmatch(body) and self._valid_as_written(body, digits):
+            return PiiSpan(start, end, PHONE_NUMBER, 0.6)
+        return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+
+    def _valid_as_written(self, body: str, digits: str) -> bool:
+        pn = self.pn
+        groups = _digit_groups(body)
+        for region, trunk, lengths, pattern in self.regions:
+            national = digits[len(trunk):] if trunk and digits.startswith(trunk) else digits
+            if len(national) not in lengths or not pattern.fullmatch(national):
+                continue
+            try:
+                number = pn.parse(digits, region)
+            except pn.NumberParseException:
+                continue
+            if not pn.is_valid_number_for_region(number, region):
+                continue
+            if "(" in body or (trunk and digits.startswith(trunk) and len(groups) >= 2):
+                return True
+            written = [_digit_groups(pn.format_number(number, f)) for f in (pn.PhoneNumberFormat.NATIONAL,
+                                                                           pn.PhoneNumberFormat.INTERNATIONAL)]
+            if groups == written[0] or groups == written[1][1:]:
+                return True
+        return False
+
+    @staticmethod
+    def _context(text: str, start: int, end: int) -> bool:
+        return (_PHONE_CONTEXT.search(text, max(0, start - _CONTEXT_BEFORE), start) is not None
+                or _PHONE_CONTEXT.search(text[end:end + _CONTEXT_AFTER]) is not None)
+
+
+def _is_isbn(body: str) -> bool:
+    """A hyphenated or spaced ISBN-13 (978/979) or a 4-group ISBN-10 whose check digit holds."""
+    digits = re.sub(r"\D", "", body)
+    if len(digits) == 13 and digits[:3] in ("978", "979"):
+        return sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits)) % 10 == 0
+    if len(digits) == 10 and len(_digit_groups(body)) == 4:
+        return sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11 == 0
+    return False
+
+
+# --- payment cards: issuer ranges (IIN), lengths and the Luhn checksum ---
+# (first digits from, to, lengths). Sources: the networks' published IIN ranges as collected in ISO/IEC
+# 7812 registries and the issuers' acceptance guides.
+CARD_RANGES = (
+    ("Visa", "4", "4", range(13, 20)),
+    ("Mastercard", "51", "55", (16,)), ("Mastercard", "2221", "2720", (16,)),
+    ("American Express", "34", "34", (15,)), ("American Express", "37", "37", (15,)),
+    ("Discover", "6011", "6011", range(16, 20)), ("Discover", "644", "649", range(16, 20)),
+    ("Discover", "65", "65", range(16, 20)),
+    ("UnionPay", "62", "62", range(16, 20)), ("UnionPay", "8100", "8171", range(16, 20)),
+    ("JCB", "3528", "3589", range(16, 20)), ("JCB", "2131", "2131", (15,)), ("JCB", "1800", "1800", (15,)),
+    ("Maestro", "50", "50", range(12, 20)), ("Maestro", "56", "69", range(12, 20)),
+    ("Diners Club", "300", "305", range(14, 20)), ("Diners Club", "3095", "3095", range(14, 20)),
+    ("Diners Club", "36", "36", range(14, 20)), ("Diners Club", "38", "39", range(16, 20)),
+    ("Mir", "2200", "2204", range(16, 20)),
+    ("RuPay", "60", "60", (16,)), ("RuPay", "81", "82", (16,)), ("RuPay", "508", "508", (16,)),
+    ("Troy", "9792", "9792", (16,)),
+    ("UATP", "1", "1", (15,)),
+)
+_CARD_CANDIDATE = re.compile(r"(?<![\w.\-+/,])(?:\d{12,19}|\d{2,6}([ \-])\d{2,6}(?:\1\d{1,6}){0,4})(?![\w]|[ \-.,]\d)")
+_CARD_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:cards?|credit|debit|visa|master ?card|amex|american express|discover|jcb|union ?pay|maestro|diners|"
+    r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|charged?|kreditkarte|karte|karten(?:nummer)?|carte|"
+    r"bancaire|tarjeta|crédito|credito|cartão|carta|kaart|karta|kort|kortti|карт[аыу]|кредитн\w*)|卡|カード|카드|بطاقة)")
+
+
+def card_network(digits: str) -> str | None:
+    """The network whose IIN range and length `digits` fit, or None."""
+    for name, low, high, lengths in CARD_RANGES:
+        head = digits[:len(low)]
+        if low <= head <= high and len(digits) in lengths:
+            return name
+    return None
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def find_cards(text: str) -> list[PiiSpan]:
+    """CREDIT_CARD spans: 12–19 digits, plain or grouped with one kind of separator, in a network's IIN
+    range and length, Luhn-valid. A plain run of 12–15 digits also needs a card word near it (about 1 in
+    10 random ids passes Luhn, and short ids are common)."""
+    out = []
+    for m in _CARD_CANDIDATE.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
+            continue
+        if card_network(digits) is None or not luhn_valid(digits):
+            continue
+        if m.group(1) is None and len(digits) <= 15:
+            if _CARD_CONTEXT.search(text, max(0, m.start() - _CONTEXT_BEFORE), m.start()) is None:
+                continue
+            out.append(PiiSpan(m.start(), m.end(), CREDIT_CARD, 0.9))
+        else:
+            out.append(PiiSpan(m.start(), m.end(), CREDIT_CARD, 1.0))
+    return out
+
+
 def _offline_tld_extractor():
     import tldextract
 
@@ -148,7 +456,7 @@ def _recognizer_classes():
     """presidio's recognizers, subclassed where they would touch the network or count weak patterns."""
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer, CryptoRecognizer, EmailRecognizer, IbanRecognizer, IpRecognizer, UsSsnRecognizer,
+        CryptoRecognizer, EmailRecognizer, IbanRecognizer, IpRecognizer, UsSsnRecognizer,
     )
 
     class OfflineEmailRecognizer(EmailRecognizer):
@@ -202,15 +510,6 @@ def _recognizer_classes():
         def __init__(self):
             super().__init__(supported_entity=CRYPTO, patterns=self.PATTERNS, name="EthereumRecognizer")
 
-    class CardRecognizer(CreditCardRecognizer):
-        """presidio's card patterns plus Mastercard's 2221-2720 range (its regex predates it); Luhn-checked."""
-
-        PATTERNS = [*CreditCardRecognizer.PATTERNS,
-                    Pattern("Mastercard 2-series", r"\b2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b", 0.3)]
-
-        def __init__(self):
-            super().__init__(patterns=self.PATTERNS)
-
     class FormattedSsnRecognizer(UsSsnRecognizer):
         """Only the 3-2-4 pattern with separators (presidio's 'medium'); its invalidation rules stay."""
 
@@ -219,7 +518,6 @@ def _recognizer_classes():
 
     return {
         EMAIL_ADDRESS: [OfflineEmailRecognizer, ObfuscatedEmailRecognizer],
-        CREDIT_CARD: [CardRecognizer],
         IBAN_CODE: [IbanRecognizer],
         IP_ADDRESS: [IpRecognizer],
         US_SSN: [FormattedSsnRecognizer],
@@ -228,13 +526,18 @@ def _recognizer_classes():
     }
 
 
-# Phone windows: a run of digits with the separators phone formats use, with an optional leading '+'.
-_PHONE_WINDOW = re.compile(r"(?:\+\s?)?(?:\(\d{1,5}\)\s?)?\d(?:[ .()/\-]{0,2}\d){6,20}")
-_PHONE_PAD = 2
-_ONE_REGION = ("US",)
-# Not phones on web pages: a bare run of digits (ids, table cells, timestamps), a number after "ISBN".
-_BARE_DIGITS = re.compile(r"\d+")
-_ISBN_BEFORE = re.compile(r"(?i)isbn(?:-1[03])?[\s:=]*$")
+_QUERY_DELIMITERS = "/?=&:;,"
+
+
+def _address_start(text: str, start: int, end: int) -> int:
+    """presidio's e-mail pattern takes RFC 5322's whole local-part alphabet, so in a URL or a query string
+    (`…/?u=jane@example.com`, `a=1&b=jane@…`) it starts at the path; the address starts after the last
+    delimiter before the '@'."""
+    at = text.find("@", start, end)
+    if at <= start:
+        return start
+    cut = max(text.rfind(c, start, at) for c in _QUERY_DELIMITERS)
+    return cut + 1 if cut >= 0 and cut + 1 < at else start
 
 
 class PiiAnalyzer:
@@ -260,50 +563,40 @@ class PiiAnalyzer:
 
     # --- structured ---
     def _load_structured(self):
-        from presidio_analyzer.predefined_recognizers import PhoneRecognizer
-
         classes = _recognizer_classes()
         self._recognizers = [(e, cls()) for e in self.entities for cls in classes.get(e, ())]
-        # leniency 2 (VALID: a number valid for its region): on 981 real English pages it finds 134
-        # numbers where presidio's default 1 finds 217 (ISBNs, dates with times), same recall on the labeled set.
-        self._phone = PhoneRecognizer(leniency=2) if PHONE_NUMBER in self.entities else None
-        self._regions = PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
+        self._phone = PhoneFinder() if PHONE_NUMBER in self.entities else None
 
     def structured(self, text: str) -> list[PiiSpan]:
-        """Every structured detection at or above min_score (overlaps not yet resolved)."""
+        """Every structured detection at or above min_score (overlaps not yet resolved), found on the
+        normalized view of `text` and given as spans of `text` itself."""
         if self._recognizers is None:
             self._load_structured()
-        if not text or not needs_analysis(text, self.entities):  # one pass of the union screen first
+        if not text:
+            return []
+        view = NormalizedText(text)
+        seen = view.text
+        if not needs_analysis(seen, self.entities):  # one pass of the union screen first
             return []
         spans: list[PiiSpan] = []
-        windows = {e: trigger_windows(text, e) for e in self.entities if e != PHONE_NUMBER}
+        windows = {e: trigger_windows(seen, e) for e in self.entities if e not in (PHONE_NUMBER, CREDIT_CARD)}
         for entity, recognizer in self._recognizers:
             for begin, end in windows[entity]:
-                piece = text[begin:end]
+                piece = seen[begin:end]
                 for r in recognizer.analyze(piece, [entity], None):
                     if r.score >= self.min_score:
-                        spans.append(PiiSpan(begin + r.start, begin + r.end, entity, round(float(r.score), 4)))
-        if self._phone is not None:
-            spans.extend(self._phones(text))
-        return spans
-
-    def _phones(self, text: str) -> list[PiiSpan]:
-        found = []
-        for window in _PHONE_WINDOW.finditer(text):
-            if sum(c.isdigit() for c in window.group()) < 7:
-                continue
-            begin = max(0, window.start() - _PHONE_PAD)
-            piece = text[begin: window.end() + _PHONE_PAD]
-            # A window starting with '+' is an international number: one region parses it; national
-            # formats need presidio's regions one by one (8 matcher passes).
-            self._phone.supported_regions = _ONE_REGION if window.group().startswith("+") else self._regions
-            for r in self._phone.analyze(piece, [PHONE_NUMBER], None):
-                start = begin + r.start
-                if _BARE_DIGITS.fullmatch(piece[r.start:r.end]) or _ISBN_BEFORE.search(text, max(0, start - 12), start):
-                    continue
-                if r.score >= self.min_score:
-                    found.append(PiiSpan(begin + r.start, begin + r.end, PHONE_NUMBER, round(float(r.score), 4)))
-        return found
+                        start = begin + r.start
+                        if entity == EMAIL_ADDRESS:
+                            start = _address_start(seen, start, begin + r.end)
+                        spans.append(PiiSpan(start, begin + r.end, entity, round(float(r.score), 4)))
+        if self._phone is not None and _TRIGGERS[PHONE_NUMBER].search(seen):
+            spans.extend(self._phone.find(seen))
+        if CREDIT_CARD in self.entities and _TRIGGERS[CREDIT_CARD].search(seen):
+            spans.extend(find_cards(seen))
+        spans = [s for s in spans if s.score >= self.min_score]
+        if view.text is text:
+            return spans
+        return [PiiSpan(*view.original(s.start, s.end), s.entity, s.score) for s in spans]
 
     # --- NER ---
     def _load_ner(self):
