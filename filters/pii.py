@@ -244,17 +244,24 @@ class NormalizedText:
 # right before or after), so a longer id never yields a phone-shaped piece.
 _PHONE_SEP = r"(?:[ \t]?[\-./][ \t]?|[ \t]{1,2}|[ \t]?\(0\)[ \t]?)"
 _PHONE_EXT = r"(?:[ \t]?(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]?(\d{1,6}))"
+_PHONE_AREA = r"\(\+?\d{1,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # (0566)-, (06 1) , (78)/
+_PHONE_INNER_AREA = r"\(\d{2,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # not '(4)': a volume's issue
 _PHONE_CANDIDATE = re.compile(
-    rf"(?<![\w+.\-/,])((?:\+|\b00|\b011)[ \t]?)?(?:\(\+?\d{{1,5}}\)[ \t]?)?\d{{1,15}}"
-    rf"(?:{_PHONE_SEP}\d{{1,15}}|[ \t]?\(\d{{1,5}}\)[ \t]?\d{{1,15}}){{0,12}}{_PHONE_EXT}?"
+    rf"(?<![\w+.\-/,])(?<!\d:)(?:(?:\+|\b00|\b011)[ \t]?)?(?:{_PHONE_AREA})?\d{{1,15}}"
+    rf"(?:{_PHONE_SEP}\d{{1,15}}|[ \t]?{_PHONE_INNER_AREA}\d{{1,15}}){{0,12}}{_PHONE_EXT}?"
     rf"(?![\w]|[ \t]?[\-./][ \t]?\d|[ \t]\d)", re.IGNORECASE)
-# Not phones whatever their digits: a whole date (with an hour), a year range, a decimal number, a
-# dotted quad, an ISBN.
-_DATE_LIKE = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))(?:[ T]\d{1,2})?")
+_PHONE_PREFIX = re.compile(r"(?:\+|00|011)[ \t]?")
+_PHONE_EXT_TAIL = re.compile(rf"{_PHONE_EXT}$", re.IGNORECASE)
+# Not phones whatever their digits (without a country code): a date anywhere in the run (with an hour
+# after it, or a time before it), a year range, an ISBN or ISSN, a postal code after '〒'.
+_DATE = re.compile(r"(?<![\d.\-/])(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))(?!\d|[.\-/]\d)")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d[ \t]?[-/][ \t]?(?:(?:1[5-9]|20)\d\d|\d\d)")
-_DECIMAL = re.compile(r"\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}")
-_ISBN_BEFORE = re.compile(r"(?i)isbn(?:-1[03])?[\s:=]*$")
-_SSN_SHAPE = re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}")  # a US SSN's shape: a phone only with a context word
+_ISBN_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|issn|〒)[\s:=]*$")
+# Phones only with a context word: shapes that other numbers have too. A US SSN (3-2-4), a ZIP+4
+# (5-4), a decimal or a dotted quad, a number with thousands separators ('19 082 000', '10.423.242'), a
+# run that starts with a year ('1916 685703').
+_NEEDS_CONTEXT_SHAPES = re.compile(
+    r"\d{3}[- .]\d{2}[- .]\d{4}|\d{5}-\d{4}|\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}|\d{1,2}(?:[ .]\d{3})+|(?:1[89]|20)\d\d[ \t]\d+")
 # Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
 # _CONTEXT_AFTER after), in the languages of the regions below.
 _PHONE_CONTEXT = re.compile(
@@ -264,7 +271,8 @@ _PHONE_CONTEXT = re.compile(
     r"celular|cellulare|chiama(?:re)?|telefone|ligue|ligar|telefoon|bel|gsm|puhelin|τηλ|τηλέφωνο|телефон|тел|"
     r"моб|звоните|факс|telp|điện thoại|sđt|numer telefonu)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
     r"फ़ोन|फोन|โทร)")
-_CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 20
+_CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 30
+_DIGIT = re.compile(r"\d")
 
 # Regions whose national formats are tried for a number written without a country code: the world's
 # most-written national formats (every region of bench/pii_faker_set.py's locales and more).
@@ -299,31 +307,38 @@ class PhoneFinder:
             meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
             if meta is None:
                 continue
-            lengths = set(meta.general_desc.possible_length or ())
-            self.regions.append((region, meta.national_prefix or "", lengths,
-                                 re.compile(meta.general_desc.national_number_pattern or r"\d+")))
+            lengths = meta.general_desc.possible_length or (7, 15)
+            # Regions whose national prefix rule rewrites the number (AR drops a mobile '15', MX a '1',
+            # …) are judged by phonenumbers alone; the rest get a cheap length and pattern check first.
+            rewrites = bool(meta.national_prefix_transform_rule) or (meta.national_prefix_for_parsing or "") not in ("", meta.national_prefix or "")
+            self.regions.append((region, meta.national_prefix or "", range(min(lengths), max(lengths) + 1),
+                                 None if rewrites else re.compile(meta.general_desc.national_number_pattern or r"\d+")))
 
     def find(self, text: str) -> list[PiiSpan]:
         out = []
         for m in _PHONE_CANDIDATE.finditer(text):
-            span = self._judge(text, m)
+            raw = m.group()
+            span = self._judge(text, m.start(), raw)
+            if span is None and sum(c.isdigit() for c in raw) > 15:  # numbers in a row: '201-938-5500 201-938-5501'
+                for token in re.finditer(r"\S+", raw):
+                    if sum(c.isdigit() for c in token.group()) >= 7:
+                        span = self._judge(text, m.start() + token.start(), token.group())
+                        if span is not None:
+                            out.append(span)
+                continue
             if span is not None:
                 out.append(span)
         return out
 
-    def _judge(self, text: str, m: re.Match) -> PiiSpan | None:
+    def _judge(self, text: str, start: int, raw: str) -> PiiSpan | None:
         pn = self.pn
-        raw = m.group()
-        main = raw[:m.start(2) - m.start()] if m.group(2) else raw
-        if m.group(2):  # the extension: cut the separator words off the number
-            main = re.sub(r"(?i)[ \t]*(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]*$", "", main)
-        digits = re.sub(r"\D", "", main)
-        prefix = m.group(1)
-        if prefix:
-            digits = digits[len(re.sub(r"\D", "", prefix)):]
+        end = start + len(raw)
+        ext = _PHONE_EXT_TAIL.search(raw)
+        main = raw[:ext.start()] if ext else raw
+        prefix = _PHONE_PREFIX.match(main)
+        digits = re.sub(r"\D", "", main[prefix.end():] if prefix else main)
         if not 7 <= len(digits) <= 15:
             return None
-        start, end = m.start(), m.end()
         if prefix:
             try:
                 number = pn.parse("+" + digits, None)
@@ -331,24 +346,24 @@ class PhoneFinder:
                 number = None
             if number is not None and pn.is_valid_number(number):
                 return PiiSpan(start, end, PHONE_NUMBER, 0.75)
-            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+            if prefix.group().strip() == "+":
+                return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+            digits = re.sub(r"\D", "", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
         body = main.strip()
-        if (_DATE_LIKE.fullmatch(body) or _YEAR_RANGE.fullmatch(body) or _DECIMAL.fullmatch(body)
-                or _ISBN_BEFORE.search(text, max(0, start - 12), start) or _is_isbn(body)):
+        if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _ISBN_BEFORE.search(text, max(0, start - 12), start)
+                or _is_isbn(body) or body.count("(") != body.count(")")):
             return None
-        if not digits.isdigit() or main.count("(") != main.count(")"):
-            return None
-        grouped = not body.isdigit()
-        if grouped and not _SSN_SHAPE.fullmatch(body) and self._valid_as_written(body, digits):
-            return PiiSpan(start, end, PHONE_NUMBER, 0.6)
-        return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+        if (len(digits) < 8 or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
+                or not self._valid_as_written(body, digits)):
+            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+        return PiiSpan(start, end, PHONE_NUMBER, 0.6)
 
     def _valid_as_written(self, body: str, digits: str) -> bool:
         pn = self.pn
         groups = _digit_groups(body)
         for region, trunk, lengths, pattern in self.regions:
             national = digits[len(trunk):] if trunk and digits.startswith(trunk) else digits
-            if len(national) not in lengths or not pattern.fullmatch(national):
+            if pattern is not None and (len(national) not in lengths or not pattern.fullmatch(national)):
                 continue
             try:
                 number = pn.parse(digits, region)
@@ -366,23 +381,37 @@ class PhoneFinder:
 
     @staticmethod
     def _context(text: str, start: int, end: int) -> bool:
-        return (_PHONE_CONTEXT.search(text, max(0, start - _CONTEXT_BEFORE), start) is not None
-                or _PHONE_CONTEXT.search(text[end:end + _CONTEXT_AFTER]) is not None)
+        return context_near(_PHONE_CONTEXT, text, start, end)
+
+
+def context_near(words: re.Pattern, text: str, start: int, end: int) -> bool:
+    """A context word labels the value at [start, end): before it with no digit in between, or after it
+    with no digit in between and none soon after (then it labels the next number)."""
+    for m in words.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
+        if not _DIGIT.search(text, m.end(), start):
+            return True
+    for m in words.finditer(text, end, min(len(text), end + _CONTEXT_AFTER)):
+        if not _DIGIT.search(text, end, m.start()) and not _DIGIT.search(text, m.end(), m.end() + 12):
+            return True
+    return False
 
 
 def _is_isbn(body: str) -> bool:
-    """A hyphenated or spaced ISBN-13 (978/979) or a 4-group ISBN-10 whose check digit holds."""
+    """A hyphenated or spaced ISBN-13 (978/979) or a hyphenated 4-group ISBN-10 whose check digit holds."""
     digits = re.sub(r"\D", "", body)
+    if re.fullmatch(r"\d{4}-\d{4}", body):  # ISSN: mod-11 check digit (never 'X' here: digits only)
+        return (sum(int(d) * (8 - i) for i, d in enumerate(digits[:7])) + int(digits[7])) % 11 == 0
     if len(digits) == 13 and digits[:3] in ("978", "979"):
         return sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits)) % 10 == 0
-    if len(digits) == 10 and len(_digit_groups(body)) == 4:
+    if len(digits) == 10 and len(_digit_groups(body)) == 4 and set(re.sub(r"\d", "", body)) == {"-"}:
         return sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11 == 0
     return False
 
 
 # --- payment cards: issuer ranges (IIN), lengths and the Luhn checksum ---
-# (first digits from, to, lengths). Sources: the networks' published IIN ranges as collected in ISO/IEC
-# 7812 registries and the issuers' acceptance guides.
+# (network, first digits from, to, lengths), from the networks' published IIN ranges. JCB is assigned
+# 3528-3589; the whole '35' block is taken (Faker and test-card generators write 35xx outside it, and a
+# grouped, Luhn-valid 16-digit number starting 35 is a card far more often than anything else).
 CARD_RANGES = (
     ("Visa", "4", "4", range(13, 20)),
     ("Mastercard", "51", "55", (16,)), ("Mastercard", "2221", "2720", (16,)),
@@ -390,10 +419,10 @@ CARD_RANGES = (
     ("Discover", "6011", "6011", range(16, 20)), ("Discover", "644", "649", range(16, 20)),
     ("Discover", "65", "65", range(16, 20)),
     ("UnionPay", "62", "62", range(16, 20)), ("UnionPay", "8100", "8171", range(16, 20)),
-    ("JCB", "3528", "3589", range(16, 20)), ("JCB", "2131", "2131", (15,)), ("JCB", "1800", "1800", (15,)),
+    ("JCB", "35", "35", range(16, 20)), ("JCB", "2131", "2131", (15,)), ("JCB", "1800", "1800", (15,)),
     ("Maestro", "50", "50", range(12, 20)), ("Maestro", "56", "69", range(12, 20)),
     ("Diners Club", "300", "305", range(14, 20)), ("Diners Club", "3095", "3095", range(14, 20)),
-    ("Diners Club", "36", "36", range(14, 20)), ("Diners Club", "38", "39", range(16, 20)),
+    ("Diners Club", "36", "36", range(14, 20)), ("Diners Club", "38", "39", range(14, 20)),
     ("Mir", "2200", "2204", range(16, 20)),
     ("RuPay", "60", "60", (16,)), ("RuPay", "81", "82", (16,)), ("RuPay", "508", "508", (16,)),
     ("Troy", "9792", "9792", (16,)),
@@ -437,7 +466,7 @@ def find_cards(text: str) -> list[PiiSpan]:
         if card_network(digits) is None or not luhn_valid(digits):
             continue
         if m.group(1) is None and len(digits) <= 15:
-            if _CARD_CONTEXT.search(text, max(0, m.start() - _CONTEXT_BEFORE), m.start()) is None:
+            if not context_near(_CARD_CONTEXT, text, m.start(), m.end()):
                 continue
             out.append(PiiSpan(m.start(), m.end(), CREDIT_CARD, 0.9))
         else:
