@@ -150,10 +150,14 @@ class PiiSpan:
 # references. Detection runs on a normalized copy; every span is mapped back to the original text, so
 # redaction removes the whole original value (the zero-width characters and '%40' included).
 _ZERO_WIDTH = "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
+_PERCENT_OR_REFERENCE = r"(?:%[0-9A-Fa-f]{2})+|&#(?:\d{2,7}|[xX][0-9A-Fa-f]{2,6});"
+_URL_TOKEN = re.compile(r"://|[?=&]|^(?:www\.|mailto:)", re.IGNORECASE)
+
+
 _ZERO_WIDTH_RE = re.compile(f"[{_ZERO_WIDTH}]")
 _NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
-_NEEDS_NORMALIZING = re.compile(r"[^\x00-\x7f]+|(?:%[0-9A-Fa-f]{2})+|&#(?:\d{2,7}|[xX][0-9A-Fa-f]{2,6});")
-_URL_TOKEN = re.compile(r"://|[?=&]|^(?:www\.|mailto:)", re.IGNORECASE)
+_NEEDS_NORMALIZING = re.compile(rf"[^\x00-\x7f]+|{_PERCENT_OR_REFERENCE}")
+_ESCAPES = re.compile(_PERCENT_OR_REFERENCE)
 
 
 class NormalizedText:
@@ -164,9 +168,12 @@ class NormalizedText:
     __slots__ = ("text", "_starts", "_segments")
 
     def __init__(self, original: str):
-        if original.isascii() and "%" not in original and "&#" not in original:
-            self.text, self._segments, self._starts = original, None, None
-            return
+        if original.isascii() or (unicodedata.is_normalized("NFKC", original) and not _ZERO_WIDTH_RE.search(original)
+                                  and not _NON_ASCII_DIGIT.search(original)):
+            # Nothing for NFKC to do: only escapes can change (a '%' or '&#' is rare, so this is one scan).
+            if ("%" not in original and "&#" not in original) or not _ESCAPES.search(original):
+                self.text, self._segments, self._starts = original, None, None
+                return
         pieces: list[str] = []
         segments: list[tuple[int, int, int, bool]] = []  # (normalized start, original start, original end, exact)
         length = 0
@@ -302,6 +309,7 @@ class PhoneFinder:
         import phonenumbers
 
         self.pn = phonenumbers
+        self._written_cache: dict[tuple[str, str], bool] = {}
         self.regions = []
         for region in regions:
             meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
@@ -318,6 +326,8 @@ class PhoneFinder:
         out = []
         for m in _PHONE_CANDIDATE.finditer(text):
             raw = m.group()
+            if len(raw) < 7:  # fewer than 7 digits: most digit runs on a page
+                continue
             span = self._judge(text, m.start(), raw)
             if span is None and sum(c.isdigit() for c in raw) > 15:  # numbers in a row: '201-938-5500 201-938-5501'
                 for token in re.finditer(r"\S+", raw):
@@ -359,11 +369,25 @@ class PhoneFinder:
         return PiiSpan(start, end, PHONE_NUMBER, 0.6)
 
     def _valid_as_written(self, body: str, digits: str) -> bool:
+        """Valid in one of the regions and written as that region writes it (see the class docstring).
+        Cached: pages repeat their numbers, and phonenumbers' parse is the costly step."""
+        key = (body, digits)
+        known = self._written_cache.get(key)
+        if known is None:
+            if len(self._written_cache) > 4096:
+                self._written_cache.clear()
+            known = self._written_cache[key] = self._check_written(body, digits)
+        return known
+
+    def _check_written(self, body: str, digits: str) -> bool:
         pn = self.pn
         groups = _digit_groups(body)
         for region, trunk, lengths, pattern in self.regions:
             national = digits[len(trunk):] if trunk and digits.startswith(trunk) else digits
-            if pattern is not None and (len(national) not in lengths or not pattern.fullmatch(national)):
+            if pattern is None:  # the prefix rule may drop up to 4 more digits ('15', '90', carrier codes)
+                if not lengths.start <= len(national) < lengths.stop + 4:
+                    continue
+            elif len(national) not in lengths or not pattern.fullmatch(national):
                 continue
             try:
                 number = pn.parse(digits, region)
