@@ -518,7 +518,9 @@ def _recognizer_classes():
             self._tld = _offline_tld_extractor()
 
         def validate_result(self, pattern_text: str):
-            return self._tld(pattern_text).fqdn != ""
+            # The domain alone: given the whole match, tldextract reads 'path/jane@example.com' (the
+            # local part takes '/') as a URL whose host is 'path', and the address would be refused.
+            return self._tld(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
 
     # Separators stay on one line, and a literal '.' is either tight ("y.com") or spaced on both sides
     # ("y . com"), so a sentence's full stop ("... dot cn. Our") never extends an address.
