@@ -248,13 +248,14 @@ class NormalizedText:
 # --- phone numbers: a cheap candidate regex, then python-phonenumbers on each candidate ---
 # A candidate is a run of digit groups with the separators phone formats use, an optional '+', '00' or
 # '011' prefix, an optional '(area)', '(0)' and an extension. It must be a maximal run (no digit group
-# right before or after), so a longer id never yields a phone-shaped piece.
+# right before or after), so a longer id never yields a phone-shaped piece; after a '-', '/', '.' or ','
+# only a '+' or '(' may start one ('OK-(212) 736-4100', but not the '4471-2290' of 'A-4471-2290').
 _PHONE_SEP = r"(?:[ \t]?[\-./][ \t]?|[ \t]{1,2}|[ \t]?\(0\)[ \t]?)"
 _PHONE_EXT = r"(?:[ \t]?(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]?(\d{1,6}))"
 _PHONE_AREA = r"\(\+?\d{1,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # (0566)-, (06 1) , (78)/
 _PHONE_INNER_AREA = r"\(\d{2,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # not '(4)': a volume's issue
 _PHONE_CANDIDATE = re.compile(
-    rf"(?<![\w+.\-/,])(?<!\d:)(?:(?:\+|\b00|\b011)[ \t]?)?(?:{_PHONE_AREA})?\d{{1,15}}"
+    rf"(?:(?<![\w+.\-/,])(?<!\d:)|(?<=[\-/.,])(?=[+(]))(?:(?:\+|\b00|\b011)[ \t]?)?(?:{_PHONE_AREA})?\d{{1,15}}"
     rf"(?:{_PHONE_SEP}\d{{1,15}}|[ \t]?{_PHONE_INNER_AREA}\d{{1,15}}){{0,12}}{_PHONE_EXT}?"
     rf"(?![\w]|[ \t]?[\-./][ \t]?\d|[ \t]\d)", re.IGNORECASE)
 _PHONE_PREFIX = re.compile(r"(?:\+|00|011)[ \t]?")

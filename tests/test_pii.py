@@ -322,3 +322,13 @@ def test_normalized_view_maps_every_span_back():
     assert plain.text == "nothing to change here" and plain.original(3, 7) == (3, 7)
     # A '%' outside a URL is left alone: '100%40' is a percentage next to a number.
     assert NormalizedText("grew 100%40 times").text == "grew 100%40 times"
+
+
+def test_every_seeded_evasion_is_redacted(analyzer):
+    from pii_corpus import EVASIONS
+
+    for entity, written, needle in EVASIONS:
+        text = f"One page carried {written} near its footer."
+        spans = analyzer.analyze(text)
+        redacted = redact(text, spans)
+        assert entity in {s.entity for s in spans} and needle not in redacted, (entity, needle, redacted[:200])
