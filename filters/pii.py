@@ -555,7 +555,10 @@ def _recognizer_classes():
     class UrlCredentialsRecognizer(PatternRecognizer):
         """The `user:password` between `scheme://` and `@host`; the scheme and host stay."""
 
-        PATTERNS = [Pattern("URL userinfo with password", r"(?<=://)[^\s/?#@:\"'<>]+:[^\s/?#@\"'<>]+(?=@[\w\[])", 1.0)]
+        # The password runs to the last '@' before the host: percent-decoded ('Xk9%40pz' is 'Xk9@pz'),
+        # a password may hold one.
+        PATTERNS = [Pattern("URL userinfo with password",
+                            r"(?<=://)[^\s/?#@:\"'<>]+:[^\s/?#\"'<>]+(?=@[\w\[][^\s/?#@\"'<>]*(?:[/?#\s\"'<>]|$))", 1.0)]
 
         def __init__(self):
             super().__init__(supported_entity=URL_CREDENTIALS, patterns=self.PATTERNS, name="UrlCredentialsRecognizer")
@@ -679,9 +682,10 @@ class PiiAnalyzer:
         return self.analyze_batch([text], [ner])[0]
 
 
-# Which entity names a merged span when scores tie: the more specific proof first.
+# Which entity names a merged span when scores tie: the more specific proof first (an IBAN's check
+# covers its country and every character; a card number can sit inside an IBAN's digits by chance).
 _PRIORITY = {e: i for i, e in enumerate(
-    (URL_CREDENTIALS, CREDIT_CARD, IBAN_CODE, CRYPTO, US_SSN, EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, PERSON, LOCATION))}
+    (URL_CREDENTIALS, IBAN_CODE, CREDIT_CARD, CRYPTO, US_SSN, EMAIL_ADDRESS, IP_ADDRESS, PHONE_NUMBER, PERSON, LOCATION))}
 
 
 def resolve_overlaps(spans: list[PiiSpan]) -> list[PiiSpan]:
