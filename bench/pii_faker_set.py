@@ -4,7 +4,7 @@ PII-free texts full of look-alikes. Deterministic (fixed seed, and the same Fake
 versions give the same bytes).
 
     pip install 'gristmill[bench]'   # faker
-    python bench/pii_faker_set.py [--out runs/pii-faker]
+    python bench/pii_faker_set.py [--out runs/pii-faker] [--seed 20261207]
 
 Writes `tune.jsonl` and `report.jsonl` (same record shape as tests/data/pii_labeled.jsonl, plus
 `locale`, `region`, `frame`, `format`, and `valid` for phones: whether phonenumbers finds the number
@@ -239,9 +239,11 @@ def build(seed: int = SEED) -> list[dict]:
                         "family": family, "frame": frame_k, "locale": locale, "region": region,
                         "split": "report" if is_report(family, frame_k) else "tune", **extra})
 
-    def labeled(family, value, locale, region, entity=None, skip=0, **extra):
+    def labeled(family, value, locale, region, entity=None, skip=0, ipv6=False, **extra):
         """`skip`: characters before the value that are not PII (RFC 3966's 'tel:')."""
         k, frame = frame_for(family, rng)
+        if ipv6 and "://{v}:" in frame:  # an IPv6 host with a port is written in brackets (RFC 3986)
+            frame = frame.replace("://{v}:", "://[{v}]:")
         text, start = fill(frame, value)
         add(family, k, text, [{"start": start + skip, "end": start + len(value), "entity": entity or family}],
             locale, region, **extra)
@@ -282,7 +284,7 @@ def build(seed: int = SEED) -> list[dict]:
         for value in (fake.free_email(), fake.company_email(), fake.email()):
             labeled("EMAIL_ADDRESS", value, locale, region)
         labeled("IP_ADDRESS", fake.ipv4_public(), locale, region, format="ipv4")
-        labeled("IP_ADDRESS", fake.ipv6(), locale, region, format="ipv6")
+        labeled("IP_ADDRESS", fake.ipv6(), locale, region, format="ipv6", ipv6=True)
         if locale == "en_US":
             for _ in range(30):
                 labeled("US_SSN", fake.ssn(), locale, region)
@@ -315,8 +317,9 @@ def build(seed: int = SEED) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "pii-faker")
+    parser.add_argument("--seed", type=int, default=SEED, help="other values in the same frames")
     args = parser.parse_args()
-    records = build()
+    records = build(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     for split in ("tune", "report"):
         chosen = [r for r in records if r["split"] == split]

@@ -269,7 +269,7 @@ _ISBN_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|issn|〒)[\s:=]*$")
 # (5-4), a decimal or a dotted quad, a number with thousands separators ('19 082 000', '10.423.242'), a
 # run that starts with a year ('1916 685703').
 _NEEDS_CONTEXT_SHAPES = re.compile(
-    r"\d{3}[- .]\d{2}[- .]\d{4}|\d{5}-\d{4}|\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}|\d{1,2}(?:[ .]\d{3})+|(?:1[89]|20)\d\d[ \t]\d+")
+    r"\d{3}[- .]\d{2}[- .]\d{4}|\d{5}-\d{4}|\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}|[1-9]\d?(?:[ .]\d{3})+|(?:1[89]|20)\d\d[ \t]\d+")
 # Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
 # _CONTEXT_AFTER after), in the languages of the regions below.
 _PHONE_CONTEXT = re.compile(
@@ -347,7 +347,8 @@ class PhoneFinder:
         ext = _PHONE_EXT_TAIL.search(raw)
         main = raw[:ext.start()] if ext else raw
         prefix = _PHONE_PREFIX.match(main)
-        digits = re.sub(r"\D", "", main[prefix.end():] if prefix else main)
+        # '+41 (0)44 …': the '(0)' is the national trunk prefix a reader drops when dialling from abroad.
+        digits = re.sub(r"\D", "", re.sub(r"\(0\)", "", main[prefix.end():]) if prefix else main)
         if not 7 <= len(digits) <= 15:
             return None
         if prefix:
@@ -364,23 +365,27 @@ class PhoneFinder:
         if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _ISBN_BEFORE.search(text, max(0, start - 12), start)
                 or _is_isbn(body) or body.count("(") != body.count(")")):
             return None
-        if (len(digits) < 8 or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
+        # Seven digits count without a context word only grouped by spaces exactly as the region writes
+        # them (IS '611 8017'): '600-1800' and '11.830-32' on real pages are ranges and references.
+        short = len(digits) < 8 and not (set(re.sub(r"\d", "", body)) == {" "} and self._valid_as_written(body, digits, exact=True))
+        if (short or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
                 or not self._valid_as_written(body, digits)):
             return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
         return PiiSpan(start, end, PHONE_NUMBER, 0.6)
 
-    def _valid_as_written(self, body: str, digits: str) -> bool:
+    def _valid_as_written(self, body: str, digits: str, exact: bool = False) -> bool:
         """Valid in one of the regions and written as that region writes it (see the class docstring).
         Cached: pages repeat their numbers, and phonenumbers' parse is the costly step."""
-        key = (body, digits)
+        key = (body, digits, exact)
         known = self._written_cache.get(key)
         if known is None:
             if len(self._written_cache) > 4096:
                 self._written_cache.clear()
-            known = self._written_cache[key] = self._check_written(body, digits)
+            known = self._written_cache[key] = self._check_written(body, digits, exact)
         return known
 
-    def _check_written(self, body: str, digits: str) -> bool:
+    def _check_written(self, body: str, digits: str, exact: bool) -> bool:
+        """`exact`: the digit groups must be the region's own, a trunk prefix or '(area)' is not enough."""
         pn = self.pn
         groups = _digit_groups(body)
         for region, trunk, lengths, pattern in self.regions:
@@ -396,7 +401,7 @@ class PhoneFinder:
                 continue
             if not pn.is_valid_number_for_region(number, region):
                 continue
-            if "(" in body or (trunk and digits.startswith(trunk) and len(groups) >= 2):
+            if not exact and ("(" in body or (trunk and digits.startswith(trunk) and len(groups) >= 2)):
                 return True
             written = [_digit_groups(pn.format_number(number, f)) for f in (pn.PhoneNumberFormat.NATIONAL,
                                                                            pn.PhoneNumberFormat.INTERNATIONAL)]
