@@ -273,11 +273,12 @@ _NEEDS_CONTEXT_SHAPES = re.compile(
 # Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
 # _CONTEXT_AFTER after), in the languages of the regions below.
 _PHONE_CONTEXT = re.compile(
-    r"(?i)(?:\b(?:phones?|tel|tels|telephone|call|calls|calling|fax|mobile|mob|cell|cellphone|ph|hotline|helpline|"
-    r"whats[ -]?app|viber|sms|contact|dial|reach (?:me|us)|téléphone|tél|portable|appel(?:ez|er)?|"
-    r"telefon(?:nummer)?|handy|mobil|rufnummer|anrufen|tfn|tlf|teléfono|telefono|llam(?:e|ar|a)|móvil|movil|"
-    r"celular|cellulare|chiama(?:re)?|telefone|ligue|ligar|telefoon|bel|gsm|puhelin|τηλ|τηλέφωνο|телефон|тел|"
-    r"моб|звоните|факс|telp|điện thoại|sđt|numer telefonu)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
+    # Stems take their inflections ('telefonisch', 'telefonicamente', 'téléphonique', 'телефону').
+    r"(?i)(?:\b(?:(?:tele)?phon\w*|tel|tels|call|calls|calling|fax|mobile|mob|cell|cellphone|ph|hotline|helpline|"
+    r"whats[ -]?app|viber|sms|contact|dial|reach (?:me|us)|t[ée]l[ée]phon\w*|tél|portable|appel(?:ez|er)?|"
+    r"telef[oó]n\w*|handy|mobil|rufnummer|anrufen|tfn|tlf|llam(?:e|ar|a)|móvil|movil|"
+    r"celular|cellulare|chiama(?:re)?|ligue|ligar|bel|gsm|puhelin\w*|τηλ\w*|телефон\w*|тел|"
+    r"моб\w*|звоните|факс|telp|điện thoại|sđt)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
     r"फ़ोन|फोन|โทร)")
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 30
 _DIGIT = re.compile(r"\d")
