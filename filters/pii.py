@@ -1,18 +1,24 @@
-"""PII detection and redaction: presidio-analyzer recognizers, text in, typed spans and redacted text out.
+"""PII detection and redaction: presidio-analyzer recognizers and gristmill's own phone and card finders,
+text in, typed spans and redacted text out.
 
-Structured PII (what a pattern and a checksum can prove) is found by presidio's own recognizers, run
-directly on the text, with no NLP pass (they need none without context words):
+Structured PII (what a pattern and a checksum can prove) is found with no NLP pass:
 
     EMAIL_ADDRESS    presidio EmailRecognizer (TLD checked against tldextract's bundled suffix list,
                      offline) + obfuscated forms: "x at y dot com", "x [at] y [dot] com", "x @ y . com"
-    PHONE_NUMBER     presidio PhoneRecognizer (python-phonenumbers; national formats of its regions,
-                     any "+CC" international number), run on digit-run windows only
-    CREDIT_CARD      presidio CreditCardRecognizer (Luhn checksum; plain, spaced or dashed groups)
+    PHONE_NUMBER     PhoneFinder: a candidate regex, then python-phonenumbers: '+CC'/'00' numbers valid
+                     for their plan, national numbers valid in one of PHONE_REGIONS (84) and written as
+                     that region writes them, anything else of 7-15 digits next to a context word
+    CREDIT_CARD      find_cards: IIN ranges of every major network, 12-19 digits, Luhn; plain 12-15
+                     digit runs need a card word
     IBAN_CODE        presidio IbanRecognizer (country format + mod-97 checksum; grouped or not)
     IP_ADDRESS       presidio IpRecognizer (IPv4, IPv6, IPv4-mapped; checked by `ipaddress`)
     US_SSN           presidio UsSsnRecognizer, its formatted pattern only (3-2-4 digits with a separator)
     URL_CREDENTIALS  the `user:password` of `scheme://user:password@host` (own recognizer)
     CRYPTO           presidio CryptoRecognizer (Bitcoin base58/bech32 with checksum) + Ethereum `0x` + 40 hex
+
+Detection reads a normalized view of the text (`NormalizedText`: NFKC, zero-width characters removed,
+any script's digits as ASCII, numeric character references and percent-escapes inside URLs decoded),
+and every span is mapped back to the original, so redaction removes the whole original value.
 
 Named entities (PERSON, LOCATION) need a spaCy model; presidio's SpacyRecognizer reads them from a
 spaCy pipeline this module loads itself from a package name or path (never a download: presidio's
@@ -20,7 +26,7 @@ default engine would fetch en_core_web_lg). Texts go through `nlp.pipe` in batch
 
 Speed: a cheap screen (`needs_analysis`: an '@', a run of digits, 'at'/'dot' words, '::', a wallet
 prefix) decides which texts need the structured recognizers at all, and each recognizer runs only when
-its own trigger is present.
+its own trigger is present, on windows around it that stop widening inside long runs without whitespace.
 
 Redaction replaces every span with its placeholder `|||ENTITY|||` (one special token each, see
 `schemas.shards.PII_PLACEHOLDERS`). Spans are chosen by a fixed rule (higher score, then longer, then
