@@ -159,6 +159,27 @@ def real_documents(shared_data: Path, analyzer: PiiAnalyzer, sample: int, seed: 
             "sample": rng.sample(hits, min(sample, len(hits)))}
 
 
+def compare_on_real_documents(shared_data: Path, baseline_file: Path) -> None:
+    """Spans found by only one of the two versions, document by document, with context for judging."""
+    import importlib.util
+
+    from quality_corpus import english_corpus
+
+    spec = importlib.util.spec_from_file_location("pii_baseline", baseline_file)
+    baseline = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = baseline
+    spec.loader.exec_module(baseline)
+    old, new = baseline.PiiAnalyzer(), PiiAnalyzer()
+    print(f"\nspans that differ from {baseline_file} (NEW: only this code, GONE: only the baseline)")
+    for source, text in english_corpus(shared_data):
+        before = {(s.start, s.end, s.entity) for s in old.analyze(text)}
+        after = {(s.start, s.end, s.entity) for s in new.analyze(text)}
+        for label, spans in (("NEW ", after - before), ("GONE", before - after)):
+            for start, end, entity in sorted(spans):
+                context = text[max(0, start - 40):start] + "[[" + text[start:end] + "]]" + text[end:end + 30]
+                print(f"  {label} {entity:14} {source:28} {' '.join(context.split())!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labeled", type=Path, default=REPO / "tests" / "data" / "pii_labeled.jsonl")
@@ -166,6 +187,9 @@ def main() -> None:
     parser.add_argument("--shared-data", type=Path, default=None, help="../shared/data: also count detections on real documents")
     parser.add_argument("--sample", type=int, default=40, help="detections on real documents printed for judging")
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another filters/pii.py (e.g. `git show d5536e4:filters/pii.py`): with --shared-data, print "
+                             "the spans on real documents that differ between it and this code")
     args = parser.parse_args()
 
     model = find_ner_model(args.ner_model) if args.ner_model else None
@@ -214,6 +238,8 @@ def main() -> None:
         print(f"per 1,000 documents: {real['per_1000_documents']}")
         for entity, source, context in real["sample"]:
             print(f"  {entity:14} {source:28} {' '.join(context.split())!r}")
+        if args.baseline:
+            compare_on_real_documents(args.shared_data, args.baseline)
 
 
 if __name__ == "__main__":
