@@ -260,10 +260,13 @@ _PHONE_SEP = r"(?:[ \t]?[\-./][ \t]?|[ \t]{1,2}|[ \t]?\(0\)[ \t]?)"
 _PHONE_EXT = r"(?:[ \t]?(?:x|ext\.?|extn\.?|extension|ext\.:|доб\.?|poste|durchwahl|#)[ \t]?(\d{1,6}))"
 _PHONE_AREA = r"\(\+?\d{1,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # (0566)-, (06 1) , (78)/
 _PHONE_INNER_AREA = r"\(\d{2,5}(?:[ \-]\d{1,5})?\)[ \t]?[\-/.]?[ \t]?"  # not '(4)': a volume's issue
+# A letter or digit that may not touch a number: any word character except the CJK scripts, whose text
+# has no spaces ('電話03-1234-5678です' holds a phone, 'ID12345678' does not).
+_WORD = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 _PHONE_CANDIDATE = re.compile(
-    rf"(?:(?<![\w+.\-/,])(?<!\d:)|(?<=[\-/.,])(?=[+(]))(?:(?:\+|\b00|\b011)[ \t]?)?(?:{_PHONE_AREA})?\d{{1,15}}"
+    rf"(?:(?<!{_WORD})(?<![+.\-/,])(?<!\d:)|(?<=[\-/.,])(?=[+(]))(?:(?:\+|00|011)[ \t]?)?(?:{_PHONE_AREA})?\d{{1,15}}"
     rf"(?:{_PHONE_SEP}\d{{1,15}}|[ \t]?{_PHONE_INNER_AREA}\d{{1,15}}){{0,12}}{_PHONE_EXT}?"
-    rf"(?![\w]|[ \t]?[\-./][ \t]?\d|[ \t]\d)", re.IGNORECASE)
+    rf"(?!{_WORD}|[ \t]?[\-./][ \t]?\d|[ \t]\d)", re.IGNORECASE)
 _PHONE_PREFIX = re.compile(r"(?:\+|00|011)[ \t]?")
 _PHONE_EXT_TAIL = re.compile(rf"{_PHONE_EXT}$", re.IGNORECASE)
 # Not phones whatever their digits (without a country code): a date anywhere in the run (with an hour
@@ -465,7 +468,8 @@ CARD_RANGES = (
     ("Troy", "9792", "9792", (16,)),
     ("UATP", "1", "1", (15,)),
 )
-_CARD_CANDIDATE = re.compile(r"(?<![\w.\-+/,])(?:\d{12,19}|\d{2,6}([ \-])\d{2,6}(?:\1\d{1,6}){0,4})(?![\w]|[ \-.,]\d)")
+_CARD_CANDIDATE = re.compile(
+    rf"(?<!{_WORD})(?<![.\-+/,])(?:\d{{12,19}}|\d{{2,6}}([ \-])\d{{2,6}}(?:\1\d{{1,6}}){{0,4}})(?!{_WORD}|[ \-.,]\d)")
 _CARD_CONTEXT = re.compile(
     r"(?i)(?:\b(?:cards?|credit|debit|visa|master ?card|amex|american express|discover|jcb|union ?pay|maestro|diners|"
     r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|charged?|kreditkarte|karte|karten(?:nummer)?|carte|"
@@ -598,6 +602,7 @@ def _recognizer_classes():
 
 
 _QUERY_DELIMITERS = "/?=&:;,"
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff01-\uff60]")
 
 
 def _address_start(text: str, start: int, end: int) -> int:
@@ -654,7 +659,12 @@ class PiiAnalyzer:
         for entity, recognizer in self._recognizers:
             for begin, end in windows[entity]:
                 piece = seen[begin:end]
-                for r in recognizer.analyze(piece, [entity], None):
+                results = recognizer.analyze(piece, [entity], None)
+                if entity == EMAIL_ADDRESS and _CJK.search(piece):
+                    # CJK text has no spaces: 'jane@example.comまで' would end its domain in 'まで'. The same
+                    # window with CJK characters as spaces (same offsets) finds the ASCII address.
+                    results = [*results, *recognizer.analyze(_CJK.sub(" ", piece), [entity], None)]
+                for r in results:
                     if r.score >= self.min_score:
                         start = begin + r.start
                         if entity == EMAIL_ADDRESS:

@@ -332,3 +332,18 @@ def test_every_seeded_evasion_is_redacted(analyzer):
         spans = analyzer.analyze(text)
         redacted = redact(text, spans)
         assert entity in {s.entity for s in spans} and needle not in redacted, (entity, needle, redacted[:200])
+
+
+@pytest.mark.parametrize("text,value,entity", [
+    ("お問い合わせは電話03-1234-5678までお願いします。", "03-1234-5678", "PHONE_NUMBER"),
+    ("电话：+86 10 6552 9988，传真另询。", "+86 10 6552 9988", "PHONE_NUMBER"),
+    ("メールはjane.roe@example.comまでご連絡ください。", "jane.roe@example.com", "EMAIL_ADDRESS"),
+    ("信用卡4539148803436467已被冻结。", "4539148803436467", "CREDIT_CARD"),
+    ("전화 02-312-3456 으로 연락주세요", "02-312-3456", "PHONE_NUMBER"),
+])
+def test_values_inside_cjk_text_without_spaces(analyzer, text, value, entity):
+    assert (value, entity) in found(analyzer, text)
+
+
+def test_ids_glued_to_latin_letters_are_not_phones(analyzer):
+    assert found(analyzer, "Part ID12345678 and SKU-AB98765432 ship today.") == []
