@@ -32,6 +32,7 @@ What is generated (labeled by construction: the generator knows each value's typ
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import random
@@ -196,7 +197,8 @@ def iban_in_registry(code: str) -> bool:
 
 
 def negative_values(fake: Faker, rng: random.Random) -> dict[str, str]:
-    d1, d2 = fake.date_object(), fake.date_object()
+    # Fixed bounds: Faker's default upper bound is today, which would make the set depend on the day it is built.
+    d1, d2 = (fake.date_between(dt.date(1970, 1, 1), dt.date(2025, 12, 31)) for _ in range(2))
     alnum = string.ascii_uppercase + string.digits
     tracking = rng.choice([
         "1Z" + "".join(rng.choice(alnum) for _ in range(6)) + "".join(rng.choice(string.digits) for _ in range(10)),
@@ -210,7 +212,7 @@ def negative_values(fake: Faker, rng: random.Random) -> dict[str, str]:
                              fake.bothify("#########")]),
         "order_digits": fake.numerify("#" * rng.randint(6, 10)),
         "date": d1.strftime(rng.choice(DATE_FORMATS)), "date2": d2.strftime(rng.choice(DATE_FORMATS)),
-        "datetime": fake.date_time().strftime(rng.choice(["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%dT%H:%M:%S"])),
+        "datetime": fake.date_time_between(dt.datetime(1970, 1, 1), dt.datetime(2025, 12, 31)).strftime(rng.choice(["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%dT%H:%M:%S"])),
         "version": f"{rng.randint(0, 12)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}",
         "version2": rng.choice([f"v{rng.randint(1, 9)}.{rng.randint(0, 20)}", f"{rng.randint(2015, 2026)}.{rng.randint(1, 12)}.{rng.randint(1, 9)}"]),
         "price": fake.pricetag(), "price2": f"{rng.choice(['€', '$', '£', 'CHF '])}{rng.randint(1, 99999):,}.{rng.randint(0, 99):02d}",
