@@ -273,7 +273,8 @@ _PHONE_EXT_TAIL = re.compile(rf"{_PHONE_EXT}$", re.IGNORECASE)
 # after it, or a time before it), a year range, an ISBN or ISSN, a postal code after '〒'.
 _DATE = re.compile(r"(?<![\d.\-/])(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))(?!\d|[.\-/]\d)")
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d[ \t]?[-/][ \t]?(?:(?:1[5-9]|20)\d\d|\d\d)")
-_ISBN_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|issn|〒)[\s:=]*$")
+_NOT_A_PHONE_BEFORE = re.compile(r"(?i)(?:isbn(?:-1[03])?|issn|〒)[\s:=]*$")
+_ISSN_SHAPE = re.compile(r"\d{4}-\d{4}")
 # Phones only with a context word: shapes that other numbers have too. A US SSN (3-2-4), a ZIP+4
 # (5-4), a decimal or a dotted quad, a number with thousands separators ('19 082 000', '10.423.242'), a
 # run that starts with a year ('1916 685703').
@@ -302,8 +303,15 @@ PHONE_REGIONS = (
     "CL", "CO", "MX", "VE", "PE", "UA", "RU", "GE", "AM", "AZ", "UZ", "IR")
 
 
+# Compiled once: phonenumbers compiles hundreds of patterns and evicts re's cache of module-level calls.
+_NON_DIGIT = re.compile(r"\D")
+_DIGIT_RUN = re.compile(r"\d+")
+_TRUNK_IN_PARENS = re.compile(r"\(0\)")
+_TOKEN = re.compile(r"\S+")
+
+
 def _digit_groups(text: str) -> list[int]:
-    return [len(g) for g in re.findall(r"\d+", text)]
+    return [len(g) for g in _DIGIT_RUN.findall(text)]
 
 
 class PhoneFinder:
@@ -313,8 +321,9 @@ class PhoneFinder:
       groups are that region's national or international grouping, or it starts with the region's trunk
       prefix ('0…') or has an '(area)' (score 0.6); or
     - it has 7–15 digits and a phone context word is near (score 0.5): numbers that are not valid for
-      their numbering plan (made up, unallocated), bare digit runs, other groupings.
-    Dates, year ranges, decimals, dotted quads and ISBNs never count without a country code."""
+      their numbering plan (made up, unallocated), bare digit runs, other groupings, and the shapes of
+      _NEEDS_CONTEXT_SHAPES (SSN, ZIP+4, decimals, thousands, year-first).
+    Without a country code, dates, year ranges, ISBNs, ISSNs and '〒' postal codes never count."""
 
     def __init__(self, regions=PHONE_REGIONS):
         import phonenumbers
@@ -341,7 +350,7 @@ class PhoneFinder:
                 continue
             span = self._judge(text, m.start(), raw)
             if span is None and sum(c.isdigit() for c in raw) > 15:  # numbers in a row: '201-938-5500 201-938-5501'
-                for token in re.finditer(r"\S+", raw):
+                for token in _TOKEN.finditer(raw):
                     if sum(c.isdigit() for c in token.group()) >= 7:
                         span = self._judge(text, m.start() + token.start(), token.group())
                         if span is not None:
@@ -358,7 +367,7 @@ class PhoneFinder:
         main = raw[:ext.start()] if ext else raw
         prefix = _PHONE_PREFIX.match(main)
         # '+41 (0)44 …': the '(0)' is the national trunk prefix a reader drops when dialling from abroad.
-        digits = re.sub(r"\D", "", re.sub(r"\(0\)", "", main[prefix.end():]) if prefix else main)
+        digits = _NON_DIGIT.sub("", _TRUNK_IN_PARENS.sub("", main[prefix.end():]) if prefix else main)
         if not 7 <= len(digits) <= 15:
             return None
         if prefix:
@@ -370,14 +379,14 @@ class PhoneFinder:
                 return PiiSpan(start, end, PHONE_NUMBER, 0.75)
             if prefix.group().strip() == "+":
                 return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
-            digits = re.sub(r"\D", "", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
+            digits = _NON_DIGIT.sub("", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
         body = main.strip()
-        if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _ISBN_BEFORE.search(text, max(0, start - 12), start)
+        if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _NOT_A_PHONE_BEFORE.search(text, max(0, start - 12), start)
                 or _is_isbn(body) or body.count("(") != body.count(")")):
             return None
         # Seven digits count without a context word only grouped by spaces exactly as the region writes
         # them (IS '611 8017'): '600-1800' and '11.830-32' on real pages are ranges and references.
-        short = len(digits) < 8 and not (set(re.sub(r"\d", "", body)) == {" "} and self._valid_as_written(body, digits, exact=True))
+        short = len(digits) < 8 and not (set(_DIGIT.sub("", body)) == {" "} and self._valid_as_written(body, digits, exact=True))
         if (short or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
                 or not self._valid_as_written(body, digits)):
             return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
@@ -438,12 +447,12 @@ def context_near(words: re.Pattern, text: str, start: int, end: int) -> bool:
 
 def _is_isbn(body: str) -> bool:
     """A hyphenated or spaced ISBN-13 (978/979) or a hyphenated 4-group ISBN-10 whose check digit holds."""
-    digits = re.sub(r"\D", "", body)
-    if re.fullmatch(r"\d{4}-\d{4}", body):  # ISSN: mod-11 check digit (never 'X' here: digits only)
+    digits = _NON_DIGIT.sub("", body)
+    if _ISSN_SHAPE.fullmatch(body):  # ISSN: mod-11 check digit (never 'X' here: digits only)
         return (sum(int(d) * (8 - i) for i, d in enumerate(digits[:7])) + int(digits[7])) % 11 == 0
     if len(digits) == 13 and digits[:3] in ("978", "979"):
         return sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits)) % 10 == 0
-    if len(digits) == 10 and len(_digit_groups(body)) == 4 and set(re.sub(r"\d", "", body)) == {"-"}:
+    if len(digits) == 10 and len(_digit_groups(body)) == 4 and set(_DIGIT.sub("", body)) == {"-"}:
         return sum(int(d) * (10 - i) for i, d in enumerate(digits)) % 11 == 0
     return False
 
@@ -501,7 +510,7 @@ def find_cards(text: str) -> list[PiiSpan]:
     10 random ids passes Luhn, and short ids are common)."""
     out = []
     for m in _CARD_CANDIDATE.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
+        digits = _NON_DIGIT.sub("", m.group())
         if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
             continue
         if card_network(digits) is None or not luhn_valid(digits):
