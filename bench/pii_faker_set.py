@@ -1,4 +1,4 @@
-"""Writes the PII evaluation set that is kept apart from the tuning tests: values from Faker in 60 locales
+"""Writes the PII evaluation set that is kept apart from the tuning tests: values from Faker in 59 locales
 and from python-phonenumbers' numbering plans, inside sentence frames written for this set, plus
 PII-free texts full of look-alikes. Deterministic (fixed seed, and the same Faker and phonenumbers
 versions give the same bytes).
@@ -16,7 +16,7 @@ half holds sentences the detectors were never looked at on. Report figures on th
 What is generated (labeled by construction: the generator knows each value's type and offsets):
 - phones: Faker's `phone_number()` of every locale as it writes them (often not valid for their
   numbering plan: Faker fills format masks with random digits), and numbers that phonenumbers finds
-  valid for 48 regions (mobile and fixed line, random subscriber digits), written international,
+  valid for 66 regions (mobile and fixed line, random subscriber digits), written international,
   national, E.164, with '00', with '(0)', with an extension, RFC 3966;
 - cards: Faker's `credit_card_number` of every card type (Visa 13/16/19, Mastercard 51-55 and
   2221-2720, Amex, Discover, JCB 15/16, Diners, Maestro), plain, grouped by four or 4-6-5;
