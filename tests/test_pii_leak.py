@@ -25,7 +25,7 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
 from gristmill.schemas.shards import PII_PLACEHOLDERS, read_shard, verify_shards
 
-from pii_corpus import EVASION_NEEDLES, SECRETS, SEEDED, write_jsonl, write_warc_file
+from pii_corpus import EVASION_NEEDLES, EVASIONS, SECRETS, SEEDED, write_jsonl, write_warc_file
 
 MAX_PII_ITEMS = 8
 
@@ -108,6 +108,11 @@ def test_seeds_reached_every_outcome_and_were_redacted(leak_run):
         kinds = [e["kind"] for e in row[C.TEXT_EDITS] if e["stage"] == "pii"]
         assert len(kinds) == row[C.PII_COUNT]
         assert all(row[C.TEXT].count(f"|||{kind}|||") >= 1 for kind in kinds)
+    # Each evasion (a long run, zero-width characters, full-width digits, percent-encoding) was detected
+    # and redacted with its type, wherever the document ended.
+    rows = {r[C.ID]: r for r in [*curated, *rejected.values()]}
+    evasions = rows["evasions"]
+    assert sorted(e["kind"] for e in evasions[C.TEXT_EDITS] if e["stage"] == "pii") == sorted(e for e, _, _ in EVASIONS)
     # Metadata stays JSON with its strings redacted; URL credentials leave scheme and host.
     kept1 = next(r for r in curated if r[C.ID] == "kept-1")
     assert json.loads(kept1[C.METADATA])["author"]["contact"] == "|||EMAIL_ADDRESS|||"
