@@ -80,7 +80,7 @@ assert {placeholder(e) for e in (*STRUCTURED_ENTITIES, *NER_ENTITIES)} == set(PI
 DEFAULT_MIN_SCORE = 0.4
 
 # --- the cheap screen: any of these, or the text needs no structured recognizer ---
-_DIGITS7 = r"\d(?:[ .()/\-]{0,2}\d){6}"
+_DIGITS7 = r"\d(?:[ .()/\-]{0,3}\d){6}"  # up to 3 separator characters: "0800 - 123 456"
 _TRIGGERS = {
     # '@' for addresses; for obfuscated ones a spelled-out 'dot' or a bracketed 'at' (every obfuscated
     # pattern has one of the two), never the common word 'at' alone.
