@@ -2,6 +2,11 @@
 screen) and NER (the same plus spaCy PERSON/LOCATION through nlp.pipe), one process = one core.
 
     python bench/pii.py --shared-data ../shared/data [--ner-model auto] [--max-docs 1000] [--repeat 1]
+                        [--baseline OLD_PII.py]
+
+--baseline times another version of filters/pii.py (a file, e.g. `git show d5536e4:filters/pii.py >
+/tmp/pii_old.py`) on the same documents in the same process, alternating with the current code, so the
+ratio holds on a noisy machine.
 
 Documents: the English documents of tests/quality_corpus.py (WARC samples, quality text samples, the demo
 web). Without --shared-data, the demo web's pages only. Prints documents, MB, the share of documents the
@@ -12,6 +17,7 @@ alone, and report the machine.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -55,6 +61,7 @@ def main() -> None:
     parser.add_argument("--max-docs", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline", type=Path, default=None, help="another filters/pii.py to time beside this one")
     args = parser.parse_args()
 
     docs = documents(args.shared_data, args.max_docs)
@@ -63,6 +70,13 @@ def main() -> None:
     print(f"{len(docs)} documents, {mb:.2f} MB; the screen sends {screened} ({screened / max(len(docs), 1):.0%}) "
           "to the structured recognizers")
     modes = [("regex-only", PiiAnalyzer())]
+    if args.baseline is not None:
+        spec = importlib.util.spec_from_file_location("pii_baseline", args.baseline)
+        baseline = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = baseline  # dataclasses look their module up
+        spec.loader.exec_module(baseline)
+        modes.insert(0, (f"regex-only, baseline {args.baseline.name}", baseline.PiiAnalyzer()))
+        modes.append(("regex-only (again, after the baseline)", PiiAnalyzer()))
     model = find_ner_model(args.ner_model) if args.ner_model != "none" else None
     if model:
         modes.append((f"NER ({model})", PiiAnalyzer(ner_model=model)))

@@ -43,9 +43,34 @@ SEEDED = [
     ("CRYPTO", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
     ("CRYPTO", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"),
     ("CRYPTO", "0x52908400098527886E0F7030069857D2E4169EE7"),
+    # Formats the world writes (issue 24): national formats of many regions, '(0)', extensions, numbers
+    # not valid for their plan next to a context word; every card range and length.
+    ("PHONE_NUMBER", "+41 (0)44 668 18 00"),
+    ("PHONE_NUMBER", "0490 75 40 81"),
+    ("PHONE_NUMBER", "+447700 921 916"),
+    ("PHONE_NUMBER", "345-899-3560x4587"),
+    ("PHONE_NUMBER", "0688 872 49 99"),
+    ("PHONE_NUMBER", "(11) 96123-4567"),
+    ("CREDIT_CARD", "4131034282458809939"),
+    ("CREDIT_CARD", "213176828496175"),
+    ("CREDIT_CARD", "630427373398"),
+    ("CREDIT_CARD", "6225 0100 1234 5678 92"),
 ]
 # Secrets inside the values above that must not survive on their own either.
 SECRETS = ["Tr0ub4dor", "pg-s3cret-77"]
+
+# Evasions that real pages contain: (entity, the value as the page writes it, what must not survive).
+# The leak test compares after NFKC and with zero-width characters removed, so a value that survives in
+# any of these forms is found.
+EVASIONS = [
+    ("EMAIL_ADDRESS", "payload=" + "k=v&" * 1250 + "olga.berg@mailhub.example.net" + "&z=1" * 1250,
+     "olga.berg@mailhub.example.net"),
+    ("EMAIL_ADDRESS", "ivo.\u200bnovak@\u200bpostbox.example.org", "ivo.novak@postbox.example.org"),
+    ("CREDIT_CARD", "４５３９　７７２１　０３８８　４２１５", "4539 7721 0388 4215"),
+    ("EMAIL_ADDRESS", "https://news.mill.example/unsubscribe?user=jane.roe%40example.com&list=7",
+     "jane.roe%40example.com"),
+]
+EVASION_NEEDLES = [needle for _, _, needle in EVASIONS] + ["jane.roe@example.com", "4539772103884215"]
 
 
 def values(entity: str) -> list[str]:
@@ -109,6 +134,9 @@ def article(seed: int, pii: list[tuple[str, str]], n_sentences: int = 12) -> str
     return "\n".join(lines)
 
 
+LABELS = {"EMAIL_ADDRESS": "mail", "PHONE_NUMBER": "phone", "CREDIT_CARD": "card", "IBAN_CODE": "IBAN",
+          "IP_ADDRESS": "host", "US_SSN": "SSN", "URL_CREDENTIALS": "link", "CRYPTO": "wallet"}
+
 GERMAN = ("Die Mühle am Fluss wurde im letzten Sommer von den Bewohnern des Dorfes gründlich renoviert. "
           "Spenden bitte auf das Konto {iban} bei der Genossenschaftsbank überweisen. "
           "Für Rückfragen erreichen Sie den Verein telefonisch unter {phone} oder schriftlich. "
@@ -129,6 +157,11 @@ def write_jsonl(path) -> dict[str, str]:
                      "author": {"name": "M. Gonzalez", "contact": "maria.gonzalez84@examplemail.com",
                                 "phone": "+44 20 7946 0958"} if d == 1 else None})
         fate[f"kept-{d}"] = "kept"
+    # A document that hides values the way real pages do (a long run, zero-width characters, full-width
+    # digits, percent-encoding in a URL).
+    docs.append({"id": "evasions", "text": "\n".join(
+        [*sentences(random.Random(11), 6), *(f"One page carried {written} near its footer." for _, written, _ in EVASIONS)])})
+    fate["evasions"] = "redacted wherever it ends"
     # An exact copy of a kept document: dropped by dedup, still in rejected/.
     docs.append({"id": "copy-of-kept-2", "text": docs[2]["text"], "url": "https://mirror.example.net/notes/2"})
     fate["copy-of-kept-2"] = "exact_duplicate"
@@ -141,7 +174,9 @@ def write_jsonl(path) -> dict[str, str]:
     fate["german"] = "dropped before the PII stage"
     # A page that is mostly PII (a leaked contact dump): more items than pii.max_pii_items.
     lines = sentences(random.Random(7), len(SEEDED))
-    dump = "\n".join(f"{line[:-1]}, as noted under {as_written(e, v)}." for line, (e, v) in zip(lines, SEEDED))
+    # Each value under its column's label, as dumps print them (plain 12-15 digit card numbers and numbers
+    # that are not valid for their plan count only next to such a word).
+    dump = "\n".join(f"{line[:-1]}, as noted under {LABELS[e]} {as_written(e, v)}." for line, (e, v) in zip(lines, SEEDED))
     docs.append({"id": "dump", "text": dump})
     fate["dump"] = "too_much_pii"
     with open(path, "w") as handle:

@@ -187,3 +187,164 @@ def test_quickstart_job_has_pii_on():
 
     job = load_job(REPO / "jobs" / "quickstart.yaml")
     assert job.pii is not None and job.pii.redact and set(job.pii.entities) == set(STRUCTURED_ENTITIES)
+
+
+# --- formats the world writes (issue 24): per family, positives and hard negatives ---
+
+@pytest.mark.parametrize("text,value", [
+    # international, with and without spaces, '00', '(0)', extensions, RFC 3966
+    ("Office: +41 (0)44 668 18 00", "+41 (0)44 668 18 00"),
+    ("Emergency line: +44 20 7946 0958 ext. 12", "+44 20 7946 0958 ext. 12"),
+    ("Reception desk 0049 30 901820 45", "0049 30 901820 45"),
+    ("Customer service: +81 3-1234-5678.", "+81 3-1234-5678"),
+    ("WhatsApp-free desk: +5511961234567", "+5511961234567"),
+    ("Link: tel:+33-1-42-68-53-00", "+33-1-42-68-53-00"),
+    # national formats of regions outside presidio's eight, no context word needed when valid as written
+    ("Our office: 0412 345 678", "0412 345 678"),  # AU mobile
+    ("Reception desk 06 12 34 56 78", "06 12 34 56 78"),  # FR
+    ("Customer service: 020 7946 0958", "020 7946 0958"),  # GB
+    ("Office: (11) 96123-4567", "(11) 96123-4567"),  # BR
+    ("Reception desk 011 2345-6789", "011 2345-6789"),  # AR with its area code '011'
+    ("Front desk: (212) 736-4100 x204", "(212) 736-4100 x204"),  # US with an extension
+    # not valid for the plan, bare or in another grouping: counts next to a context word, in several languages
+    ("Call 345-899-3560x4587 after six.", "345-899-3560x4587"),
+    ("Telefon: 0688 872 49 99", "0688 872 49 99"),
+    ("Pour réserver, appelez le 0490754081.", "0490754081"),
+    ("Наш телефон: 029-757 09 35", "029-757 09 35"),
+    ("お問い合わせ 電話 03-1234-5678", "03-1234-5678"),
+    ("Free hotline: 0800 - 123 456", "0800 - 123 456"),  # spaced dashes: the screen must let it through
+])
+def test_phones_in_the_formats_of_many_regions(analyzer, text, value):
+    assert (value, "PHONE_NUMBER") in found(analyzer, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Updated on 03/03/2014 - 12:08, submitted on 20/02/2014 - 14:28.",  # dates with hours
+    "The order ORD-4471-2290 shipped 2024-03-15 and version 10.4.17 followed in 2019.3.2.",
+    "Prices start at €1,299.99; the premium model costs 12 499,00 kr.",
+    "ISBN 978-3-16-148410-0, ISSN 0810-8889, ISBN 0-618-51177-6.",
+    "Coordinates 40.712776, -74.005974 mark the start of the route.",
+    "Tracking number 9400 1000 0000 0000 0000 00 and 1Z999AA10123456784, FedEx 123456789012.",
+    "Final score 102-98 after overtime; 45,312 fans; the band's best years were 1999-2003.",
+    "The total population was 19 082 000 in 2010, 10.423.242 page hits since.",
+    "Room 1204 on floor 12, postcode 94105-1234, 〒101-0032 Tokyo.",
+    "Order #4471229012 was placed yesterday.",  # a bare long id: not a phone without a context word
+])
+def test_phone_look_alikes_are_not_phones(analyzer, text):
+    assert [h for h in found(analyzer, text) if h[1] == "PHONE_NUMBER"] == []
+
+
+def test_a_context_word_labels_only_the_number_next_to_it(analyzer):
+    # 'Telephone' labels 01507 529529, not the company number after it.
+    text = "Telephone: 01507 529529 | Company No. 3676192 | VAT 716632831"
+    assert [h for h in found(analyzer, text) if h[1] == "PHONE_NUMBER"] == [("01507 529529", "PHONE_NUMBER")]
+
+
+def test_numbers_in_a_row_are_each_found(analyzer):
+    text = "Dow Jones Newswires, 201-938-5500 201-938-5501 201-938-5502."
+    assert [h[0] for h in found(analyzer, text)] == ["201-938-5500", "201-938-5501", "201-938-5502"]
+
+
+def _luhn(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+@pytest.mark.parametrize("prefix,length", [
+    ("4", 13), ("4", 16), ("4", 19), ("51", 16), ("55", 16), ("2221", 16), ("2720", 16), ("34", 15), ("37", 15),
+    ("6011", 16), ("65", 16), ("644", 19), ("62", 16), ("62", 19), ("3528", 16), ("3589", 19), ("2131", 15),
+    ("1800", 15), ("300", 14), ("36", 14), ("5018", 12), ("6304", 19), ("2200", 16), ("9792", 16),
+])
+def test_cards_of_every_major_range_grouped_or_plain(analyzer, prefix, length):
+    number = _luhn((prefix + "7" * length)[:length - 1])
+    groups = " ".join(number[i:i + 4] for i in range(0, length, 4))
+    for text in (f"I paid with card {number} yesterday.", f"Billing: {groups} exp 04/29"):
+        value = number if number in text else groups
+        assert (value, "CREDIT_CARD") in found(analyzer, text), (prefix, length, text)
+
+
+def test_plain_short_card_numbers_need_a_card_word(analyzer):
+    amex = _luhn("37" + "4" * 12)  # 15 digits, Luhn-valid
+    assert (amex, "CREDIT_CARD") in found(analyzer, f"Amex {amex} was declined.")
+    assert found(analyzer, f"Reference {amex} in the ledger.") == []
+    maestro = _luhn("6304" + "2" * 7)  # 12 digits
+    assert (maestro, "CREDIT_CARD") in found(analyzer, f"Maestro card {maestro}")
+    assert [h for h in found(analyzer, f"Shipment {maestro} left the depot.") if h[1] == "CREDIT_CARD"] == []
+    # Sixteen digits with an issuer range and the checksum count without a word; without them, never.
+    assert [h[1] for h in found(analyzer, "Token 4111111111111111 stored.")] == ["CREDIT_CARD"]
+    assert found(analyzer, "Token 4111111111111112 stored, id 9111111111111111 too.") == []
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: "payload=" + "a=1&" * 1250 + v + "&b=2" * 1250,  # in a 10,000-character run without whitespace
+    lambda v: "x" * 6000 + "/" + v + "/" + "y" * 4000,
+    lambda v: v.replace("@", "\u200b@").replace(".", ".\u200b", 1),  # zero-width characters inside
+    lambda v: "https://news.mill.org/unsubscribe?user=" + v.replace("@", "%40") + "&list=7",  # URL-encoded
+    lambda v: v.replace("@", "&#64;"),  # a numeric character reference
+    lambda v: v.translate({ord(c): ord(c) + 0xFEE0 for c in "abcdefghijklmnopqrstuvwxyz.@"}),  # full-width
+])
+def test_email_evasions_are_found_and_the_whole_original_span_redacted(analyzer, make):
+    text = "Write to " + make("jane.roe@example.com") + " today."
+    spans = analyzer.analyze(text)
+    assert [s.entity for s in spans] == ["EMAIL_ADDRESS"]
+    redacted = redact(text, spans)
+    assert redacted.count("|||EMAIL_ADDRESS|||") == 1
+    for piece in ("jane", "roe", "example", "%40", "\u200b", "&#64;", "ｊａｎｅ"):
+        assert piece not in redacted
+
+
+def test_card_in_full_width_digits_is_found_and_redacted_whole(analyzer):
+    card = "４５３９　１４８８　０３４３　６４６７"  # full-width digits and ideographic spaces, as CJK pages write them
+    text = f"信用卡号码：{card}，请勿泄露。"
+    spans = analyzer.analyze(text)
+    assert [(text[s.start:s.end], s.entity) for s in spans] == [(card, "CREDIT_CARD")]
+    assert redact(text, spans) == "信用卡号码：|||CREDIT_CARD|||，请勿泄露。"
+
+
+def test_phone_in_arabic_indic_digits(analyzer):
+    text = "هاتف: +٩٧١ ٥٠ ١٢٣ ٤٥٦٧"
+    assert [s.entity for s in analyzer.analyze(text)] == ["PHONE_NUMBER"]
+
+
+def test_normalized_view_maps_every_span_back():
+    from gristmill.filters.pii import NormalizedText
+
+    original = "a\u200bb ＡＢ ﬁ ?u=x%40y &#64; é"
+    view = NormalizedText(original)
+    assert view.text == "ab AB fi ?u=x@y @ é"
+    for needle, source in [("ab", "a\u200bb"), ("AB", "ＡＢ"), ("fi", "ﬁ"), ("x@y", "x%40y"), ("@ é", "&#64; é")]:
+        start = view.text.index(needle)
+        begin, end = view.original(start, start + len(needle))
+        assert original[begin:end] == source
+    plain = NormalizedText("nothing to change here")
+    assert plain.text == "nothing to change here" and plain.original(3, 7) == (3, 7)
+    # A '%' outside a URL is left alone: '100%40' is a percentage next to a number.
+    assert NormalizedText("grew 100%40 times").text == "grew 100%40 times"
+
+
+def test_every_seeded_evasion_is_redacted(analyzer):
+    from pii_corpus import EVASIONS
+
+    for entity, written, needle in EVASIONS:
+        text = f"One page carried {written} near its footer."
+        spans = analyzer.analyze(text)
+        redacted = redact(text, spans)
+        assert entity in {s.entity for s in spans} and needle not in redacted, (entity, needle, redacted[:200])
+
+
+@pytest.mark.parametrize("text,value,entity", [
+    ("お問い合わせは電話03-1234-5678までお願いします。", "03-1234-5678", "PHONE_NUMBER"),
+    ("电话：+86 10 6552 9988，传真另询。", "+86 10 6552 9988", "PHONE_NUMBER"),
+    ("メールはjane.roe@example.comまでご連絡ください。", "jane.roe@example.com", "EMAIL_ADDRESS"),
+    ("信用卡4539148803436467已被冻结。", "4539148803436467", "CREDIT_CARD"),
+    ("전화 02-312-3456 으로 연락주세요", "02-312-3456", "PHONE_NUMBER"),
+])
+def test_values_inside_cjk_text_without_spaces(analyzer, text, value, entity):
+    assert (value, entity) in found(analyzer, text)
+
+
+def test_ids_glued_to_latin_letters_are_not_phones(analyzer):
+    assert found(analyzer, "Part ID12345678 and SKU-AB98765432 ship today.") == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +25,19 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
 from gristmill.schemas.shards import PII_PLACEHOLDERS, read_shard, verify_shards
 
-from pii_corpus import SECRETS, SEEDED, write_jsonl, write_warc_file
+from pii_corpus import EVASION_NEEDLES, EVASIONS, SECRETS, SEEDED, write_jsonl, write_warc_file
 
 MAX_PII_ITEMS = 8
 
 
 def _compact(text: str) -> str:
-    """Only letters and digits, lower case: a value that survives with other separators still matches."""
-    return re.sub(r"[\W_]+", "", text).lower()
+    """Only letters and digits, lower case, after NFKC: a value that survives with other separators, with
+    zero-width characters inside or in full-width digits still matches."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
 def _needles() -> list[str]:
-    return sorted({v for _, v in SEEDED} | set(SECRETS))
+    return sorted({v for _, v in SEEDED} | set(SECRETS) | set(EVASION_NEEDLES))
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +84,10 @@ def test_no_seeded_value_in_any_file_of_the_run(leak_run):
     result, _ = leak_run
     texts = _run_folder_texts(result.output)
     assert any(name.endswith(".bin") for name in texts) and any(name.startswith("quarantine/") for name in texts)
+    compact = {name: _compact(text) for name, text in texts.items()}
     leaks = [(needle, name) for name, text in texts.items() for needle in _needles()
-             if needle in text or _compact(needle) in _compact(text)]
-    assert leaks == []
+             if needle in text or _compact(needle) in compact[name]]
+    assert leaks == [], leaks
 
 
 def test_seeds_reached_every_outcome_and_were_redacted(leak_run):
@@ -105,6 +108,11 @@ def test_seeds_reached_every_outcome_and_were_redacted(leak_run):
         kinds = [e["kind"] for e in row[C.TEXT_EDITS] if e["stage"] == "pii"]
         assert len(kinds) == row[C.PII_COUNT]
         assert all(row[C.TEXT].count(f"|||{kind}|||") >= 1 for kind in kinds)
+    # Each evasion (a long run, zero-width characters, full-width digits, percent-encoding) was detected
+    # and redacted with its type, wherever the document ended.
+    rows = {r[C.ID]: r for r in [*curated, *rejected.values()]}
+    evasions = rows["evasions"]
+    assert sorted(e["kind"] for e in evasions[C.TEXT_EDITS] if e["stage"] == "pii") == sorted(e for e, _, _ in EVASIONS)
     # Metadata stays JSON with its strings redacted; URL credentials leave scheme and host.
     kept1 = next(r for r in curated if r[C.ID] == "kept-1")
     assert json.loads(kept1[C.METADATA])["author"]["contact"] == "|||EMAIL_ADDRESS|||"
