@@ -1,4 +1,15 @@
-"""The toxicity classifier's bias audit: neutral sentences filled with identity terms.
+"""The toxicity classifier's bias audits.
+
+The paired identity audit (issue #23; `load_paired_audit`, `run_paired_audit`, what `gristmill audit-bias`
+runs): toxic and non-toxic sentences that share a frame, an identity term and a first name and differ only
+in an evaluative phrase (filters/lexicons/toxicity_audit.yaml), for Jigsaw's identity terms and the
+HolisticBias descriptors (filters/lexicons/audit_terms.yaml); frames and phrase pairs fall in a tuning or
+a report half by a hash of their text. Per term: the false-positive rate of its non-toxic sentences at the
+threshold and at the 90%-specificity threshold, and the recall of its toxic ones; the spread over terms and
+the template AUC.
+
+The neutral-template audit (`load_audit`, `audit`; `audit-bias --audit/--templates`): neutral sentences
+filled with identity terms.
 
 Every sentence is non-toxic whatever the term, so any score above the threshold is a false positive.
 The report gives the false-positive rate (FPR) and mean score per term and per axis, and the spread

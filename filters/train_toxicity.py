@@ -5,15 +5,16 @@
 Labels: Davidson's hate speech (class 0) and offensive language (class 1) → `__label__toxic`, neither
 (class 2) → `__label__clean`. Text goes through `filters.toxicity.normalize` (entities, RT, @mentions,
 URLs, hashtags, punctuation, case). A stratified held-out 20% of Davidson (fixed by `--seed`) is never
-trained on; AUC and per-class F1 are measured on it.
+trained on; AUC and per-class F1 are measured on it. Tweets are not web pages, so the clean class is
+augmented with clean encyclopedic prose: paragraphs and 1–3-sentence chunks of WikiText-2's *validation*
+split (CC BY-SA 3.0; its test split is kept for the web evaluation, bench/toxicity_web.py).
 
-Tweets are not web pages, so the clean class is augmented with clean encyclopedic prose: paragraphs and
-1–3-sentence chunks of WikiText-2's *validation* split (CC BY-SA 3.0; its test split is kept for the web
-evaluation, bench/toxicity_web.py). Mitigation of identity-term bias (`--mitigate`, the default): clean
-counterfactual sentences from filters/lexicons/counterfactual.yaml (templates × identity terms, disjoint
-from the audit's). The script trains both the plain and the mitigated model on the same split, audits both
-(filters/bias_audit.py), and ships the mitigated one when its held-out AUC is within 0.01 of the plain
-one's; the figures go to `<out>.metrics.json`, which the model card quotes.
+Identity-term bias (issue #23): every `Recipe` in RECIPES is trained on the same split and measured on
+held-out Davidson and on both halves of the paired audit (filters/bias_audit.py): Dixon et al.'s term
+balancing with natural Wikipedia sentences and counterfactual ones (filters/lexicons/counterfactual.yaml),
+ToxiGen's seed statements (MIT), identity-term blinding (filters/toxicity.py TermBlinder). `choose` picks
+the shipped recipe from the *tuning* half only (SELECTION_RULE); the figures go to `<out>.metrics.json`,
+which the model card quotes, with the report half's.
 """
 
 from __future__ import annotations
@@ -115,13 +116,6 @@ def sentence_chunks(paragraphs: list[str], rng: random.Random) -> list[str]:
 
 def load_yaml_resource(name: str) -> dict:
     return yaml.safe_load(resources.files("gristmill.filters").joinpath(name).read_text(encoding="utf-8"))
-
-
-def counterfactual_sentences(path: str | None = None) -> list[str]:
-    """Every counterfactual template filled with every augmentation term (clean by construction)."""
-    data = yaml.safe_load(Path(path).read_text()) if path else load_yaml_resource("lexicons/counterfactual.yaml")
-    terms = [t for axis_terms in data["terms"].values() for t in axis_terms]
-    return [template.format(term=term) for template in data["templates"] for term in terms]
 
 
 def write_fasttext_file(path: str, examples: list[Example], seed: int, blind_terms: list[str] | None = None) -> None:

@@ -347,7 +347,7 @@ def train_toxicity_command(
     out: Path = typer.Option(Path("filters/models/toxicity-davidson.ftz"), "--out", "-o", help="model file to write"),
     seed: int = typer.Option(0, "--seed", help="held-out split and training seed"),
 ):
-    """Train the fastText toxicity model (plain and mitigated), audit both, ship one; see its MODEL_CARD.md."""
+    """Train the fastText toxicity model by each recipe, audit each, ship the one chosen on the tuning half; see its MODEL_CARD.md."""
     from gristmill.pipeline.bias_cli import train_toxicity
 
     try:
