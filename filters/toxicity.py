@@ -8,6 +8,14 @@ decoded, retweet markers, @mentions, URLs and hashtag signs removed, lowercased,
 (the shipped model's is `toxic`). `score_spans` scores each sentence or line of a document, and
 `remove_spans` deletes those above a threshold (Dolma's span mode, 0.4), returning the edits so the
 stage can record them. `WordListScorer` counts LDNOOBW-format words (one word or phrase per line).
+
+Identity-term blinding (`TermBlinder`): a model trained with blinding never sees the identity terms of
+its list (Jigsaw's terms and HolisticBias' descriptors not marked dispreferred): they are removed from
+the text in training and at scoring time, so the words that name a group carry no toxicity of their own
+and a sentence scores the same whichever group it names (Garg et al. 2019, "blindness"). Removing beats
+a shared placeholder word: the placeholder learned Davidson's toxic "white people" contexts (issue #23
+audit, tuning half: FPR 0.44 vs 0.35). The list travels with the model as `<model>.blind.txt` (one term
+a line); a model without that file is scored unblinded.
 """
 
 from __future__ import annotations
@@ -37,13 +45,74 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 def normalize(text: str) -> str:
     """Lowercased words without Twitter artefacts: entities decoded, no `RT`, `@user`, URLs, `#`,
     punctuation or emoji; single spaces."""
-    text = html.unescape(html.unescape(text or ""))  # Davidson has double-escaped entities (&amp;#128514;)
-    text = _URL.sub(" ", text)
-    text = _MENTION.sub(" ", text)
-    text = _RT.sub(" ", text)
-    text = _HASHTAG.sub(r"\1", text)
+    text = text or ""
+    if "&" in text:
+        text = html.unescape(html.unescape(text))  # Davidson has double-escaped entities (&amp;#128514;)
+    # Each Twitter pattern runs only where its marker occurs: most web text has none (2× faster scoring).
+    lowered = text.lower()
+    if "://" in text or "www." in lowered:
+        text = _URL.sub(" ", text)
+    if "@" in text or "\uff20" in text:
+        text = _MENTION.sub(" ", text)
+    if "rt" in lowered:
+        text = _RT.sub(" ", text)
+    if "#" in text:
+        text = _HASHTAG.sub(r"\1", text)
     text = _NOT_WORD.sub(" ", text.lower().replace("\u2019", "'"))
     return _SPACE.sub(" ", text).strip()
+
+
+BLIND_SUFFIX = ".blind.txt"
+
+
+class TermBlinder:
+    """Removes identity terms (whole words or phrases, longest first; a term also in its plural with "s")
+    from *normalized* text. Terms are normalized as the text is, so
+    "hard-of-hearing" matches "hard of hearing"."""
+
+    def __init__(self, terms):
+        phrases = {tuple(normalize(t).split()) for t in terms if normalize(t)}
+        phrases |= {p[:-1] + (p[-1] + "s",) for p in phrases if not p[-1].endswith("s")}
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in sorted(phrases, key=lambda p: (-len(p), p)):
+            self._by_first.setdefault(phrase[0], []).append(phrase)
+        self.terms = len(phrases)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TermBlinder":
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return cls([line.strip() for line in lines if line.strip() and not line.startswith("#")])
+
+    def find(self, normalized: str) -> list[str]:
+        """The terms (as normalized phrases) that occur in `normalized`, in order, plurals as written."""
+        words = normalized.split(" ")
+        found, i = [], 0
+        while i < len(words):
+            for phrase in self._by_first.get(words[i], ()):
+                if tuple(words[i:i + len(phrase)]) == phrase:
+                    found.append(" ".join(phrase))
+                    i += len(phrase) - 1
+                    break
+            i += 1
+        return found
+
+    def __call__(self, normalized: str) -> str:
+        words = normalized.split(" ")
+        by_first = self._by_first
+        starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
+        if not starts:
+            return normalized
+        out, cursor = [], 0
+        for i in starts:
+            if i < cursor:
+                continue  # inside a phrase already replaced
+            for phrase in by_first[words[i]]:
+                if len(phrase) == 1 or tuple(words[i:i + len(phrase)]) == phrase:
+                    out += words[cursor:i]
+                    cursor = i + len(phrase)
+                    break
+        out += words[cursor:]
+        return " ".join(out)
 
 
 def default_model_path() -> str:
@@ -95,13 +164,19 @@ class ToxicityModel:
         self.model = fasttext.load_model(path)
         self.path = path
         self.label = label if label.startswith("__label__") else f"__label__{label}"
+        blind_file = Path(path + BLIND_SUFFIX)
+        self.blinder = TermBlinder.from_file(blind_file) if blind_file.is_file() else None
         if self.label not in self.model.get_labels():
             raise ValueError(f"toxicity model {path!r} has no label {self.label!r}; it has {self.model.get_labels()}")
 
     def score_normalized(self, texts: list[str]) -> list[float]:
-        """P(label) for texts already passed through `normalize` (empty text scores 0)."""
+        """P(label) for texts already passed through `normalize` (empty text scores 0); identity terms are
+        blinded here when the model was trained so."""
         out = []
+        blind = self.blinder
         for text in texts:
+            if blind is not None:
+                text = blind(text)
             if not text:
                 out.append(0.0)
                 continue

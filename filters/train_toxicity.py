@@ -5,21 +5,24 @@
 Labels: Davidson's hate speech (class 0) and offensive language (class 1) → `__label__toxic`, neither
 (class 2) → `__label__clean`. Text goes through `filters.toxicity.normalize` (entities, RT, @mentions,
 URLs, hashtags, punctuation, case). A stratified held-out 20% of Davidson (fixed by `--seed`) is never
-trained on; AUC and per-class F1 are measured on it.
+trained on; AUC and per-class F1 are measured on it. Tweets are not web pages, so the clean class is
+augmented with clean encyclopedic prose: paragraphs and 1–3-sentence chunks of WikiText-2's *validation*
+split (CC BY-SA 3.0; its test split is kept for the web evaluation, bench/toxicity_web.py).
 
-Tweets are not web pages, so the clean class is augmented with clean encyclopedic prose: paragraphs and
-1–3-sentence chunks of WikiText-2's *validation* split (CC BY-SA 3.0; its test split is kept for the web
-evaluation, bench/toxicity_web.py). Mitigation of identity-term bias (`--mitigate`, the default): clean
-counterfactual sentences from filters/lexicons/counterfactual.yaml (templates × identity terms, disjoint
-from the audit's). The script trains both the plain and the mitigated model on the same split, audits both
-(filters/bias_audit.py), and ships the mitigated one when its held-out AUC is within 0.01 of the plain
-one's; the figures go to `<out>.metrics.json`, which the model card quotes.
+Identity-term bias (issue #23): every `Recipe` in RECIPES is trained on the same split and measured on
+held-out Davidson and on both halves of the paired audit (filters/bias_audit.py): Dixon et al.'s term
+balancing with natural Wikipedia sentences and counterfactual ones (filters/lexicons/counterfactual.yaml),
+ToxiGen's seed statements (MIT), identity-term blinding (filters/toxicity.py TermBlinder). `choose` picks
+the shipped recipe from the *tuning* half only (SELECTION_RULE); the figures go to `<out>.metrics.json`,
+which the model card quotes, with the report half's.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import json
+import math
 import os
 import random
 import re
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from gristmill.filters.toxicity import ToxicityModel, normalize
+from gristmill.filters.toxicity import BLIND_SUFFIX, TermBlinder, ToxicityModel, normalize
 
 TOXIC, CLEAN = "__label__toxic", "__label__clean"
 DAVIDSON_CLASSES = {0: "hate_speech", 1: "offensive_language", 2: "neither"}
@@ -38,7 +41,7 @@ DAVIDSON_CLASSES = {0: "hate_speech", 1: "offensive_language", 2: "neither"}
 PARAMS = dict(epoch=10, lr=0.2, wordNgrams=2, dim=32, minCount=2, loss="softmax", bucket=200_000, thread=1, seed=0)
 # No retraining after pruning: fastText's retrain step diverged (NaN) on this data; AUC lost is ~0.002.
 QUANTIZE = dict(cutoff=40_000, qnorm=True, retrain=False, dsub=2)
-AUC_TOLERANCE = 0.01
+AUC_TOLERANCE = 0.02  # issue #23: Davidson held-out AUC may not drop by more
 # Davidson is 83% toxic: its clean tweets are repeated this many times (chosen on held-out clean-class F1:
 # 0.825 at 1, 0.844 at 3, 0.840 at 6; AUC unchanged within 0.003).
 CLEAN_TWEET_REPEATS = 3
@@ -115,35 +118,38 @@ def load_yaml_resource(name: str) -> dict:
     return yaml.safe_load(resources.files("gristmill.filters").joinpath(name).read_text(encoding="utf-8"))
 
 
-def counterfactual_sentences(path: str | None = None) -> list[str]:
-    """Every counterfactual template filled with every augmentation term (clean by construction)."""
-    data = yaml.safe_load(Path(path).read_text()) if path else load_yaml_resource("lexicons/counterfactual.yaml")
-    terms = [t for axis_terms in data["terms"].values() for t in axis_terms]
-    return [template.format(term=term) for template in data["templates"] for term in terms]
-
-
-def write_fasttext_file(path: str, examples: list[Example], seed: int) -> None:
-    rows = [f"{e.label} {e.text}" for e in examples]
+def write_fasttext_file(path: str, examples: list[Example], seed: int, blind_terms: list[str] | None = None) -> None:
+    blind = TermBlinder(blind_terms) if blind_terms else (lambda text: text)
+    rows = [f"{e.label} {blind(e.text)}" for e in examples]
     random.Random(seed).shuffle(rows)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(rows) + "\n")
 
 
-def train_model(examples: list[Example], out_path: str, seed: int, quantize: bool = True, params: dict | None = None) -> None:
-    """Train (and quantize) in a fresh process: a second fastText training in one process diverged (NaN)."""
+def train_model(examples: list[Example], out_path: str, seed: int, quantize: bool = True, params: dict | None = None,
+                blind_terms: list[str] | None = None) -> None:
+    """Train (and quantize) in a fresh process: a second fastText training in one process diverged (NaN).
+    With `blind_terms`, identity terms become one placeholder in training, and the list is written beside
+    the model (`<model>.blind.txt`) so that scoring blinds them the same way."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        pool.submit(_train_model, examples, out_path, seed, quantize, params).result()
+        pool.submit(_train_model, examples, out_path, seed, quantize, params, blind_terms).result()
+    blind_file = Path(out_path + BLIND_SUFFIX)
+    if blind_terms:
+        blind_file.write_text(BLIND_HEADER + "\n".join(blind_terms) + "\n", encoding="utf-8")
+    elif blind_file.exists():
+        blind_file.unlink()
 
 
-def _train_model(examples: list[Example], out_path: str, seed: int, quantize: bool, params: dict | None) -> None:
+def _train_model(examples: list[Example], out_path: str, seed: int, quantize: bool, params: dict | None,
+                 blind_terms: list[str] | None) -> None:
     import fasttext
 
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "train.txt")
-        write_fasttext_file(data, examples, seed)
+        write_fasttext_file(data, examples, seed, blind_terms)
         settings = {**PARAMS, "seed": seed, **(params or {})}
         model = fasttext.train_supervised(input=data, verbose=0, **settings)
         if quantize:
@@ -198,60 +204,212 @@ def evaluate(model: ToxicityModel, heldout: list[Example], threshold: float = 0.
             "flagged_by_davidson_class": by_class}
 
 
-def build_training_set(train: list[Example], shared_data: Path, seed: int, mitigate: bool) -> list[Example]:
+BLIND_HEADER = ("# Identity terms this model blinds (filters/toxicity.py TermBlinder), written by gristmill train-toxicity\n"
+                "# from filters/lexicons/audit_terms.yaml: Jigsaw's terms (Apache-2.0) and HolisticBias v1.1 descriptors\n"
+                "# not marked dispreferred (CC BY-SA 4.0; Smith et al. 2022). This list is under CC BY-SA 4.0.\n")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way to build the training set (issue #23 weighs each by measurement)."""
+
+    name: str
+    blind: bool = False  # identity terms → one placeholder, in training and at scoring time
+    balance: bool = False  # Dixon et al. 2018: clean sentences naming each term until its clean share is the base rate
+    toxigen: bool = False  # ToxiGen's human-written seed statements: implicit hate → toxic, neutral → clean
+
+
+RECIPES = (
+    Recipe("plain"),
+    Recipe("balanced", balance=True),
+    Recipe("balanced+toxigen", balance=True, toxigen=True),
+    Recipe("blind", blind=True),
+    Recipe("blind+toxigen", blind=True, toxigen=True),
+    Recipe("blind+balanced+toxigen", blind=True, balance=True, toxigen=True),
+)
+TOXIGEN_REPEATS = 1  # 1,045 statements; 3 repeats raised the tuning-half FPR with no AUC gain
+
+
+def toxigen_examples(shared_data: Path) -> list[Example]:
+    path = shared_data / "toxigen-prompts" / "toxigen_prompts.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (ToxiGen seed statements)")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        text = normalize(row["text"])
+        if text:
+            out.append(Example(text, TOXIC if row["label"] == "hate" else CLEAN, f"toxigen_{row['label']}"))
+    return out
+
+
+_WIKI_MARKUP = [(re.compile(r"<ref[^>]*/>|<ref.*?</ref>", re.S), " "), (re.compile(r"\{\{[^{}]*\}\}"), " "),
+                (re.compile(r"\[\[(?:File|Image|Category):[^\]]*\]\]"), " "), (re.compile(r"\[\[(?:[^|\]]*\|)?([^\]]*)\]\]"), r"\1"),
+                (re.compile(r"\[https?://\S+ ([^\]]*)\]"), r"\1"), (re.compile(r"<[^>]+>"), " "), (re.compile(r"'{2,}"), ""),
+                (re.compile(r"&[a-z]+;"), " ")]
+
+
+def wikipedia_sentences(path: Path) -> list[str]:
+    """Plain sentences (8–60 words) of the Wikipedia dump excerpt's articles, markup stripped crudely."""
+    import bz2
+
+    text = bz2.open(path, "rt", encoding="utf-8").read()
+    out = []
+    for body in re.findall(r"<text[^>]*>(.*?)</text>", text, re.S):
+        body = html.unescape(body)
+        for _ in range(3):  # nested templates
+            for pattern, repl in _WIKI_MARKUP[:2]:
+                body = pattern.sub(repl, body)
+        for pattern, repl in _WIKI_MARKUP[2:]:
+            body = pattern.sub(repl, body)
+        for line in body.splitlines():
+            line = line.strip()
+            if not line or line[0] in "=*#|{!:;":
+                continue
+            for sentence in re.split(r"(?<=[.!?])\s+", line):
+                if 8 <= len(sentence.split()) <= 60 and not re.search(r"[{}|\[\]]", sentence):
+                    out.append(sentence)
+    return out
+
+
+def counterfactual_sentences_for(terms: list[str], path: str | None = None) -> dict[str, list[str]]:
+    """term → the counterfactual templates (filters/lexicons/counterfactual.yaml) filled with it."""
+    data = yaml.safe_load(Path(path).read_text()) if path else load_yaml_resource("lexicons/counterfactual.yaml")
+    return {term: [template.format(term=term) for template in data["templates"]] for term in terms}
+
+
+def balance_terms(examples: list[Example], blinder: TermBlinder, natural: list[str], counterfactual: dict[str, list[str]],
+                  blind: bool) -> list[Example]:
+    """Dixon et al. 2018: for each identity term (or, when blinding, for the placeholder all terms share),
+    add clean sentences that name it until its share of clean examples is the training set's base rate.
+    Natural sentences (Wikipedia) come first, then counterfactual template sentences."""
+    base_clean = sum(e.label == CLEAN for e in examples) / len(examples)
+    counts: dict[str, list[int]] = {}
+    for e in examples:
+        for term in set(blinder.find(e.text)):
+            key = "*" if blind else term.rstrip("s") if term.rstrip("s") in counterfactual else term
+            c = counts.setdefault(key, [0, 0])
+            c[e.label == CLEAN] += 1
+    pools: dict[str, list[Example]] = {}
+    for sentence in natural:
+        text = normalize(sentence)
+        for term in set(blinder.find(text)):
+            key = "*" if blind else term.rstrip("s") if term.rstrip("s") in counterfactual else term
+            pools.setdefault(key, []).append(Example(text, CLEAN, "natural_identity"))
+    for term, sentences in counterfactual.items():
+        key = "*" if blind else normalize(term)
+        pools.setdefault(key, []).extend(Example(normalize(t), CLEAN, "counterfactual") for t in sentences)
+    added = []
+    for key, (toxic, clean) in sorted(counts.items()):
+        needed = math.ceil(base_clean * toxic / (1 - base_clean)) - clean
+        pool = pools.get(key, [])
+        if needed > 0 and pool:
+            added += [pool[i % len(pool)] for i in range(needed)]
+    return added
+
+
+def build_training_set(train: list[Example], shared_data: Path, seed: int, recipe: Recipe) -> list[Example]:
     rng = random.Random(seed)
     examples = list(train) + [e for e in train if e.label == CLEAN] * (CLEAN_TWEET_REPEATS - 1)
     wikitext = shared_data / "quality-text-samples" / "positive" / "wikitext-2-valid.tokens.txt"
     if wikitext.is_file():
         examples += [Example(normalize(t), CLEAN, "wikitext2_valid") for t in sentence_chunks(wikitext_paragraphs(wikitext), rng)]
-    if mitigate:
-        examples += [Example(normalize(t), CLEAN, "counterfactual") for t in counterfactual_sentences()]
+    if recipe.toxigen:
+        examples += toxigen_examples(shared_data) * TOXIGEN_REPEATS
+    examples = [e for e in examples if e.text]
+    if recipe.balance:
+        from gristmill.filters.bias_audit import blinding_terms
+
+        terms = blinding_terms()
+        natural = []
+        for path in (shared_data / "quality-text-samples" / "positive" / "enwiki-pages-articles1-shortened.xml.bz2",):
+            if path.is_file():
+                natural += wikipedia_sentences(path)
+        examples += balance_terms(examples, TermBlinder(terms), natural,
+                                  counterfactual_sentences_for([normalize(t) for t in terms]), recipe.blind)
     return [e for e in examples if e.text]
 
 
-def main(shared_data: str | Path, out: str | Path, seed: int = 0, log=print) -> dict:
-    """Train plain and mitigated models, evaluate and audit both, ship one at `out`; returns the metrics."""
-    from gristmill.filters.bias_audit import audit, load_audit
+def main(shared_data: str | Path, out: str | Path, seed: int = 0, log=print, recipes=RECIPES,
+         holistic_templates: str | Path | None = None) -> dict:
+    """Train every recipe on the same Davidson split; evaluate each on held-out Davidson and on both halves
+    of the paired identity audit; ship the recipe chosen by `choose` (tuning half only) at `out`."""
+    from gristmill.filters.bias_audit import blinding_terms, load_paired_audit, run_paired_audit
 
     shared_data = Path(shared_data)
     out = Path(out)
     davidson = load_davidson(shared_data / "toxicity-davidson")
     train, heldout = split_heldout(davidson, seed)
     log(f"davidson: {len(davidson)} tweets, train {len(train)}, held-out {len(heldout)}")
-    audit_set = load_audit()
+    holistic = holistic_templates or shared_data / "lexicons" / "holistic_bias_v1.1" / "sentence_templates.json"
+    audit_set = load_paired_audit(holistic_templates=holistic if Path(holistic).is_file() else None)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant, mitigate in (("plain", False), ("mitigated", True)):
-            examples = build_training_set(train, shared_data, seed, mitigate)
-            path = os.path.join(tmp, f"{variant}.ftz")
-            train_model(examples, path, seed)
+        for recipe in recipes:
+            examples = build_training_set(train, shared_data, seed, recipe)
+            path = os.path.join(tmp, f"{recipe.name}.ftz")
+            train_model(examples, path, seed, blind_terms=blinding_terms() if recipe.blind else None)
             model = ToxicityModel(path)
-            report = audit(model, audit_set)
-            results[variant] = {
+            audits = {half: run_paired_audit(model, audit_set, half) for half in ("tune", "report")}
+            results[recipe.name] = {
+                "recipe": {k: v for k, v in recipe.__dict__.items() if k != "name"},
                 "training_examples": len(examples),
                 "training_by_source": _count_groups(examples),
                 "heldout": evaluate(model, heldout),
-                "audit": report.summary(),
+                "audit_tune": _audit_summary(audits["tune"]),
+                "audit_report": _audit_summary(audits["report"]),
                 "bytes": os.path.getsize(path),
                 "path": path,
             }
-            log(f"{variant}: held-out AUC {results[variant]['heldout']['auc']}, audit FPR spread "
-                f"{results[variant]['audit']['fpr_spread_terms']}, {results[variant]['bytes']} bytes")
-        auc_difference = results["mitigated"]["heldout"]["auc"] - results["plain"]["heldout"]["auc"]
-        shipped = "mitigated" if abs(auc_difference) <= AUC_TOLERANCE else "plain"
+            r = results[recipe.name]
+            log(f"{recipe.name}: held-out AUC {r['heldout']['auc']}; audit tune/report: AUC {r['audit_tune']['auc']}/"
+                f"{r['audit_report']['auc']}, max term FPR {r['audit_tune']['fpr_max']}/{r['audit_report']['fpr_max']}, "
+                f"spread@90% {r['audit_tune']['spread_at_90_specificity']}/{r['audit_report']['spread_at_90_specificity']}")
+        shipped = choose(results)
         out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(results[shipped].pop("path"), out)
+        os.replace(results[shipped]["path"], out)
+        blind_file = results[shipped]["path"] + BLIND_SUFFIX
+        if os.path.exists(blind_file):
+            os.replace(blind_file, str(out) + BLIND_SUFFIX)
+        elif os.path.exists(str(out) + BLIND_SUFFIX):
+            os.remove(str(out) + BLIND_SUFFIX)
         for variant in results:
             results[variant].pop("path", None)
     metrics = {
         "model": out.name, "shipped": shipped, "seed": seed, "heldout_fraction": 0.2,
         "fasttext_params": PARAMS | {"seed": seed}, "quantize": QUANTIZE, "clean_tweet_repeats": CLEAN_TWEET_REPEATS,
-        "auc_difference_mitigated_minus_plain": round(auc_difference, 4), "auc_tolerance": AUC_TOLERANCE,
-        **results,
+        "toxigen_repeats": TOXIGEN_REPEATS, "selection": SELECTION_RULE, "auc_tolerance": AUC_TOLERANCE,
+        "recipes": results,
     }
     Path(f"{out}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"shipped the {shipped} model: {out} ({os.path.getsize(out)} bytes); metrics in {out}.metrics.json")
+    log(f"shipped {shipped}: {out} ({os.path.getsize(out)} bytes); metrics in {out}.metrics.json")
     return metrics
+
+
+SELECTION_RULE = ("on the audit's tuning half only: the recipes whose held-out Davidson AUC is within auc_tolerance of "
+                  "plain's, then the fewest failed audit thresholds (max term FPR ≤ 0.05, spread at 90% specificity ≤ "
+                  "0.15, AUC ≥ 0.95), then the highest tuning-half AUC")
+
+
+def choose(results: dict) -> str:
+    plain_auc = results["plain"]["heldout"]["auc"] if "plain" in results else max(r["heldout"]["auc"] for r in results.values())
+
+    def failures(r: dict) -> int:
+        a = r["audit_tune"]
+        return (a["fpr_max"] > 0.05) + (a["spread_at_90_specificity"] > 0.15) + (a["auc"] < 0.95)
+
+    eligible = [name for name, r in results.items() if r["heldout"]["auc"] >= plain_auc - AUC_TOLERANCE] or list(results)
+    return min(eligible, key=lambda name: (failures(results[name]), -results[name]["audit_tune"]["auc"]))
+
+
+def _audit_summary(report: dict) -> dict:
+    """The audit figures without the per-term table (that is `gristmill audit-bias`'s job), the other group's
+    headline figures beside them."""
+    main = {k: v for k, v in report["main"].items() if k != "by_term"}
+    if "other" in report:
+        main["other"] = {k: report["other"][k] for k in ("terms", "auc", "fpr_max", "fpr_mean", "recall", "worst_terms")}
+    main["frames"], main["phrase_pairs"] = report["frames"], report["phrase_pairs"]
+    return main
 
 
 def _count_groups(examples: list[Example]) -> dict:

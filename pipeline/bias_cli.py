@@ -4,6 +4,7 @@ representation table that `gristmill stats` prints; cli.py registers them."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -75,22 +76,73 @@ def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) ->
     from gristmill.filters.train_toxicity import main
 
     metrics = main(shared_data, out, seed=seed, log=lambda m: console.print(m, highlight=False))
-    for variant in ("plain", "mitigated"):
-        held, audit = metrics[variant]["heldout"], metrics[variant]["audit"]
-        console.print(f"{variant}: held-out AUC {held['auc']}, F1 toxic {held['toxic']['f1']}, F1 clean "
-                      f"{held['clean']['f1']}; audit FPR {audit['fpr_overall']}, spread over terms "
-                      f"{audit['fpr_spread_terms']}, over axes {audit['fpr_spread_axes']}", highlight=False)
+    table = Table(title=f"toxicity recipes (shipped: {metrics['shipped']}); audit figures: tuning half / report half")
+    for name in ("recipe", "Davidson AUC", "audit AUC", "max term FPR", "spread @90% spec.", "recall"):
+        table.add_column(name, justify="left" if name == "recipe" else "right")
+    for name, r in metrics["recipes"].items():
+        t, p = r["audit_tune"], r["audit_report"]
+        table.add_row(name + (" (shipped)" if name == metrics["shipped"] else ""), f"{r['heldout']['auc']:.4f}",
+                      f"{t['auc']:.3f} / {p['auc']:.3f}", f"{t['fpr_max']:.3f} / {p['fpr_max']:.3f}",
+                      f"{t['spread_at_90_specificity']:.3f} / {p['spread_at_90_specificity']:.3f}",
+                      f"{t['recall']:.3f} / {p['recall']:.3f}")
+    console.print(table)
 
 
 def audit_bias(model_file: str | None, label: str, audit_file: str | None, templates_file: str | None,
-               terms_file: str | None, threshold: float, as_json: bool, console: Console) -> dict:
-    from gristmill.filters.bias_audit import audit, load_audit
+               terms_file: str | None, threshold: float, as_json: bool, console: Console,
+               holistic_templates: str | None = None, half: str = "report") -> dict:
+    """The paired identity audit (default), or the neutral-template audit when `audit_file` or
+    `templates_file` is given."""
     from gristmill.filters.toxicity import ToxicityModel
 
-    terms = None
-    if terms_file:  # a plain list (one term a line, optional "axis<TAB>term") or HolisticBias descriptors.json
-        terms = load_terms(Path(terms_file))
+    terms = load_terms(Path(terms_file)) if terms_file else None
     model = ToxicityModel(model_file, label)
+    if audit_file or templates_file:
+        return _neutral_audit(model, audit_file, templates_file, terms, threshold, as_json, console)
+    from gristmill.filters.bias_audit import load_paired_audit, run_paired_audit
+
+    audit_set = load_paired_audit(holistic_templates=holistic_templates)
+    if terms is not None:
+        audit_set = replace(audit_set, terms={"main": {axis: tuple(t) for axis, t in terms.items()}})
+    report = run_paired_audit(model, audit_set, half, threshold)
+    report["model"] = model.path
+    if as_json:
+        console.print_json(json.dumps(report))
+        return report
+    console.print(paired_audit_table(report, Path(model.path).name))
+    for group in ("main", "other"):
+        if group in report:
+            console.print(paired_audit_summary(report, group), highlight=False)
+    return report
+
+
+def paired_audit_table(report: dict, model_name: str) -> Table:
+    table = Table(title=f"bias audit ({report['half']} half: {report['frames']} frames, {report['phrase_pairs']} phrase "
+                        f"pairs; model {model_name}; threshold {report['threshold']})")
+    for name in ("group", "axis", "term", "non-toxic", "FPR", "FPR @90% spec.", "mean score", "recall"):
+        table.add_column(name, justify="left" if name in ("group", "axis", "term") else "right")
+    for group in ("main", "other"):
+        for axis, by_term in report.get(group, {}).get("by_term", {}).items():
+            for term, row in by_term.items():
+                table.add_row(group, axis, term, str(row["n_clean"]), f"{row['fpr']:.3f}",
+                              f"{row['fpr_at_90_specificity']:.3f}", f"{row['mean_clean_score']:.3f}",
+                              "" if row["recall"] is None else f"{row['recall']:.3f}")
+    return table
+
+
+def paired_audit_summary(report: dict, group: str) -> str:
+    g = report[group]
+    worst = ", ".join(f"{w['term']} {w['fpr']:.3f}" for w in g["worst_terms"])
+    label = "terms (Jigsaw + HolisticBias, not dispreferred)" if group == "main" else "other descriptors (dispreferred, nonce)"
+    return (f"{group}: {g['terms']} {label}, {g['sentences']} sentences (≥ {g['min_clean_per_term']} non-toxic per term); "
+            f"template AUC {g['auc']}; FPR at {report['threshold']}: max {g['fpr_max']}, mean {g['fpr_mean']}, spread "
+            f"{g['fpr_spread']}; at the 90%-specificity threshold {g['threshold_at_90_specificity']}: spread "
+            f"{g['spread_at_90_specificity']}; recall {g['recall']}; worst: {worst}")
+
+
+def _neutral_audit(model, audit_file, templates_file, terms, threshold, as_json, console) -> dict:
+    from gristmill.filters.bias_audit import audit, load_audit
+
     summary = audit(model, load_audit(audit_file, templates_file, terms), threshold).summary()
     summary["model"] = model.path
     if as_json:

@@ -347,7 +347,7 @@ def train_toxicity_command(
     out: Path = typer.Option(Path("filters/models/toxicity-davidson.ftz"), "--out", "-o", help="model file to write"),
     seed: int = typer.Option(0, "--seed", help="held-out split and training seed"),
 ):
-    """Train the fastText toxicity model (plain and mitigated), audit both, ship one; see its MODEL_CARD.md."""
+    """Train the fastText toxicity model by each recipe, audit each, ship the one chosen on the tuning half; see its MODEL_CARD.md."""
     from gristmill.pipeline.bias_cli import train_toxicity
 
     try:
@@ -360,17 +360,22 @@ def train_toxicity_command(
 def audit_bias_command(
     model: Optional[str] = typer.Option(None, "--model", help="fastText model (default: the shipped one)"),
     label: str = typer.Option("toxic", "--label", help="the model's toxic label"),
-    audit_file: Optional[str] = typer.Option(None, "--audit", help="YAML {templates, terms} (default: the project's)"),
-    templates: Optional[str] = typer.Option(None, "--templates", help="templates file (YAML list, or HolisticBias sentence_templates.json)"),
+    holistic: Optional[str] = typer.Option(None, "--holistic-templates", help="HolisticBias sentence_templates.json, added to the paired audit's frames"),
+    half: str = typer.Option("report", "--half", help="the audit half: report (figures) or tune (choosing methods)"),
+    audit_file: Optional[str] = typer.Option(None, "--audit", help="neutral-template audit instead: YAML {templates, terms}"),
+    templates: Optional[str] = typer.Option(None, "--templates", help="neutral-template audit instead: templates file (YAML list, or HolisticBias sentence_templates.json)"),
     terms: Optional[str] = typer.Option(None, "--terms", help="terms file (one a line, 'axis<TAB>term'; or HolisticBias descriptors.json)"),
-    threshold: float = typer.Option(0.5, "--threshold", help="score above which a neutral sentence is a false positive"),
+    threshold: float = typer.Option(0.5, "--threshold", help="score above which a non-toxic sentence is a false positive"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ):
-    """Score neutral sentences filled with identity terms; report the false-positive rate per term and axis."""
+    """The paired identity audit: per term, the false-positive rate on non-toxic sentences at the threshold and
+    at 90% specificity, recall on their toxic twins; the spread over terms and the template AUC."""
     from gristmill.pipeline.bias_cli import audit_bias
 
+    if half not in ("report", "tune"):
+        _fail(f"--half must be 'report' or 'tune', not {half!r}")
     try:
-        audit_bias(model, label, audit_file, templates, terms, threshold, as_json, console)
+        audit_bias(model, label, audit_file, templates, terms, threshold, as_json, console, holistic, half)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
 

@@ -3,7 +3,7 @@ no network, no CDN) that shows what each filter removed and why.
 
 Sections: the drop funnel, a histogram of every score with its thresholds marked, kept vs dropped by
 language and top domains, dedup cluster sizes, PII counts per entity type, representation before and
-after filtering, and sample documents per drop reason with the spans behind the reason highlighted
+after filtering, the toxicity model's per-term identity audit, and sample documents per drop reason with the spans behind the reason highlighted
 (PII-looking text masked). A section whose stats the run did not compute says so.
 
 Every plot is a `<figure class="plot" data-plot=NAME data-values=JSON>` and every mark in it carries
@@ -22,9 +22,12 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gristmill.filters.bias_audit import load_paired_audit, run_paired_audit
 from gristmill.filters.evidence import evidence_spans, redact
 from gristmill.filters.identity import measured_accuracy
+from gristmill.filters.toxicity import ToxicityModel
 from gristmill.pipeline.representation import per_thousand
+from gristmill.pipeline.rethreshold import RethresholdError, load_run_job
 from gristmill.schemas import columns as C
 
 SAMPLES_PER_REASON = 3
@@ -401,6 +404,52 @@ def representation_section(stats: dict) -> str:
     return _section("Representation before/after filtering", body + f'<div class="grid wide">{"".join(figures)}</div>' + table, "representation")
 
 
+def toxicity_audit(run_dir: Path) -> dict | None:
+    """The paired identity audit (report half) of the run's toxicity model at the run's toxicity threshold;
+    None when the run had no toxicity stage (or no job to read it from)."""
+    try:
+        config = load_run_job(run_dir).toxicity
+    except RethresholdError:  # a Python-API run has no job to read the toxicity stage from
+        return None
+    if config is None:
+        return None
+    model = ToxicityModel(config.model_file, config.label)
+    report = run_paired_audit(model, load_paired_audit(), "report", config.max_score if config.max_score is not None else 0.5)
+    report["model"] = Path(model.path).name
+    return report
+
+
+def toxicity_audit_section(report: dict | None, worst: int = 15) -> str:
+    title = "Toxicity model: identity-term audit"
+    if report is None:
+        return _section(title, _not_computed("toxicity"), "toxicity-audit")
+    main = report["main"]
+    body = (f'<p>Model {_e(report["model"])}, the audit\'s report half ({report["frames"]} frames, {report["phrase_pairs"]} '
+            f'phrase pairs; `gristmill audit-bias`): {main["terms"]} identity terms, {main["sentences"]} sentences. '
+            f'Template AUC <b data-audit="auc">{main["auc"]:.3f}</b>; false-positive rate of non-toxic sentences at '
+            f'{report["threshold"]}: max over terms <b data-audit="fpr_max">{main["fpr_max"]:.3f}</b>, mean {main["fpr_mean"]:.3f}; '
+            f'spread over terms at the 90%-specificity threshold ({main["threshold_at_90_specificity"]:.3f}): '
+            f'<b data-audit="spread_at_90_specificity">{main["spread_at_90_specificity"]:.3f}</b>; recall of the toxic '
+            f'twins {main["recall"]:.3f}.</p>')
+    rows = [(axis, term, r) for axis, terms in main["by_term"].items() for term, r in terms.items()]
+    rows.sort(key=lambda x: (-x[2]["fpr"], -x[2]["fpr_at_90_specificity"], x[1]))
+
+    def table(items, name):
+        head = "<tr><th>axis</th><th>term</th><th>non-toxic</th><th>FPR</th><th>FPR @90% spec.</th><th>recall</th></tr>"
+        return (f'<table data-table="{name}">{head}' + "".join(
+            f'<tr data-term="{_e(t)}" data-fpr="{r["fpr"]}"><td>{_e(a)}</td><td>{_e(t)}</td><td>{r["n_clean"]}</td>'
+            f'<td>{r["fpr"]:.3f}</td><td>{r["fpr_at_90_specificity"]:.3f}</td><td>{_fmt(r["recall"])}</td></tr>'
+            for a, t, r in items) + "</table>")
+
+    body += f"<h3>the {worst} terms with the highest false-positive rate</h3>" + table(rows[:worst], "toxicity-audit-worst")
+    body += f"<details><summary>all {len(rows)} terms</summary>" + table(rows, "toxicity-audit") + "</details>"
+    if "other" in report:
+        other = report["other"]
+        body += (f'<p class="meta">Reported apart: {other["terms"]} dispreferred HolisticBias descriptors and nonce controls: '
+                 f'FPR max {other["fpr_max"]:.3f}, mean {other["fpr_mean"]:.3f}.</p>')
+    return _section(title, body, "toxicity-audit")
+
+
 def samples_section(samples: dict[str, list[dict]]) -> str:
     if not samples:
         return _section("Sample dropped documents", '<p class="note">no dropped documents with text.</p>', "samples")
@@ -437,7 +486,8 @@ def build_report(run_dir: str | Path, seed: int = 0) -> Path:
     title = f"gristmill report: {run_dir.resolve().name}"
     body = "".join([
         funnel_section(stats), stages_section(stats), breakdown_section(stats, breakdown), scores_section(histograms),
-        dedup_section(stats), pii_section(stats), representation_section(stats), samples_section(samples),
+        dedup_section(stats), pii_section(stats), representation_section(stats),
+        toxicity_audit_section(toxicity_audit(run_dir)), samples_section(samples),
     ])
     kept_share = ledger["kept"] / ledger["input"] if ledger["input"] else math.nan
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'

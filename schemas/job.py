@@ -201,8 +201,9 @@ class ToxicityConfig(_Model):
     # Drop a document with more matches than this (needs word_list_file).
     max_toxic_words: int | None = Field(default=None, ge=0)
     # Identity attack: the highest toxicity of a sentence that also names an identity term; drop above this.
-    # Off (None) by default: the shipped model inherits Davidson's identity-term bias ("white flour" scores
-    # 0.9), so at 0.5 it drops neutral text; see filters/models/MODEL_CARD.md before turning it on.
+    # Off (None) by default: the shipped model blinds identity terms, so the group named no longer moves the
+    # score, but it still scores half of all non-toxic sentences about people above 0.5 (issue #23 audit), so
+    # at 0.5 it would drop neutral text; see filters/models/MODEL_CARD.md before turning it on.
     max_identity_attack: float | None = Field(default=None, ge=0, le=1)
     # Identity lexicon for the attack signal: the project's YAML (None) or a path (YAML or HolisticBias descriptors.json).
     identity_lexicon_file: str | None = None
