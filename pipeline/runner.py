@@ -44,13 +44,15 @@ from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
+from gristmill.pipeline.sources.base import WHOLE
 from gristmill.pipeline.sources.warc import WarcSource
+from gristmill.pipeline.splits import check_chain, plan_splits
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, merge_records, merge_stages, read_done,
-                                        split_name, write_atomic)
+from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, discard_input, merge_records, merge_stages,
+                                        read_done, split_name, write_atomic)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
@@ -140,6 +142,35 @@ def _peak_rss_mib() -> float | None:
         return None
 
 
+def _count_newlines_task(path: str, split) -> int:
+    from gristmill.pipeline.splits import _count_newlines
+
+    return _count_newlines(path, split)
+
+
+def plan_tasks(input_paths: list[str], source_of: dict[str, int], sources: list, split_bytes: int,
+               resume_work: Path | None = None) -> list[SplitTask]:
+    """Every input's splits (splits.py), in input and split order. Resuming, an input that an earlier
+    invocation had to read whole (its split 0 record says one split) stays whole."""
+    import ray
+
+    count = ray.remote(num_cpus=1)(_count_newlines_task)
+
+    def count_newlines(path, ranges):  # one Ray task per range: counts come back, never bytes
+        return ray.get([count.remote(path, r) for r in ranges])
+
+    tasks = []
+    for index, path in enumerate(input_paths):
+        source = source_of[path]
+        ranges = plan_splits(path, sources[source].type, split_bytes, count_newlines)
+        if len(ranges) > 1 and resume_work is not None:
+            first = read_done(resume_work, index, 0)
+            if first is not None and first.count == 1:
+                ranges = [WHOLE]
+        tasks += [SplitTask(index, k, path, source, r, len(ranges)) for k, r in enumerate(ranges)]
+    return tasks
+
+
 def receive(ref):
     """`ray.get` of a completion record: the one place the driver takes data from the workers."""
     import ray
@@ -205,6 +236,24 @@ def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
     return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
 
 
+def _what_differs(old: str, new: str) -> str:
+    """The job keys (e.g. `split_bytes: 1024 → 4096`) or the inputs that differ between two run identities."""
+    import yaml
+
+    try:
+        old_d, new_d = json.loads(old), json.loads(new)
+        old_job, new_job = yaml.safe_load(old_d["job"]) or {}, yaml.safe_load(new_d["job"]) or {}
+    except (ValueError, KeyError, TypeError, yaml.YAMLError):
+        return "unreadable run.json"
+    if not isinstance(old_job, dict) or not isinstance(new_job, dict):
+        return "the job"
+    changes = [f"{key}: {old_job.get(key)!r} → {new_job.get(key)!r}" for key in sorted({*old_job, *new_job})
+               if old_job.get(key) != new_job.get(key)]
+    if old_d.get("inputs") != new_d.get("inputs"):
+        changes.append("the input files")
+    return "; ".join(changes) or "the job"
+
+
 def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTask]) -> dict[tuple[int, int], SplitRecord]:
     """Keep the completed splits of an interrupted run; remove everything else it left. Returns the
     completion records of the splits whose record exists and lists part files that are all there."""
@@ -212,10 +261,12 @@ def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTas
     if not started.exists():
         raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
     if started.read_text() != identity:
-        raise JobError(f"{output} was started with another job or other inputs; run without --resume to start over")
+        raise JobError(f"{output} was started with another job or other inputs ({_what_differs(started.read_text(), identity)}); "
+                       "run without --resume to start over")
     done = {}
     for task in tasks:
-        if (record := read_done(work, task.index, task.split)) is not None:
+        record = read_done(work, task.index, task.split)
+        if record is not None and record.count == task.count:
             done[(task.index, task.split)] = record
     listed = {part["file"] for record in done.values() for part in record.parts}
     for name in OUTPUTS:  # part files no complete record lists (unfinished splits, .tmp files) are redone
@@ -315,7 +366,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     source_of = {}
     for path, index in files:  # the first source that names a path reads it
         source_of.setdefault(path, index)
-    tasks = [SplitTask(i, 0, path, source_of[path]) for i, path in enumerate(input_paths)]
+    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, work if resume else None)
     if resume:
         done = prepare_resume(output, work, identity, tasks)
     else:
@@ -329,9 +380,28 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
         + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
 
-    received = _run_splits(todo, sources, stages, pipeline, work, workers, worker_env(input_paths), log)
-    pipeline_seconds = time.perf_counter() - started
+    remote_env = worker_env(input_paths)
+    received = _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log)
     records_by_key = {**done, **{(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in received)}}
+    # A split file whose splits do not chain up (or met a break) is read again whole: its outcome is then
+    # exactly an unsplit file's (splits.py).
+    whole = []
+    for task in tasks:
+        if task.split == 0 and task.count > 1:
+            reports = [records_by_key[(task.index, k)].split_report for k in range(task.count)]
+            if (problem := check_chain(reports)) is not None:
+                log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
+                discard_input(work, task.index)
+                for k in range(task.count):
+                    records_by_key.pop((task.index, k))
+                whole.append(SplitTask(task.index, 0, task.path, task.source))
+    if whole:
+        more = _run_splits(whole, sources, stages, pipeline, work, workers, remote_env, log)
+        received += more
+        records_by_key.update({(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in more)})
+        whole_inputs = {t.index for t in whole}
+        tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
+    pipeline_seconds = time.perf_counter() - started
     missing = [t.path for t in tasks if (t.index, t.split) not in records_by_key]
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
@@ -429,7 +499,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
-                       "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received),
+                       "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
+                       "read_whole_after_a_break": len(whole), "driver_received_bytes": sum(len(text.encode()) for text in received),
                        "driver_peak_rss_mib": driver_peak}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
