@@ -49,6 +49,13 @@ def node_id() -> str:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
 
+def worker_id() -> str:
+    """The Ray actor running this call (a restarted actor keeps its id), or "local"."""
+    import ray
+
+    return (ray.get_runtime_context().get_actor_id() or "local") if ray.is_initialized() else "local"
+
+
 class SplitWorker:
     """Reads, scores, decides and writes input splits; `process` returns each one's completion record."""
 
@@ -82,6 +89,6 @@ class SplitWorker:
             fault_point("write:batch")
         read.counts["files"] += task.split == 0  # a file counts once, however many splits it has
         record = outputs.finish([read, *(stage.stats for stage in self.stages)], node=node_id(),
-                                split={"count": task.count, **report.to_dict()})
+                                split={"count": task.count, "worker": worker_id(), **report.to_dict()})
         fault_point("write:input")
         return record

@@ -35,6 +35,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -411,6 +412,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     nodes: dict[str, int] = {}  # node id → input files read there
     rows_by_node: dict[str, int] = {}  # node id → records processed there
     parts_by_node: dict[str, int] = {}  # node id → part files written there
+    splits_by_worker = Counter(r.split_report.get("worker") for r in records if r.split_report.get("worker"))
     for record in records:
         if record.node is not None:
             nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
@@ -500,7 +502,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
                        "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
-                       "read_whole_after_a_break": len(whole), "driver_received_bytes": sum(len(text.encode()) for text in received),
+                       "read_whole_after_a_break": len(whole),
+                       "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": sum(len(text.encode()) for text in received),
                        "driver_peak_rss_mib": driver_peak}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
