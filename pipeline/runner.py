@@ -3,7 +3,8 @@
     sources ─► extract ─► language ─► quality ─► signatures ─► decide ─► writers ─► dedup ─► tokenize
     (one SplitWorker actor task per input split, on the workers: input_task.py)  (global steps)
 
-The driver plans and counts; it never carries document data. It lists the inputs, keeps a fixed pool of
+The driver plans and counts; it never carries document data. It lists the inputs, cuts the big ones into
+splits (splits.py; a file whose splits do not chain up is read again whole), keeps a fixed pool of
 `SplitWorker` actors (one per worker CPU, spread over a cluster's nodes) busy with one split each, and
 receives each split's completion record: counts, summaries, the parts written, the node. The workers
 read their split as a stream of bounded batches, run the stages and the decide step, and write the part
