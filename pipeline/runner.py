@@ -144,32 +144,40 @@ def _peak_rss_mib() -> float | None:
         return None
 
 
-def _count_newlines_task(path: str, split) -> int:
-    from gristmill.pipeline.splits import _count_newlines
+PLAN_CHUNK = 64  # inputs planned per Ray task
 
-    return _count_newlines(path, split)
+
+def _plan_chunk(inputs: list[tuple[str, str]], split_bytes: int) -> list[list]:
+    """The splits of each (path, source type): a Ray task, so the inputs' bytes (gzip members peeked at,
+    plain WARC headers followed, JSONL newlines counted) are read on a worker, never on the driver. A file
+    that cannot be planned (unreadable, corrupt footer) is one split: its reader quarantines what it can't read."""
+    out = []
+    for path, source_type in inputs:
+        try:
+            out.append(plan_splits(path, source_type, split_bytes))
+        except Exception:  # noqa: BLE001 - the reader reports the problem, with the reason, as quarantine rows
+            out.append([WHOLE])
+    return out
 
 
 def plan_tasks(input_paths: list[str], source_of: dict[str, int], sources: list, split_bytes: int,
-               resume_work: Path | None = None) -> list[SplitTask]:
-    """Every input's splits (splits.py), in input and split order. Resuming, an input that an earlier
-    invocation had to read whole (its split 0 record says one split) stays whole."""
+               resume_work: Path | None = None, remote_env: dict | None = None) -> list[SplitTask]:
+    """Every input's splits (splits.py), in input and split order, planned by Ray tasks of PLAN_CHUNK inputs
+    each (all submitted at once). Resuming, an input that an earlier invocation had to read whole (its split
+    0 record says one split) stays whole."""
     import ray
 
-    count = ray.remote(num_cpus=1)(_count_newlines_task)
-
-    def count_newlines(path, ranges):  # one Ray task per range: counts come back, never bytes
-        return ray.get([count.remote(path, r) for r in ranges])
-
+    planner = ray.remote(num_cpus=1)(_plan_chunk).options(**(remote_env or {}))
+    chunks = [[(path, sources[source_of[path]].type) for path in input_paths[i:i + PLAN_CHUNK]]
+              for i in range(0, len(input_paths), PLAN_CHUNK)]
+    planned = [ranges for result in ray.get([planner.remote(chunk, split_bytes) for chunk in chunks]) for ranges in result]
     tasks = []
-    for index, path in enumerate(input_paths):
-        source = source_of[path]
-        ranges = plan_splits(path, sources[source].type, split_bytes, count_newlines)
+    for index, (path, ranges) in enumerate(zip(input_paths, planned)):
         if len(ranges) > 1 and resume_work is not None:
             first = read_done(resume_work, index, 0)
             if first is not None and first.count == 1:
                 ranges = [WHOLE]
-        tasks += [SplitTask(index, k, path, source, r, len(ranges)) for k, r in enumerate(ranges)]
+        tasks += [SplitTask(index, k, path, source_of[path], r, len(ranges)) for k, r in enumerate(ranges)]
     return tasks
 
 
@@ -368,7 +376,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     source_of = {}
     for path, index in files:  # the first source that names a path reads it
         source_of.setdefault(path, index)
-    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, work if resume else None)
+    remote_env = worker_env(input_paths)
+    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, work if resume else None, remote_env)
     if resume:
         done = prepare_resume(output, work, identity, tasks)
     else:
@@ -382,7 +391,6 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
         + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
 
-    remote_env = worker_env(input_paths)
     received = _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log)
     records_by_key = {**done, **{(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in received)}}
     # A split file whose splits do not chain up (or met a break) is read again whole: its outcome is then

@@ -16,8 +16,8 @@ How each kind of file is cut:
 - plain WARC: at record starts found by a header-chain pass (each header's Content-Length, seeked over;
   never a scan for "WARC/", which a page can contain); a header the pass cannot parse: one split.
 - plain JSONL: byte ranges; a split owns the lines whose first byte it holds. Each split's first line
-  number comes from a newline count of the ranges before it (Ray tasks, one per range, in parallel), so
-  line numbers and generated ids are the unsplit file's.
+  number comes from a newline count of the ranges before it (one pass over the file, in the planning
+  task), so line numbers and generated ids are the unsplit file's.
 - compressed JSONL (.gz, .zst, …): one split (a compressed stream has no seekable record boundaries).
 - Parquet: runs of whole row groups of about `split_bytes` compressed, from the footer alone.
 """
@@ -31,9 +31,9 @@ import zlib
 from gristmill.pipeline.sources.base import WHOLE, SplitRange, open_input
 
 _FIRST_MEMBER_BYTES = 1 << 20
-_HEADER_PEEK = 1 << 14
+_HEADER_PEEK = 1 << 11  # grown ×8 while no header end is found
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$")
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".lz4", ".zip")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".zst", ".zstd", ".lz4", ".zip", ".snappy")
 
 
 def file_size(path: str) -> int:
@@ -43,9 +43,9 @@ def file_size(path: str) -> int:
     return int(fs.size(stripped))
 
 
-def plan_splits(path: str, source_type: str, split_bytes: int, count_newlines=None) -> list[SplitRange]:
-    """The splits of one input file, in file order; [WHOLE] when it is not to be split.
-    `count_newlines(path, ranges) -> [newlines in each range]` (the runner runs it as Ray tasks)."""
+def plan_splits(path: str, source_type: str, split_bytes: int) -> list[SplitRange]:
+    """The splits of one input file, in file order; [WHOLE] when it is not to be split (the runner calls
+    this in Ray tasks, runner.plan_tasks)."""
     size = file_size(path)
     if size <= split_bytes:
         return [WHOLE]
@@ -59,7 +59,7 @@ def plan_splits(path: str, source_type: str, split_bytes: int, count_newlines=No
         if path.lower().endswith(COMPRESSED_SUFFIXES):
             return [WHOLE]
         ranges = _byte_ranges(size, split_bytes)
-        counts = count_newlines(path, ranges[:-1]) if count_newlines else [_count_newlines(path, r) for r in ranges[:-1]]
+        counts = _count_newlines(path, ranges[:-1])
         firsts = [0]
         for count in counts:
             firsts.append(firsts[-1] + count)
@@ -99,7 +99,12 @@ def _plain_warc_ranges(handle, size: int, split_bytes: int) -> list[SplitRange]:
         head, position = head[blank:], position + blank
         if not head:
             break
-        end = head.find(b"\r\n\r\n")
+        end, peek = head.find(b"\r\n\r\n"), _HEADER_PEEK
+        while end < 0 and peek < (1 << 17) and head.startswith(b"WARC/"):  # a long header: read more of it
+            peek *= 8
+            handle.seek(position)
+            head = handle.read(peek)
+            end = head.find(b"\r\n\r\n")
         match = _CONTENT_LENGTH.search(head, 0, end) if end >= 0 else None
         if not head.startswith(b"WARC/") or match is None:
             return [WHOLE]
@@ -111,17 +116,21 @@ def _plain_warc_ranges(handle, size: int, split_bytes: int) -> list[SplitRange]:
     return [SplitRange(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)] if starts else [WHOLE]
 
 
-def _count_newlines(path: str, split: SplitRange) -> int:
-    count, position = 0, split.start
+def _count_newlines(path: str, ranges: list[SplitRange]) -> list[int]:
+    """Newlines in each of the consecutive byte ranges from the start of the file: one pass."""
+    counts = []
     with open_input(path) as handle:
-        handle.seek(split.start)
-        while position < split.end:
-            chunk = handle.read(min(1 << 20, split.end - position))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            position += len(chunk)
-    return count
+        for split in ranges:
+            count, position = 0, split.start
+            handle.seek(split.start)
+            while position < split.end:
+                chunk = handle.read(min(1 << 20, split.end - position))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                position += len(chunk)
+            counts.append(count)
+    return counts
 
 
 def _row_group_ranges(path: str, split_bytes: int) -> list[SplitRange]:

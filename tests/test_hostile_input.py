@@ -139,8 +139,11 @@ def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared
           f"peak worker RSS {peak / 2**20:.0f} MiB over {len(monitor.peak)} Ray worker processes")
     assert monitor.peak and peak <= 1.5 * GIB
     if split_bytes:
+        run_stats = json.loads((tmp_path / "out" / "stats.json").read_text())["run"]
         assert result.stats.stages[0].counts["files"] == len(inputs)
-        print(f"splits: {json.loads((tmp_path / 'out' / 'stats.json').read_text())['run']['splits']} over {len(inputs)} files")
+        assert run_stats["split_inputs"] >= 5 and run_stats["splits"] > len(inputs) + 5  # files really were split
+        print(f"splits: {run_stats['splits']} over {len(inputs)} files, {run_stats['split_inputs']} split, "
+              f"{run_stats['read_whole_after_a_break']} read whole after a break")
 
 
 # --- records over the size cap (issue 20) ------------------------------------------------------

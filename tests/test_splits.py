@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,19 +74,52 @@ def test_a_single_member_gzip_and_a_compressed_jsonl_are_one_split(tmp_path):
     assert packed.stat().st_size > 1024 and plan_splits(str(packed), "jsonl", 1024) == [WHOLE]
 
 
-def test_jsonl_splits_keep_line_numbers_and_generated_ids(tmp_path):
+@pytest.mark.parametrize("ending", [b"", b"\n", b"\r\n"], ids=["no-final-newline", "final-newline", "crlf"])
+def test_jsonl_splits_keep_line_numbers_and_generated_ids(tmp_path, ending):
     path = tmp_path / "docs.jsonl"
     lines = []
     for i in range(400):
         lines.append(b"" if i % 37 == 5 else b"not json" if i % 41 == 3 else
                      json.dumps({"text": f"document {i} " + "word " * (i % 90)}).encode())
-    path.write_bytes(b"\n".join(lines))  # no newline after the last line
+    newline = b"\r\n" if ending == b"\r\n" else b"\n"
+    path.write_bytes(newline.join(lines) + ending)
     source = JsonlSource([str(path)], max_record_bytes=300)  # some lines are over the cap
-    rows, ranges, problem = _read_in_splits(source, str(path), 1024)
     whole = list(source.rows(str(path)))
-    assert len(ranges) > 20 and problem is None
-    assert [r["record_offset"] for r in rows] == list(range(400))
-    assert rows == whole  # same line numbers, generated ids, texts and quarantine reasons
+    assert [r["record_offset"] for r in whole] == list(range(400))
+    for split_bytes in (1024, 1000, 333, 97):  # boundaries fall everywhere, the last split inside the last line too
+        rows, ranges, problem = _read_in_splits(source, str(path), split_bytes)
+        assert len(ranges) > 20 and problem is None, (split_bytes, problem)
+        assert rows == whole  # same line numbers, generated ids, texts and quarantine reasons
+
+
+def test_gzip_sync_finds_a_member_at_every_position_of_the_scan_window(tmp_path):
+    """A member whose magic bytes straddle the scan window's edge is still found (not the one after it)."""
+    from gristmill.pipeline.sources.warc import _SYNC_WINDOW, find_member
+
+    members = [gzip.compress(b"WARC/1.1\r\nWARC-Type: resource\r\nContent-Length: 0\r\n\r\n\r\n\r\n" + pad)
+               for pad in (random.Random(0).randbytes(100_000), b"", b"")]  # incompressible: a 100 KB member
+    data = b"".join(members)
+    path = tmp_path / "m.warc.gz"
+    path.write_bytes(data)
+    second = len(members[0])
+    with open(path, "rb") as handle:
+        for back in range(_SYNC_WINDOW - 3, _SYNC_WINDOW + 2):
+            assert find_member(handle, second - back, None) == second, back
+        assert find_member(handle, second + 1, None) == second + len(members[1])
+        assert find_member(handle, second + 1, second + len(members[1])) is None  # the next one is past `end`
+
+
+def test_a_file_that_cannot_be_planned_is_one_split_and_its_reader_quarantines_it(ray_local, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(range(256)) * 20)  # not Parquet, larger than split_bytes
+    path = tmp_path / "job.yaml"
+    job = yaml.safe_load(small_job(tmp_path, []).read_text())
+    job.update({"sources": [{"type": "parquet", "paths": [str(bad)]}], "split_bytes": 1024})
+    path.write_text(yaml.safe_dump(job))
+    result = run(load_job(path), output=tmp_path / "out", log=lambda m: None)
+    assert result.ledger.quarantined == result.ledger.input == 1
+    reason = pq.read_table(tmp_path / "out" / "quarantine")["quarantine_reason"][0].as_py()
+    assert reason.startswith("unreadable Parquet from row 0")
 
 
 def test_parquet_splits_by_row_groups(tmp_path):

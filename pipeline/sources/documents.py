@@ -73,7 +73,11 @@ class JsonlSource(_DocumentSource):
         line_no = split.first - 1
         position = split.start
         try:
-            with open_input(path, compression=None if split.start else "infer") as handle:
+            with open_input(path, compression=None if split.start or split.end is not None else "infer") as handle:
+                size = None
+                if split.end is not None:  # a split of a plain file: its size tells a crossing from the end
+                    size = handle.seek(0, 2)
+                    handle.seek(0)
                 if split.start > 0:
                     handle.seek(split.start - 1)
                     if handle.read(1) != b"\n":  # inside a line the previous split owns: skip to its end
@@ -83,11 +87,20 @@ class JsonlSource(_DocumentSource):
                             return
                         position += skipped
                         line_no += 1
-                report.sync = position
-                for line_no, (line, length) in enumerate(capped_lines(handle, self.max_record_bytes), start=line_no + 1):
-                    if split.end is not None and position >= split.end:
+                lines = capped_lines(handle, self.max_record_bytes)
+                while True:
+                    if split.end is not None and position >= split.end:  # before reading the next line
+                        if position >= size:  # nothing follows: this split read to the end of the file
+                            break
                         report.crossed = position
                         return
+                    item = next(lines, None)
+                    if item is None:
+                        break
+                    line, length = item
+                    if report.sync is None:
+                        report.sync = position  # the first line this split owns
+                    line_no += 1
                     position += length + 1
                     if line is None:
                         yield quarantine_row(path, line_no, f"line {line_no}: record too large: {length} bytes, over "

@@ -265,20 +265,21 @@ def find_member(handle, start: int, end: int | None) -> int | None:
     pos = start
     while end is None or pos < end:
         handle.seek(pos)
-        window = handle.read(_SYNC_WINDOW + 1024)
+        window = handle.read(_SYNC_WINDOW + 4096)  # a candidate near the window's end still has its header
         if len(window) < 3:
             return None
-        found = window.find(b"\x1f\x8b\x08", 0, _SYNC_WINDOW)
-        while found >= 0 and (end is None or pos + found < end):
+        limit = min(_SYNC_WINDOW, len(window)) if end is None else min(_SYNC_WINDOW, len(window), end - pos)
+        found = window.find(b"\x1f\x8b\x08")
+        while 0 <= found < limit:
             try:
                 head = zlib.decompressobj(31).decompress(window[found:found + 4096], 64)
             except zlib.error:
                 head = b""
             if _starts_a_record(head):
                 return pos + found
-            found = window.find(b"\x1f\x8b\x08", found + 1, _SYNC_WINDOW)
-        if found >= 0 or len(window) <= _SYNC_WINDOW:
-            return None  # the next candidate lies at or past `end`, or the file ended
+            found = window.find(b"\x1f\x8b\x08", found + 1)
+        if len(window) <= _SYNC_WINDOW:
+            return None  # the file ended
         pos += _SYNC_WINDOW
     return None
 
