@@ -53,7 +53,7 @@ from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, discard_input, merge_records, merge_stages,
+from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, discard_input, merge_records,
                                         read_done, split_name, write_atomic)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
@@ -188,10 +188,55 @@ def receive(ref):
     return ray.get(ref)
 
 
+class RunTotals:
+    """The completion records folded into the run's totals as they arrive (ledger, score summaries, per-source
+    counts, stage counters: all sums), so the driver holds counts, not one record per split. A split file's
+    records wait until all its splits are in and chain up (splits.check_chain); per split, a slim record stays
+    (its part files, node, worker, ledger) for the publish step and stats.json["run"]."""
+
+    def __init__(self, stage_names: list[str]):
+        self.ledger, self.scores, self.sources = Ledger(), {}, {}
+        self.stages = {name: StageStats(name) for name in stage_names}
+        self.slim: dict[tuple[int, int], SplitRecord] = {}
+        self.pending: dict[int, dict[int, SplitRecord]] = {}
+        self.received_bytes = 0
+
+    def add(self, record: SplitRecord) -> str | None:
+        """Fold `record` in; for the last split of a split file, the reason its splits do not chain up
+        (None when they do). Records of a file that does not chain up are not folded in: it is read again."""
+        if record.count == 1:
+            self._fold(record)
+            return None
+        group = self.pending.setdefault(record.index, {})
+        group[record.split] = record
+        if len(group) < record.count:
+            return None
+        del self.pending[record.index]
+        problem = check_chain([group[k].split_report for k in range(record.count)])
+        if problem is None:
+            for k in range(record.count):
+                self._fold(group[k])
+        return problem
+
+    def _fold(self, record: SplitRecord) -> None:
+        ledger, scores, sources = merge_records([record])
+        self.ledger += ledger
+        for name, summary in scores.items():
+            self.scores[name] = self.scores[name] + summary if name in self.scores else summary
+        for source, counts in sources.items():
+            self.sources.setdefault(source, Counter()).update(counts)
+        for stats in record.stages:
+            self.stages[stats.stage] = self.stages[stats.stage] + stats if stats.stage in self.stages else stats
+        self.slim[(record.index, record.split)] = dataclasses.replace(record, scores={}, stages=[], sources={})
+
+    def source_counts(self) -> dict[str, dict]:
+        return {s: dict(sorted(c.items())) for s, c in sorted(self.sources.items())}
+
+
 def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipeline: Pipeline, work: Path,
-                workers: int, remote_env: dict, log) -> list[str]:
+                workers: int, remote_env: dict, log, on_record) -> None:
     """Process `todo` on a fixed pool of SplitWorker actors, one split in flight per actor (an idle actor
-    takes the next split); returns the completion records (JSON), in the order they arrived.
+    takes the next split); `on_record(json_text)` takes each completion record as it arrives.
 
     Ray spreads the actors over the nodes (SPREAD). An actor that dies is restarted (its models loaded
     again) and its split retried from the start (max_restarts / max_task_retries unbounded): the split's
@@ -200,7 +245,7 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
     import ray
 
     if not todo:
-        return []
+        return
     actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(SplitWorker)
     pool = [actor.options(scheduling_strategy="SPREAD", **remote_env).remote(
                 sources, stages, str(work.resolve()), pipeline.batch_size, pipeline.batch_bytes)
@@ -210,7 +255,7 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
         from gristmill.pipeline.progress import Progress, input_sizes
 
         progress = Progress(log, input_sizes([t.path for t in todo], [sources[t.source].type for t in todo]))
-    queue, idle, running, received = list(reversed(todo)), list(pool), {}, []
+    queue, idle, running = list(reversed(todo)), list(pool), {}
     try:
         while queue or running:
             while idle and queue:
@@ -218,17 +263,17 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
                 running[worker.process.remote(task)] = (worker, task)
             ready, _ = ray.wait(list(running), num_returns=1)
             worker, task = running.pop(ready[0])
-            received.append(receive(ready[0]))
+            record = receive(ready[0])
             idle.append(worker)
+            on_record(record)
             fault_point("driver:split")
             if progress is not None:
-                progress.update(SplitRecord.from_json(received[-1]), task.path)
+                progress.update(SplitRecord.from_json(record), task.path)
     finally:
         for worker in pool:
             ray.kill(worker)
     if progress is not None:
         progress.finish()
-    return received
 
 
 def prepare_output(output: Path) -> None:
@@ -391,33 +436,38 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
         + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
 
-    received = _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log)
-    records_by_key = {**done, **{(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in received)}}
-    # A split file whose splits do not chain up (or met a break) is read again whole: its outcome is then
-    # exactly an unsplit file's (splits.py).
-    whole = []
-    for task in tasks:
-        if task.split == 0 and task.count > 1:
-            reports = [records_by_key[(task.index, k)].split_report for k in range(task.count)]
-            if (problem := check_chain(reports)) is not None:
-                log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
-                discard_input(work, task.index)
-                for k in range(task.count):
-                    records_by_key.pop((task.index, k))
-                whole.append(SplitTask(task.index, 0, task.path, task.source))
+    totals = RunTotals([SOURCE_STAGE] + [stage.name for stage in stages])
+    first_split = {task.index: task for task in tasks if task.split == 0}
+    whole: list[SplitTask] = []
+
+    def accept(record: SplitRecord, received: int = 0) -> None:
+        totals.received_bytes += received
+        if (problem := totals.add(record)) is not None:
+            # Its splits do not chain up (or one met a break): read it again whole, so its outcome is exactly
+            # an unsplit file's (splits.py).
+            task = first_split[record.index]
+            log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
+            discard_input(work, task.index)
+            whole.append(SplitTask(task.index, 0, task.path, task.source))
+
+    records_skipped = sum(record.ledger.input for record in done.values())
+    for record in done.values():
+        accept(record)
+    skipped, done = len(done), None  # the records live on folded into `totals`
+    _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log,
+                lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
     if whole:
-        more = _run_splits(whole, sources, stages, pipeline, work, workers, remote_env, log)
-        received += more
-        records_by_key.update({(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in more)})
+        _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log,
+                    lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
         whole_inputs = {t.index for t in whole}
         tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
     pipeline_seconds = time.perf_counter() - started
-    missing = [t.path for t in tasks if (t.index, t.split) not in records_by_key]
+    missing = [t.path for t in tasks if (t.index, t.split) not in totals.slim]
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
-    records = [records_by_key[(t.index, t.split)] for t in tasks]
-    ledger, scores, sources_counts = merge_records(records)
-    stage_stats = merge_stages(records, [SOURCE_STAGE] + [stage.name for stage in stages])
+    records = [totals.slim[(t.index, t.split)] for t in tasks]
+    ledger, scores, sources_counts = totals.ledger, totals.scores, totals.source_counts()
+    stage_stats = list(totals.stages.values())
     nodes: dict[str, int] = {}  # node id → input files read there
     rows_by_node: dict[str, int] = {}  # node id → records processed there
     parts_by_node: dict[str, int] = {}  # node id → part files written there
@@ -428,7 +478,6 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
             parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
     driver_peak = {"splits": _peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
-    records_skipped = sum(record.ledger.input for record in done.values())
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
 
@@ -506,13 +555,13 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     # nodes the splits ran on (node id → input files read there, → records processed there, → part files
     # written there); and
     # the bytes of completion records the driver received (all it receives from the workers)
-    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
+    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": skipped,
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
                        "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
                        "read_whole_after_a_break": len(whole),
-                       "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": sum(len(text.encode()) for text in received),
+                       "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": totals.received_bytes,
                        "driver_peak_rss_mib": driver_peak}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)

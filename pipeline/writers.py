@@ -258,15 +258,6 @@ def merge_records(records: list[SplitRecord]) -> tuple[Ledger, dict[str, Summary
     return ledger, scores, {s: dict(sorted(c.items())) for s, c in sorted(sources.items())}
 
 
-def merge_stages(records: list[SplitRecord], names: list[str]) -> list[StageStats]:
-    """Every stage's counters over the whole run, in stage order (a stage no split ran is all zeros)."""
-    merged = {name: StageStats(name) for name in names}
-    for record in records:
-        for stats in record.stages:
-            merged[stats.stage] = merged[stats.stage] + stats if stats.stage in merged else stats
-    return list(merged.values())
-
-
 def discard_input(work_dir: Path, index: int) -> None:
     """Remove every completion record and part file of input `index` (all its splits): records first, so
     no record outlives a part it lists."""
