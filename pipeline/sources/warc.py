@@ -144,8 +144,9 @@ def _row_for_record(record, max_page_bytes: int) -> dict:
         raw, truncated = _read_capped(record.raw_stream, max_page_bytes)
         row[C.CONTENT_TYPE] = headers.get_header("Content-Type")
         row[C.CONTENT_BYTES] = len(raw)
-        if truncated:
-            row[C.SKIP_REASON] = R.PAGE_TOO_LARGE
+        if truncated:  # a text record, as a JSONL line: quarantined unread past the cap (issue 20)
+            row[C.QUARANTINE_REASON] = (f"record too large: a WET conversion record over the {max_page_bytes}-byte "
+                                        "cap (max_page_bytes)")
         elif not raw.strip():
             row[C.SKIP_REASON] = R.EMPTY_PAYLOAD
         else:
