@@ -142,9 +142,34 @@ def _record_id(seed: int, url: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(_NAMESPACE, f'{seed}/{url}')}>"
 
 
+BIG = "big"
+
+
+def big_pages(pages: list[Page], n: int, seed: int, size: int = 4_900_000) -> list[Page]:
+    """`pages` with `n` pages of about `size` bytes (just under the default max_page_bytes) inserted at
+    seeded positions: long articles of the corpus's own paragraphs, each page different."""
+    rng = random.Random(f"big/{seed}")
+    paragraphs = [m.group(1) for p in pages[:200] for m in _PARAGRAPH.finditer(p.body.decode("utf-8", "replace"))]
+    out = list(pages)
+    for k in range(n):
+        body, parts = [f"<html><head><title>Long read {k}</title></head><body><article><h1>Long read {k}</h1>"], 0
+        length = len(body[0])
+        while length < size - 200:
+            text = f"<p>{rng.choice(paragraphs) if paragraphs else 'Text'} ({k}.{parts})</p>\n"
+            body.append(text)
+            length += len(text)
+            parts += 1
+        body.append("</article></body></html>")
+        out.insert(rng.randrange(len(out) + 1), Page(f"http://longreads.demo.test/{k:03d}.html",
+                                                     "".join(body).encode("utf-8"), "text/html; charset=utf-8", BIG))
+    return out
+
+
 def write_corpus(out: Path, count: int = 20_000, seed: int = 0, files: int = 8, near_dup_fraction: float = 0.05,
-                 data: Path | None = None) -> dict:
+                 data: Path | None = None, big: int = 0) -> dict:
     pages = build(count, seed, near_dup_fraction, data)
+    if big:
+        pages = big_pages(pages, big, seed)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("corpus-*.warc.gz"):
         old.unlink()
@@ -185,10 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--near-dup-fraction", type=float, default=0.05)
+    parser.add_argument("--big", type=int, default=0, help="pages of about 4.9 MB (near max_page_bytes) to add")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
                         help="shared data folder (real pages from warc-samples); absent: demo pages only")
     args = parser.parse_args(argv)
-    manifest = write_corpus(args.out, args.count, args.seed, args.files, args.near_dup_fraction, args.data)
+    manifest = write_corpus(args.out, args.count, args.seed, args.files, args.near_dup_fraction, args.data, args.big)
     summary = {k: v for k, v in manifest.items() if k != "near_duplicates"}
     print(json.dumps(summary, indent=1))
 

@@ -1,7 +1,10 @@
-"""Memory against file size: one single-file WARC of 1,000 pages and one of 8,000, each run through
-`gristmill run jobs/demo-archive.yaml --input FILE` on 2 worker CPUs; per-process peak RSS and PSS.
+"""Memory against file size, and one big file split over the workers: single-file WARCs of 1,000 and 8,000
+pages, each run through `gristmill run jobs/demo-archive.yaml --input FILE` on 2 worker CPUs, with
+per-process peak RSS and PSS; then (with --split-pages) one file of that many pages plus `--big` pages
+near max_page_bytes, run split (split_bytes = its size / --splits) and unsplit.
 
-    .venv/bin/python bench/scale_file.py [--pages 1000 8000] [--data ../shared/data] [--json OUT.json]
+    .venv/bin/python bench/scale_file.py [--pages 1000 8000] [--split-pages 40000 --big 20 --splits 8]
+                                         [--data ../shared/data] [--json OUT.json]
 
 Each run is a `gristmill run` subprocess with its own local Ray. A sampler thread reads every process of
 its tree every 0.25 s: RSS and PSS (/proc/PID/smaps_rollup; PSS splits shared pages, such as the Arrow
@@ -60,6 +63,14 @@ def _memory(pid: int) -> tuple[int, int] | None:
     return values.get("Rss", 0), values.get("Pss", 0)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _role(pid: int, driver: int) -> str | None:
     if pid == driver:
         return "driver"
@@ -88,7 +99,8 @@ class Sampler(threading.Thread):
                 memory = _memory(pid) if role else None
                 if memory is None:
                     continue
-                peak = self.peaks.setdefault(pid, {"role": role, "rss": 0, "pss": 0})
+                peak = self.peaks.setdefault(pid, {"role": role, "rss": 0, "pss": 0, "cpu_s": 0.0, "first": time.monotonic()})
+                peak["cpu_s"], peak["last"] = _cpu_seconds(pid) or peak["cpu_s"], time.monotonic()
                 peak["role"] = role if role != "other_ray_worker" else peak["role"]  # an actor names itself late
                 peak["rss"], peak["pss"] = max(peak["rss"], memory[0]), max(peak["pss"], memory[1])
 
@@ -99,10 +111,13 @@ class Sampler(threading.Thread):
             if peaks:
                 out[role] = {"processes": len(peaks), "peak_rss_mib": round(max(p["rss"] for p in peaks) / MIB, 1),
                              "peak_pss_mib": round(max(p["pss"] for p in peaks) / MIB, 1)}
+        out["split_workers"] = [{"pid": pid, "cpu_s": round(p["cpu_s"], 1), "seen_s": round(p["last"] - p["first"], 1),
+                                 "peak_rss_mib": round(p["rss"] / MIB, 1), "peak_pss_mib": round(p["pss"] / MIB, 1)}
+                                for pid, p in sorted(self.peaks.items()) if p["role"] == "split_worker"]
         return out
 
 
-def run_one(warc: Path, output: Path, workers: int) -> dict:
+def run_one(warc: Path, output: Path, workers: int, split_bytes: int | None = None) -> dict:
     command = [sys.executable, "-m", "gristmill.pipeline.cli", "run", str(ROOT / "jobs" / "demo-archive.yaml"),
                "--input", str(warc), "--output", str(output)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -111,6 +126,8 @@ def run_one(warc: Path, output: Path, workers: int) -> dict:
     started = time.perf_counter()
     # num_cpus comes from the job (all cores); cap it with a job copy so the worker count is `workers`.
     text = job.read_text().replace("num_cpus: null", f"num_cpus: {workers}")
+    if split_bytes:
+        text += f"split_bytes: {split_bytes}\n"
     job_copy = output.parent / f"{output.name}.job.yaml"
     job_copy.write_text(text.replace('paths: ["data/demo-web.warc.gz"]', f'paths: ["{ROOT / "jobs" / "data" / "demo-web.warc.gz"}"]'))
     command[4] = str(job_copy)
@@ -127,6 +144,7 @@ def run_one(warc: Path, output: Path, workers: int) -> dict:
             "kept": stats["ledger"]["kept"], "wall_s": round(time.perf_counter() - started, 1),
             "seconds": stats["seconds"], "driver_received_bytes": stats["run"]["driver_received_bytes"],
             "driver_peak_rss_mib_after": stats["run"]["driver_peak_rss_mib"],
+            "splits": stats["run"]["splits"], "splits_by_worker": stats["run"].get("splits_by_worker"),
             "memory": sampler.by_role(), "load_average": os.getloadavg()}
 
 
@@ -137,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-scale-file")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--split-pages", type=int, help="also run one file of this many pages, split and unsplit")
+    parser.add_argument("--big", type=int, default=20, help="pages near max_page_bytes added to the split file")
+    parser.add_argument("--splits", type=int, default=8)
     args = parser.parse_args(argv)
     results = []
     for pages in args.pages:
@@ -156,6 +177,34 @@ def main(argv: list[str] | None = None) -> None:
         grow = [last["memory"][role][k] / first["memory"][role][k] - 1 for k in ("peak_rss_mib", "peak_pss_mib")]
         print(f"{role:<18} {cells}   {grow[0]:+.1%} / {grow[1]:+.1%}")
     print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.split_pages:
+        corpus = args.work / f"corpus-{args.split_pages}-big{args.big}"
+        if not (corpus / "manifest.json").exists():
+            write_corpus(corpus, args.split_pages, 0, 1, 0.05, args.data if args.data.is_dir() else None, args.big)
+        warc = next(corpus.glob("*.warc.gz"))
+        split_bytes = -(-warc.stat().st_size // args.splits)
+        split = run_one(warc, args.work / f"run-{args.split_pages}-split", args.workers, split_bytes)
+        results.append({"pages": args.split_pages, "big": args.big, "split_bytes": split_bytes, **split})
+        print(json.dumps(results[-1]), flush=True)
+        whole = run_one(warc, args.work / f"run-{args.split_pages}-whole", args.workers, 1 << 50)
+        results.append({"pages": args.split_pages, "big": args.big, "split_bytes": None, **whole})
+        print(json.dumps(results[-1]), flush=True)
+        shares = split["splits_by_worker"] or {}
+        total = sum(shares.values()) or 1
+        print(f"\n{args.split_pages} pages + {args.big} big, {warc.stat().st_size / 1e6:.1f} MB, {split['splits']} splits "
+              f"of {split_bytes} bytes on {args.workers} workers: share per worker "
+              + ", ".join(f"{n / total:.0%}" for n in shares.values()))
+        for w in split["memory"].get("split_workers", []):
+            print(f"  worker pid {w['pid']}: CPU {w['cpu_s']} s over {w['seen_s']} s wall "
+                  f"({w['cpu_s'] / max(w['seen_s'], 1e-9):.0%}), peak RSS {w['peak_rss_mib']} / PSS {w['peak_pss_mib']} MiB")
+        print(f"  wall: split {split['wall_s']} s, unsplit {whole['wall_s']} s ({whole['wall_s'] / split['wall_s']:.2f}x)")
+        base = next((r for r in results if r["pages"] == 8000 and "big" not in r), None)
+        if base:
+            for role in ("driver", "split_worker"):
+                a, b = base["memory"][role], split["memory"][role]
+                print(f"  {role} peak RSS/PSS vs the 8,000-page run: {b['peak_rss_mib'] / a['peak_rss_mib'] - 1:+.1%} / "
+                      f"{b['peak_pss_mib'] / a['peak_pss_mib'] - 1:+.1%}")
+        print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

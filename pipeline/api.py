@@ -95,6 +95,8 @@ class Pipeline:
     batch_size: int = 64
     # Bytes per batch (bodies + texts): a worker reads its input in batches bounded by both.
     batch_bytes: int = 32 * 1024 * 1024
+    # Inputs larger than this are cut into splits processed by different workers (pipeline/splits.py).
+    split_bytes: int = 128 * 1024 * 1024
     # "filter": thresholds drop documents; "annotate": score only, nothing with text is dropped.
     decide_mode: str = "filter"
     # The global dedup step over the survivors (needs ComputeDedupSignatures among the stages); None: off.
@@ -113,7 +115,8 @@ class Pipeline:
         return cls(
             sources=[source_from_config(s, job.extract, job.max_record_bytes) for s in job.sources],
             stages=default_stages(job), output=job.output, name=job.name, tokenize=job.tokenize,
-            ray=job.ray, batch_size=job.batch_size, batch_bytes=job.batch_bytes, decide_mode=job.decide.mode, dedup=job.dedup, job=job,
+            ray=job.ray, batch_size=job.batch_size, batch_bytes=job.batch_bytes, split_bytes=job.split_bytes,
+            decide_mode=job.decide.mode, dedup=job.dedup, job=job,
         )
 
     def classifier_top_fraction(self) -> float | None:
@@ -141,6 +144,7 @@ class Pipeline:
                        for s in self.stages],
             "batch_size": self.batch_size,
             "batch_bytes": self.batch_bytes,
+            "split_bytes": self.split_bytes,
             "tokenize": self.tokenize.model_dump(mode="json"),
         }, sort_keys=False)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gristmill.pipeline.faults import fault_point
-from gristmill.pipeline.sources.base import batched
+from gristmill.pipeline.sources.base import WHOLE, SplitRange, SplitReport, batched
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.writers import ROWS_PER_FILE, SplitOutputs
 from gristmill.schemas.stats import StageStats
@@ -32,18 +32,28 @@ SOURCE_STAGE = "source"
 
 @dataclass(frozen=True)
 class SplitTask:
-    """Split `split` of input file `index` (its position in the run's sorted inputs), read by source `source`."""
+    """Split `split` of the `count` splits of input file `index` (its position in the run's sorted
+    inputs), read by source `source`: the records `range` owns (splits.py)."""
 
     index: int
     split: int
     path: str
     source: int
+    range: SplitRange = WHOLE
+    count: int = 1
 
 
 def node_id() -> str:
     import ray
 
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+
+
+def worker_id() -> str:
+    """The Ray actor running this call (a restarted actor keeps its id), or "local"."""
+    import ray
+
+    return (ray.get_runtime_context().get_actor_id() or "local") if ray.is_initialized() else "local"
 
 
 class SplitWorker:
@@ -61,7 +71,8 @@ class SplitWorker:
         for stage in self.stages:
             stage.stats = StageStats(stage.name)
         read = StageStats(SOURCE_STAGE, rows_in=1)
-        batches = batched(self.sources[task.source].rows(task.path), self.batch_size, self.batch_bytes)
+        report = SplitReport()
+        batches = batched(self.sources[task.source].rows(task.path, task.range, report), self.batch_size, self.batch_bytes)
         while True:
             started = time.perf_counter()
             batch = next(batches, None)
@@ -77,6 +88,7 @@ class SplitWorker:
             outputs.write(batch)
             fault_point("write:batch")
         read.counts["files"] += task.split == 0  # a file counts once, however many splits it has
-        record = outputs.finish([read, *(stage.stats for stage in self.stages)], node=node_id())
+        record = outputs.finish([read, *(stage.stats for stage in self.stages)], node=node_id(),
+                                split={"count": task.count, "worker": worker_id(), **report.to_dict()})
         fault_point("write:input")
         return record

@@ -3,7 +3,8 @@
     sources ─► extract ─► language ─► quality ─► signatures ─► decide ─► writers ─► dedup ─► tokenize
     (one SplitWorker actor task per input split, on the workers: input_task.py)  (global steps)
 
-The driver plans and counts; it never carries document data. It lists the inputs, keeps a fixed pool of
+The driver plans and counts; it never carries document data. It lists the inputs, cuts the big ones into
+splits (splits.py; a file whose splits do not chain up is read again whole), keeps a fixed pool of
 `SplitWorker` actors (one per worker CPU, spread over a cluster's nodes) busy with one split each, and
 receives each split's completion record: counts, summaries, the parts written, the node. The workers
 read their split as a stream of bounded batches, run the stages and the decide step, and write the part
@@ -35,6 +36,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +46,15 @@ from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
+from gristmill.pipeline.sources.base import WHOLE
 from gristmill.pipeline.sources.warc import WarcSource
+from gristmill.pipeline.splits import check_chain, plan_splits
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, merge_records, merge_stages, read_done,
-                                        split_name, write_atomic)
+from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, discard_input, merge_records,
+                                        read_done, split_name, write_atomic)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
@@ -140,6 +144,43 @@ def _peak_rss_mib() -> float | None:
         return None
 
 
+PLAN_CHUNK = 64  # inputs planned per Ray task
+
+
+def _plan_chunk(inputs: list[tuple[str, str]], split_bytes: int) -> list[list]:
+    """The splits of each (path, source type): a Ray task, so the inputs' bytes (gzip members peeked at,
+    plain WARC headers followed, JSONL newlines counted) are read on a worker, never on the driver. A file
+    that cannot be planned (unreadable, corrupt footer) is one split: its reader quarantines what it can't read."""
+    out = []
+    for path, source_type in inputs:
+        try:
+            out.append(plan_splits(path, source_type, split_bytes))
+        except Exception:  # noqa: BLE001 - the reader reports the problem, with the reason, as quarantine rows
+            out.append([WHOLE])
+    return out
+
+
+def plan_tasks(input_paths: list[str], source_of: dict[str, int], sources: list, split_bytes: int,
+               resume_work: Path | None = None, remote_env: dict | None = None) -> list[SplitTask]:
+    """Every input's splits (splits.py), in input and split order, planned by Ray tasks of PLAN_CHUNK inputs
+    each (all submitted at once). Resuming, an input that an earlier invocation had to read whole (its split
+    0 record says one split) stays whole."""
+    import ray
+
+    planner = ray.remote(num_cpus=1)(_plan_chunk).options(**(remote_env or {}))
+    chunks = [[(path, sources[source_of[path]].type) for path in input_paths[i:i + PLAN_CHUNK]]
+              for i in range(0, len(input_paths), PLAN_CHUNK)]
+    planned = [ranges for result in ray.get([planner.remote(chunk, split_bytes) for chunk in chunks]) for ranges in result]
+    tasks = []
+    for index, (path, ranges) in enumerate(zip(input_paths, planned)):
+        if len(ranges) > 1 and resume_work is not None:
+            first = read_done(resume_work, index, 0)
+            if first is not None and first.count == 1:
+                ranges = [WHOLE]
+        tasks += [SplitTask(index, k, path, source_of[path], r, len(ranges)) for k, r in enumerate(ranges)]
+    return tasks
+
+
 def receive(ref):
     """`ray.get` of a completion record: the one place the driver takes data from the workers."""
     import ray
@@ -147,10 +188,55 @@ def receive(ref):
     return ray.get(ref)
 
 
+class RunTotals:
+    """The completion records folded into the run's totals as they arrive (ledger, score summaries, per-source
+    counts, stage counters: all sums), so the driver holds counts, not one record per split. A split file's
+    records wait until all its splits are in and chain up (splits.check_chain); per split, a slim record stays
+    (its part files, node, worker, ledger) for the publish step and stats.json["run"]."""
+
+    def __init__(self, stage_names: list[str]):
+        self.ledger, self.scores, self.sources = Ledger(), {}, {}
+        self.stages = {name: StageStats(name) for name in stage_names}
+        self.slim: dict[tuple[int, int], SplitRecord] = {}
+        self.pending: dict[int, dict[int, SplitRecord]] = {}
+        self.received_bytes = 0
+
+    def add(self, record: SplitRecord) -> str | None:
+        """Fold `record` in; for the last split of a split file, the reason its splits do not chain up
+        (None when they do). Records of a file that does not chain up are not folded in: it is read again."""
+        if record.count == 1:
+            self._fold(record)
+            return None
+        group = self.pending.setdefault(record.index, {})
+        group[record.split] = record
+        if len(group) < record.count:
+            return None
+        del self.pending[record.index]
+        problem = check_chain([group[k].split_report for k in range(record.count)])
+        if problem is None:
+            for k in range(record.count):
+                self._fold(group[k])
+        return problem
+
+    def _fold(self, record: SplitRecord) -> None:
+        ledger, scores, sources = merge_records([record])
+        self.ledger += ledger
+        for name, summary in scores.items():
+            self.scores[name] = self.scores[name] + summary if name in self.scores else summary
+        for source, counts in sources.items():
+            self.sources.setdefault(source, Counter()).update(counts)
+        for stats in record.stages:
+            self.stages[stats.stage] = self.stages[stats.stage] + stats if stats.stage in self.stages else stats
+        self.slim[(record.index, record.split)] = dataclasses.replace(record, scores={}, stages=[], sources={})
+
+    def source_counts(self) -> dict[str, dict]:
+        return {s: dict(sorted(c.items())) for s, c in sorted(self.sources.items())}
+
+
 def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipeline: Pipeline, work: Path,
-                workers: int, remote_env: dict, log) -> list[str]:
+                workers: int, remote_env: dict, log, on_record) -> None:
     """Process `todo` on a fixed pool of SplitWorker actors, one split in flight per actor (an idle actor
-    takes the next split); returns the completion records (JSON), in the order they arrived.
+    takes the next split); `on_record(json_text)` takes each completion record as it arrives.
 
     Ray spreads the actors over the nodes (SPREAD). An actor that dies is restarted (its models loaded
     again) and its split retried from the start (max_restarts / max_task_retries unbounded): the split's
@@ -159,7 +245,7 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
     import ray
 
     if not todo:
-        return []
+        return
     actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(SplitWorker)
     pool = [actor.options(scheduling_strategy="SPREAD", **remote_env).remote(
                 sources, stages, str(work.resolve()), pipeline.batch_size, pipeline.batch_bytes)
@@ -169,7 +255,7 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
         from gristmill.pipeline.progress import Progress, input_sizes
 
         progress = Progress(log, input_sizes([t.path for t in todo], [sources[t.source].type for t in todo]))
-    queue, idle, running, received = list(reversed(todo)), list(pool), {}, []
+    queue, idle, running = list(reversed(todo)), list(pool), {}
     try:
         while queue or running:
             while idle and queue:
@@ -177,17 +263,17 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
                 running[worker.process.remote(task)] = (worker, task)
             ready, _ = ray.wait(list(running), num_returns=1)
             worker, task = running.pop(ready[0])
-            received.append(receive(ready[0]))
+            record = receive(ready[0])
             idle.append(worker)
+            on_record(record)
             fault_point("driver:split")
             if progress is not None:
-                progress.update(SplitRecord.from_json(received[-1]), task.path)
+                progress.update(SplitRecord.from_json(record), task.path)
     finally:
         for worker in pool:
             ray.kill(worker)
     if progress is not None:
         progress.finish()
-    return received
 
 
 def prepare_output(output: Path) -> None:
@@ -205,6 +291,24 @@ def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
     return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
 
 
+def _what_differs(old: str, new: str) -> str:
+    """The job keys (e.g. `split_bytes: 1024 → 4096`) or the inputs that differ between two run identities."""
+    import yaml
+
+    try:
+        old_d, new_d = json.loads(old), json.loads(new)
+        old_job, new_job = yaml.safe_load(old_d["job"]) or {}, yaml.safe_load(new_d["job"]) or {}
+    except (ValueError, KeyError, TypeError, yaml.YAMLError):
+        return "unreadable run.json"
+    if not isinstance(old_job, dict) or not isinstance(new_job, dict):
+        return "the job"
+    changes = [f"{key}: {old_job.get(key)!r} → {new_job.get(key)!r}" for key in sorted({*old_job, *new_job})
+               if old_job.get(key) != new_job.get(key)]
+    if old_d.get("inputs") != new_d.get("inputs"):
+        changes.append("the input files")
+    return "; ".join(changes) or "the job"
+
+
 def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTask]) -> dict[tuple[int, int], SplitRecord]:
     """Keep the completed splits of an interrupted run; remove everything else it left. Returns the
     completion records of the splits whose record exists and lists part files that are all there."""
@@ -212,10 +316,12 @@ def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTas
     if not started.exists():
         raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
     if started.read_text() != identity:
-        raise JobError(f"{output} was started with another job or other inputs; run without --resume to start over")
+        raise JobError(f"{output} was started with another job or other inputs ({_what_differs(started.read_text(), identity)}); "
+                       "run without --resume to start over")
     done = {}
     for task in tasks:
-        if (record := read_done(work, task.index, task.split)) is not None:
+        record = read_done(work, task.index, task.split)
+        if record is not None and record.count == task.count:
             done[(task.index, task.split)] = record
     listed = {part["file"] for record in done.values() for part in record.parts}
     for name in OUTPUTS:  # part files no complete record lists (unfinished splits, .tmp files) are redone
@@ -315,7 +421,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     source_of = {}
     for path, index in files:  # the first source that names a path reads it
         source_of.setdefault(path, index)
-    tasks = [SplitTask(i, 0, path, source_of[path]) for i, path in enumerate(input_paths)]
+    remote_env = worker_env(input_paths)
+    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, work if resume else None, remote_env)
     if resume:
         done = prepare_resume(output, work, identity, tasks)
     else:
@@ -329,25 +436,48 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
         + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
 
-    received = _run_splits(todo, sources, stages, pipeline, work, workers, worker_env(input_paths), log)
+    totals = RunTotals([SOURCE_STAGE] + [stage.name for stage in stages])
+    first_split = {task.index: task for task in tasks if task.split == 0}
+    whole: list[SplitTask] = []
+
+    def accept(record: SplitRecord, received: int = 0) -> None:
+        totals.received_bytes += received
+        if (problem := totals.add(record)) is not None:
+            # Its splits do not chain up (or one met a break): read it again whole, so its outcome is exactly
+            # an unsplit file's (splits.py).
+            task = first_split[record.index]
+            log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
+            discard_input(work, task.index)
+            whole.append(SplitTask(task.index, 0, task.path, task.source))
+
+    records_skipped = sum(record.ledger.input for record in done.values())
+    for record in done.values():
+        accept(record)
+    skipped, done = len(done), None  # the records live on folded into `totals`
+    _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log,
+                lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
+    if whole:
+        _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log,
+                    lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
+        whole_inputs = {t.index for t in whole}
+        tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
     pipeline_seconds = time.perf_counter() - started
-    records_by_key = {**done, **{(r.index, r.split): r for r in (SplitRecord.from_json(text) for text in received)}}
-    missing = [t.path for t in tasks if (t.index, t.split) not in records_by_key]
+    missing = [t.path for t in tasks if (t.index, t.split) not in totals.slim]
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
-    records = [records_by_key[(t.index, t.split)] for t in tasks]
-    ledger, scores, sources_counts = merge_records(records)
-    stage_stats = merge_stages(records, [SOURCE_STAGE] + [stage.name for stage in stages])
+    records = [totals.slim[(t.index, t.split)] for t in tasks]
+    ledger, scores, sources_counts = totals.ledger, totals.scores, totals.source_counts()
+    stage_stats = list(totals.stages.values())
     nodes: dict[str, int] = {}  # node id → input files read there
     rows_by_node: dict[str, int] = {}  # node id → records processed there
     parts_by_node: dict[str, int] = {}  # node id → part files written there
+    splits_by_worker = Counter(r.split_report.get("worker") for r in records if r.split_report.get("worker"))
     for record in records:
         if record.node is not None:
             nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
             parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
     driver_peak = {"splits": _peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
-    records_skipped = sum(record.ledger.input for record in done.values())
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
 
@@ -425,11 +555,13 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     # nodes the splits ran on (node id → input files read there, → records processed there, → part files
     # written there); and
     # the bytes of completion records the driver received (all it receives from the workers)
-    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": len(done),
+    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": skipped,
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
-                       "splits": len(tasks), "driver_received_bytes": sum(len(text.encode()) for text in received),
+                       "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
+                       "read_whole_after_a_break": len(whole),
+                       "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": totals.received_bytes,
                        "driver_peak_rss_mib": driver_peak}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)

@@ -170,7 +170,7 @@ class SplitOutputs:
             counts["html_responses"] += html
             counts["kept"] += kept
 
-    def finish(self, stages: list[StageStats] = (), node: str | None = None) -> str:
+    def finish(self, stages: list[StageStats] = (), node: str | None = None, split: dict | None = None) -> str:
         """Close the part files (renamed into place), then write the completion record, last. Returns the
         record as written (JSON): all the driver receives of this split."""
         parts = []
@@ -193,6 +193,8 @@ class SplitOutputs:
             "stages": [s.to_dict() for s in stages],
             "documents": self.documents,
             "text_bytes": self.text_bytes,
+            # how many splits the file has (1: read whole) and what this split's reader found (splits.py)
+            "split_report": split or {"count": 1},
         }
         text = json.dumps(record, sort_keys=True)
         write_atomic(done / f"{self.name}.json", text)
@@ -214,13 +216,20 @@ class SplitRecord:
     stages: list[StageStats]
     documents: int = 0
     text_bytes: int = 0
+    split_report: dict = dataclasses.field(default_factory=lambda: {"count": 1})
+
+    @property
+    def count(self) -> int:
+        """How many splits its input file was read in (1: whole)."""
+        return self.split_report.get("count", 1)
 
     @classmethod
     def from_json(cls, text: str) -> "SplitRecord":
         d = json.loads(text)
         return cls(d["input"], d["index"], d["split"], d.get("node"), d["parts"], Ledger.from_dict(d["ledger"]),
                    d["sources"], {name: _summary_from_state(s) for name, s in d["scores"].items()},
-                   [StageStats.from_dict(s) for s in d.get("stages", [])], d.get("documents", 0), d.get("text_bytes", 0))
+                   [StageStats.from_dict(s) for s in d.get("stages", [])], d.get("documents", 0), d.get("text_bytes", 0),
+                   d.get("split_report", {"count": 1}))
 
 
 def read_done(work_dir: Path, index: int, split: int = 0) -> SplitRecord | None:
@@ -249,13 +258,14 @@ def merge_records(records: list[SplitRecord]) -> tuple[Ledger, dict[str, Summary
     return ledger, scores, {s: dict(sorted(c.items())) for s, c in sorted(sources.items())}
 
 
-def merge_stages(records: list[SplitRecord], names: list[str]) -> list[StageStats]:
-    """Every stage's counters over the whole run, in stage order (a stage no split ran is all zeros)."""
-    merged = {name: StageStats(name) for name in names}
-    for record in records:
-        for stats in record.stages:
-            merged[stats.stage] = merged[stats.stage] + stats if stats.stage in merged else stats
-    return list(merged.values())
+def discard_input(work_dir: Path, index: int) -> None:
+    """Remove every completion record and part file of input `index` (all its splits): records first, so
+    no record outlives a part it lists."""
+    for record in (Path(work_dir) / DONE).glob(f"{index:07d}-*"):
+        record.unlink(missing_ok=True)
+    for name in OUTPUTS:
+        for part in (Path(work_dir) / PARTS / name).glob(f"part-{index:07d}-*"):
+            part.unlink(missing_ok=True)
 
 
 def write_rows(work_dir: Path, inputs: list[str], table: pa.Table, rows_per_file: int = ROWS_PER_FILE) -> list[SplitRecord]:

@@ -87,3 +87,19 @@ def test_no_text_reaches_the_driver(ray_local, tmp_path, monkeypatch):
             assert f'"{column}":'.encode() not in blob
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert 0 < stats["run"]["driver_received_bytes"] < 50_000
+
+
+def test_a_wet_record_over_the_cap_is_quarantined(tmp_path):
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "big.warc.wet.gz"
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for url, text in (("http://a.test/", b"short text " * 10), ("http://b.test/", b"long text " * 300_000)):
+            writer.write_record(writer.create_warc_record(url, "conversion", payload=io.BytesIO(text),
+                                                          warc_content_type="text/plain"))
+    rows = list(WarcSource([str(path)], max_page_bytes=1_000_000).rows(str(path)))
+    assert rows[0][C.TEXT].startswith("short text") and rows[1][C.TEXT] is None
+    assert rows[1][C.QUARANTINE_REASON].startswith("record too large: a WET conversion record over the 1000000-byte cap")

@@ -103,11 +103,15 @@ def _has(outcomes, expected) -> bool:
 
 
 @pytest.mark.shared_data
-def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, tmp_path):
+@pytest.mark.parametrize("split_bytes", [None, 1024], ids=["unsplit", "1KiB-splits"])
+def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, tmp_path, split_bytes):
+    """With 1 KiB splits every file of more than 1 KiB is cut into splits (gzip members synced, plain WARC
+    by its header chain): each kind must still end with the outcome it has unsplit."""
     paths = write_corpus(tmp_path / "in")
     edge = shared_data / "warc-samples" / "edge-cases"
     inputs = [*paths.values(), *(str(edge / name) for name in EDGE_CASES)]
-    job = small_job(tmp_path, inputs, dedup=None)  # the kinds that survive share one article: judge each alone
+    split = {"split_bytes": split_bytes} if split_bytes else {}
+    job = small_job(tmp_path, inputs, dedup=None, **split)  # the kinds that survive share one article: judge each alone
     monitor = PeakRss()
     monitor.start()
     try:
@@ -134,6 +138,12 @@ def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared
     print(f"\nhostile corpus: {len(KINDS)} kinds + {len(EDGE_CASES)} edge-case files, {result.ledger.input} rows; "
           f"peak worker RSS {peak / 2**20:.0f} MiB over {len(monitor.peak)} Ray worker processes")
     assert monitor.peak and peak <= 1.5 * GIB
+    if split_bytes:
+        run_stats = json.loads((tmp_path / "out" / "stats.json").read_text())["run"]
+        assert result.stats.stages[0].counts["files"] == len(inputs)
+        assert run_stats["split_inputs"] >= 5 and run_stats["splits"] > len(inputs) + 5  # files really were split
+        print(f"splits: {run_stats['splits']} over {len(inputs)} files, {run_stats['split_inputs']} split, "
+              f"{run_stats['read_whole_after_a_break']} read whole after a break")
 
 
 # --- records over the size cap (issue 20) ------------------------------------------------------

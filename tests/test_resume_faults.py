@@ -166,3 +166,18 @@ def test_same_bytes_for_1_2_4_workers_and_reruns(corpus, clean, tmp_path, worker
     _check(gristmill_run(job, tmp_path / "run"), expect_killed=False)
     _assert_complete_and_equal(tmp_path / "run", clean)
 
+
+@full
+def test_split_inputs_same_bytes_for_1_2_4_workers(corpus, tmp_path):
+    """Every input cut into 8 KiB splits: byte-identical outputs whatever the worker count."""
+    _, inputs, _ = corpus
+    outputs = []
+    for workers in (1, 2, 4):
+        (tmp_path / f"w{workers}").mkdir()
+        job = small_job(tmp_path / f"w{workers}", inputs, num_cpus=workers, split_bytes=8192)
+        _check(gristmill_run(job, tmp_path / f"run{workers}"), expect_killed=False)
+        outputs.append(tmp_path / f"run{workers}")
+        assert _stats(outputs[-1])["run"]["splits"] > 20
+    assert_same_outputs(outputs[0], outputs[1])
+    assert_same_outputs(outputs[0], outputs[2])
+

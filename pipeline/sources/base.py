@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import xxhash
@@ -62,6 +63,36 @@ def metadata_json(metadata: dict | None) -> str | None:
     if not metadata:
         return None
     return json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class SplitRange:
+    """The part of an input file a split owns: the records whose first byte (JSONL, WARC) or whose row
+    group (Parquet) lies in [start, end); `end` None: to the end of the file. `first`: the line number
+    (JSONL) or row number (Parquet) of the range's first record, so provenance is the unsplit file's."""
+
+    start: int = 0
+    end: int | None = None
+    first: int = 0
+
+
+@dataclass
+class SplitReport:
+    """What a split's reader found, for the runner's chain check (runner.check_chain): where it synced
+    on its first record (None: it owns none), the offset of the first record past its end (None when it
+    reached the end of the file instead), and whether it met a break (a framing error: a corrupt member,
+    an unparseable record, a cut-off tail), after which a file is read whole instead of split."""
+
+    sync: int | None = None
+    crossed: int | None = None
+    reached_end: bool = False
+    broke: bool = False
+
+    def to_dict(self) -> dict:
+        return {"sync": self.sync, "crossed": self.crossed, "reached_end": self.reached_end, "broke": self.broke}
+
+
+WHOLE = SplitRange()
 
 
 def to_table(rows: list[dict]) -> pa.Table:

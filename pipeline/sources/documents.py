@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gristmill.pipeline.sources.base import (LINE_CHUNK, capped_lines, empty_row, metadata_json, open_input,
-                                             quarantine_row, read_all)
+from gristmill.pipeline.sources.base import (LINE_CHUNK, WHOLE, SplitRange, SplitReport, capped_lines, empty_row,
+                                             metadata_json, open_input, quarantine_row, read_all)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import ExtractConfig
 
@@ -65,12 +65,43 @@ class _DocumentSource:
 class JsonlSource(_DocumentSource):
     type: str = field(default="jsonl", init=False)
 
-    def rows(self, path: str) -> Iterator[dict]:
-        """One row per line, read as a stream; a line over `max_record_bytes` is quarantined unread."""
-        line_no = -1
+    def rows(self, path: str, split: SplitRange = WHOLE, report: SplitReport | None = None) -> Iterator[dict]:
+        """One row per line, read as a stream; a line over `max_record_bytes` is quarantined unread.
+        A split (plain files only, runner.plan_splits) owns the lines whose first byte lies in
+        [start, end): it skips the line that straddles `start` and reads past `end` to finish its last."""
+        report = report if report is not None else SplitReport()
+        line_no = split.first - 1
+        position = split.start
         try:
-            with open_input(path, compression="infer") as handle:
-                for line_no, (line, length) in enumerate(capped_lines(handle, self.max_record_bytes)):
+            with open_input(path, compression=None if split.start or split.end is not None else "infer") as handle:
+                size = None
+                if split.end is not None:  # a split of a plain file: its size tells a crossing from the end
+                    size = handle.seek(0, 2)
+                    handle.seek(0)
+                if split.start > 0:
+                    handle.seek(split.start - 1)
+                    if handle.read(1) != b"\n":  # inside a line the previous split owns: skip to its end
+                        skipped = _skip_line(handle)
+                        if skipped is None:
+                            report.reached_end = True
+                            return
+                        position += skipped
+                        line_no += 1
+                lines = capped_lines(handle, self.max_record_bytes)
+                while True:
+                    if split.end is not None and position >= split.end:  # before reading the next line
+                        if position >= size:  # nothing follows: this split read to the end of the file
+                            break
+                        report.crossed = position
+                        return
+                    item = next(lines, None)
+                    if item is None:
+                        break
+                    line, length = item
+                    if report.sync is None:
+                        report.sync = position  # the first line this split owns
+                    line_no += 1
+                    position += length + 1
                     if line is None:
                         yield quarantine_row(path, line_no, f"line {line_no}: record too large: {length} bytes, over "
                                                             f"the {self.max_record_bytes}-byte cap (max_record_bytes)")
@@ -83,33 +114,51 @@ class JsonlSource(_DocumentSource):
                             yield quarantine_row(path, line_no, f"line {line_no}: not JSON: {err}")
                             continue
                         yield self._row(record, path, line_no)
+                report.reached_end = True
         except Exception as err:  # noqa: BLE001 - a broken file (bad gzip, unreadable) quarantines its remainder
+            report.broke = True
             yield quarantine_row(path, line_no + 1, f"unreadable from line {line_no + 1}: {type(err).__name__}: {err}")
             return
         if line_no < 0:
             yield quarantine_row(path, 0, "empty file: no records")
 
 
+def _skip_line(handle) -> int | None:
+    """Read through the next newline; the bytes read (newline included), or None at the end of the file."""
+    skipped = 0
+    while chunk := handle.read(LINE_CHUNK):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            handle.seek(handle.tell() - len(chunk) + newline + 1)
+            return skipped + newline + 1
+        skipped += len(chunk)
+    return None
+
+
 @dataclass
 class ParquetSource(_DocumentSource):
     type: str = field(default="parquet", init=False)
 
-    def rows(self, path: str) -> Iterator[dict]:
-        """One row per Parquet row, a row group at a time in slices of bounded size. A text cell over
+    def rows(self, path: str, split: SplitRange = WHOLE, report: SplitReport | None = None) -> Iterator[dict]:
+        """One row per Parquet row, a row group at a time in slices of bounded size (a split: the row
+        groups [start, end), its first row numbered `first`). A text cell over
         `max_record_bytes` is quarantined: its length is taken from the Arrow array, never as a Python
         string; a row group of one row whose text column is over the cap is quarantined without reading
         that column at all (a page is the smallest unit Parquet decodes, so a big cell that shares its
         row group with others is decoded once, then dropped)."""
         import pyarrow.parquet as pq
 
-        offset = 0
+        report = report if report is not None else SplitReport()
+        offset = split.first
         try:
             with open_input(path) as handle:
                 # pre_buffer off: a row group's column chunks are read as they are decoded, not all at once.
                 parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=LINE_CHUNK)
                 names = parquet.schema_arrow.names
                 text_at = names.index(self.text_key) if self.text_key in names else None
-                for group in range(parquet.num_row_groups):
+                groups = range(split.start, parquet.num_row_groups if split.end is None else split.end)
+                report.sync = split.start
+                for group in groups:
                     meta = parquet.metadata.row_group(group)
                     text_bytes = meta.column(text_at).total_uncompressed_size if text_at is not None else 0
                     if text_at is not None and meta.num_rows == 1 and text_bytes > self.max_record_bytes:
@@ -124,10 +173,13 @@ class ParquetSource(_DocumentSource):
                     for batch in parquet.iter_batches(batch_size=size, row_groups=[group]):
                         yield from self._batch_rows(batch, path, offset)
                         offset += batch.num_rows
+                report.reached_end = groups.stop == parquet.num_row_groups
+                report.crossed = None if report.reached_end else groups.stop
         except Exception as err:  # noqa: BLE001 - a corrupt file quarantines its remainder
+            report.broke = True
             yield quarantine_row(path, offset, f"unreadable Parquet from row {offset}: {type(err).__name__}: {err}")
             return
-        if offset == 0:
+        if offset == 0 and split.start == 0:
             yield quarantine_row(path, 0, "empty file: no records")
 
     def _batch_rows(self, batch: pa.RecordBatch, path: str, offset: int) -> Iterator[dict]:

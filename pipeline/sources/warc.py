@@ -15,6 +15,7 @@ decompression bomb costs at most `max_page_bytes`. (warcio's own decoder breaks 
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ import pyarrow as pa
 import xxhash
 from warcio.archiveiterator import ArchiveIterator
 
-from gristmill.pipeline.sources.base import empty_row, generated_id, open_input, quarantine_row, to_table
+from gristmill.pipeline.sources.base import (WHOLE, SplitRange, SplitReport, generated_id, open_input, quarantine_row,
+                                             to_table)
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import ExtractConfig
@@ -142,8 +144,9 @@ def _row_for_record(record, max_page_bytes: int) -> dict:
         raw, truncated = _read_capped(record.raw_stream, max_page_bytes)
         row[C.CONTENT_TYPE] = headers.get_header("Content-Type")
         row[C.CONTENT_BYTES] = len(raw)
-        if truncated:
-            row[C.SKIP_REASON] = R.PAGE_TOO_LARGE
+        if truncated:  # a text record, as a JSONL line: quarantined unread past the cap (issue 20)
+            row[C.QUARANTINE_REASON] = (f"record too large: a WET conversion record over the {max_page_bytes}-byte "
+                                        "cap (max_page_bytes)")
         elif not raw.strip():
             row[C.SKIP_REASON] = R.EMPTY_PAYLOAD
         else:
@@ -248,34 +251,99 @@ def _unread_tail(handle, end: int) -> str | None:
     return f"truncated archive: {size - end} bytes from byte {end} to the end are {what}"
 
 
-def iter_warc_rows(path: str, max_page_bytes: int) -> Iterator[dict]:
-    """Yield one row per record of a WARC/ARC file (gzipped or not); never raises on bad input."""
-    last_good_end = 0
+_ARC_HEADER = re.compile(rb"^\S+ \d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3} \d{14} \S* \d+\r?\n")
+_SYNC_WINDOW = 1 << 16
+
+
+def _starts_a_record(head: bytes) -> bool:
+    return head.startswith(b"WARC/") or bool(_ARC_HEADER.match(head))
+
+
+def find_member(handle, start: int, end: int | None) -> int | None:
+    """The offset of the first gzip member at or after `start` (and before `end`) that inflates to a WARC
+    or ARC record header; None if there is none. Bytes 1f 8b 08 inside compressed data are rejected
+    because they do not inflate to a header."""
+    pos = start
+    while end is None or pos < end:
+        handle.seek(pos)
+        window = handle.read(_SYNC_WINDOW + 4096)  # a candidate near the window's end still has its header
+        if len(window) < 3:
+            return None
+        limit = min(_SYNC_WINDOW, len(window)) if end is None else min(_SYNC_WINDOW, len(window), end - pos)
+        found = window.find(b"\x1f\x8b\x08")
+        while 0 <= found < limit:
+            try:
+                head = zlib.decompressobj(31).decompress(window[found:found + 4096], 64)
+            except zlib.error:
+                head = b""
+            if _starts_a_record(head):
+                return pos + found
+            found = window.find(b"\x1f\x8b\x08", found + 1)
+        if len(window) <= _SYNC_WINDOW:
+            return None  # the file ended
+        pos += _SYNC_WINDOW
+    return None
+
+
+def _framing_quarantine(row: dict, reason: str, report: SplitReport) -> None:
+    report.broke = True
+    row.update({C.CONTENT: None, C.TEXT: None, C.SKIP_REASON: None, C.QUARANTINE_REASON: reason})
+
+
+def iter_warc_rows(path: str, max_page_bytes: int, split: SplitRange = WHOLE,
+                   report: SplitReport | None = None) -> Iterator[dict]:
+    """Yield one row per record of a WARC/ARC file (gzipped or not); never raises on bad input.
+
+    With a `split` (start > 0), reading starts at the first record at or after `start`: a gzip member
+    that inflates to a record header (gzip files), or `start` itself, which must be a record header
+    (plain files, whose splits come from a header-chain pass); it stops before the first record at or
+    past `end`. Offsets stay the file's own, so ids and provenance do not depend on the split."""
+    report = report if report is not None else SplitReport()
+    last_good_end = split.start
     try:
-        if problem := sniff_archive(path):
-            raise ValueError(problem)
+        if split.start == 0:
+            if problem := sniff_archive(path):
+                raise ValueError(problem)
         with open_input(path) as handle:
+            if split.start > 0:
+                gzipped = handle.read(2) == b"\x1f\x8b"  # the file's first bytes
+                sync = find_member(handle, split.start, split.end) if gzipped else split.start
+                if sync is None:
+                    return
+                handle.seek(sync)
+                if not gzipped and not _starts_a_record(handle.read(64)):
+                    report.broke = True
+                    yield quarantine_row(path, sync, f"split of a plain archive does not start at a record (byte {sync})")
+                    return
+                handle.seek(sync)
+                report.sync = last_good_end = sync
+            else:
+                report.sync = 0
             records = _Records(handle, arc2warc=True)
             for record in records:
                 row = _row_for_record(record, max_page_bytes)
                 warnings_before = records.err_count
                 # Asking for the offset reads the record to its end: a clipped record fails here.
                 offset = records.get_record_offset()
+                if split.end is not None and offset >= split.end:
+                    report.crossed = offset  # the next split's first record
+                    return
                 last_good_end = offset + records.get_record_length()
                 missing = getattr(record.raw_stream, "limit", 0)  # bytes the WARC header promised but the file lacks
                 if missing > 0:
-                    row.update({C.CONTENT: None, C.TEXT: None, C.SKIP_REASON: None,
-                                C.QUARANTINE_REASON: f"clipped record: {missing} of {record.length} bytes missing"})
+                    _framing_quarantine(row, f"clipped record: {missing} of {record.length} bytes missing", report)
                 elif records.err_count > warnings_before and record.format == "warc":
                     # (ARC records may be followed by no blank line at all; only WARC promises them.)
-                    row.update({C.CONTENT: None, C.TEXT: None, C.SKIP_REASON: None,
-                                C.QUARANTINE_REASON: "wrong Content-Length: the record is followed by bytes that are "
-                                                     "not blank lines (its declared end falls inside other data)"})
+                    _framing_quarantine(row, "wrong Content-Length: the record is followed by bytes that are not "
+                                             "blank lines (its declared end falls inside other data)", report)
                 row.update({C.ID: record_id(row[C.WARC_RECORD_ID], path, offset), C.SOURCE_FILE: path, C.RECORD_OFFSET: offset})
                 yield row
+            report.reached_end = True
             if problem := _unread_tail(handle, max(last_good_end, 0)):
+                report.broke = True
                 yield quarantine_row(path, max(last_good_end, 0), problem)
     except Exception as err:  # noqa: BLE001 - any parser failure becomes a quarantine row, never a crash
+        report.broke = True
         last_good_end = max(last_good_end, 0)  # warcio reports negative offsets inside single-member gzip
         yield quarantine_row(path, last_good_end, f"unreadable archive from byte {last_good_end}: {type(err).__name__}: {err}")
 
@@ -292,9 +360,9 @@ class WarcSource:
     max_page_bytes: int = ExtractConfig().max_page_bytes
     type: str = field(default="warc", init=False)
 
-    def rows(self, path: str) -> Iterator[dict]:
+    def rows(self, path: str, split: SplitRange = WHOLE, report: SplitReport | None = None) -> Iterator[dict]:
         """One row per record, read as a stream (a body is read up to max_page_bytes, never past it)."""
-        return iter_warc_rows(path, self.max_page_bytes)
+        return iter_warc_rows(path, self.max_page_bytes, split, report)
 
     def read(self, path: str) -> pa.Table:
         return read_warc_table(path, self.max_page_bytes)
