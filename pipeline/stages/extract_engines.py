@@ -1,0 +1,132 @@
+"""Extraction engines: decoded HTML → main text. Imported only inside the extraction sandbox process.
+
+`make_engine(options)` returns `extract(html, charset) -> text | None` for `extract.engine`:
+
+- `trafilatura`: trafilatura 2 with the job's options (the default; its output is what it always was).
+- `trafilatura-fast`: the same call with `fast=True` (no readability/jusText fallback pass).
+- `resiliparse`: resiliparse's `extract_plain_text(main_content=True)` (lexbor DOM, C++ heuristics).
+- `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
+  density, calls to action and site chrome, short unpunctuated fragments): see `clean_blocks`.
+
+Every engine gets the same decoded HTML (the sandbox's `decode_html`) and answers None for "no main
+text". The resiliparse engines also answer None, before any work, for two inputs that trafilatura
+rejects by itself: a nesting deeper than lxml parses (256: resiliparse's main-content pass is
+quadratic in depth, 20,000 levels take 18 s) and a binary body (not UTF-8, and more than 5% control
+or undecodable characters once decoded). So hostile pages get the same drop reason whichever engine runs.
+"""
+
+from __future__ import annotations
+
+import html as html_entities
+import re
+from typing import Callable
+
+ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean")
+# lxml (libxml2) stops building the tree at this depth, so trafilatura never sees deeper text.
+MAX_DEPTH = 256
+_DEPTH_SELECTOR = " > ".join(["*"] * MAX_DEPTH)
+_BINARY_SHARE = 0.05
+_BINARY_SAMPLE_CHARS = 65_536
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
+
+Extractor = Callable[[str, str], "str | None"]
+
+
+def make_engine(options: dict) -> tuple[Extractor, tuple[type[Exception], ...]]:
+    """(extract, the exceptions that mean "this page has no usable tree": scored as no main text)."""
+    engine = options["engine"]
+    if engine in ("trafilatura", "trafilatura-fast"):
+        return _trafilatura(options, fast=engine == "trafilatura-fast")
+    if engine in ("resiliparse", "resiliparse-clean"):
+        return _resiliparse(options, clean=engine == "resiliparse-clean")
+    raise ValueError(f"unknown extraction engine {engine!r}; known: {', '.join(ENGINES)}")
+
+
+def _trafilatura(options: dict, fast: bool):
+    import trafilatura
+
+    kwargs = {k: options[k] for k in ("favor_precision", "favor_recall", "include_tables", "include_comments")}
+    if fast:
+        kwargs["fast"] = True
+
+    def extract(html: str, charset: str) -> str | None:
+        return trafilatura.extract(html, output_format="txt", with_metadata=False, deduplicate=False, **kwargs)
+
+    return extract, (ValueError, TypeError, AttributeError)  # lxml and trafilatura reject some broken trees
+
+
+def looks_binary(html: str, charset: str) -> bool:
+    """True for a body that is not text: not valid UTF-8, and over 5% control or U+FFFD characters in its
+    first 64 KiB once decoded (random bytes: ~13%; any real page in a legacy charset: ~0)."""
+    if charset in ("utf-8", "utf-16"):
+        return False
+    sample = html[:_BINARY_SAMPLE_CHARS]
+    return bool(sample) and len(_CONTROL.findall(sample)) > _BINARY_SHARE * len(sample)
+
+
+def _resiliparse(options: dict, clean: bool):
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLParserException, HTMLTree
+
+    skip = None if options["include_tables"] else ["table"]
+    comments = options["include_comments"]
+
+    def extract(html: str, charset: str) -> str | None:
+        if looks_binary(html, charset):
+            return None
+        tree = HTMLTree.parse(html)
+        if tree.document is None or tree.document.query_selector(_DEPTH_SELECTOR) is not None:
+            return None
+        if not clean:
+            return extract_plain_text(tree, main_content=True, comments=comments, skip_elements=skip)
+        marked = extract_plain_text(tree, preserve_formatting="minimal_html", main_content=True, comments=comments,
+                                    links=True, skip_elements=skip)
+        return clean_blocks(marked)
+
+    return extract, (HTMLParserException, ValueError, TypeError)
+
+
+# ----------------------------------------------------------------------------------- resiliparse-clean
+
+_TAG = re.compile(r"<[^>]*>")
+_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.S)
+# Calls to action and site chrome, in the words sites use for them (the generic vocabulary of C4's and
+# trafilatura's boilerplate lists, not phrases of any one site). Only blocks under 30 words are judged.
+_CHROME = re.compile(
+    r"(?i)\b(?:subscribe|subscriber|subscription|newsletter|sign(?:ing)? up|log ?in|all rights reserved|"
+    r"advertisement|advertising|follow (?:us|the)|share (?:this|on)|filed under|posted in|read more|click here|"
+    r"cookies?|privacy policy|terms of (?:use|service)|download (?:the|our)|apps? for|related (?:articles|posts|stories)|"
+    r"comments?|contact us|copyright|sponsored)\b|©")
+_SENTENCE_END = (".", "!", "?", ":", '"', "”", "'", "’", ")")
+_CHROME_MAX_WORDS = 30
+_SHORT_MAX_WORDS = 3
+_MAX_LINK_SHARE = 0.5
+
+
+def clean_blocks(marked: str) -> str:
+    """Main text from resiliparse's `minimal_html` output (one block per line: <p>, <h1-6>, <li>, <pre>,
+    bare text), dropping a block when:
+    - more than half of its characters are link text (navigation, related-article lists);
+    - it has under 30 words and names a call to action or site chrome (`_CHROME`);
+    - it has 3 words or fewer, ends without sentence punctuation, and is not a heading, list item or
+      preformatted line ("Advertisement", "Contact", "By Staff Writer", "Filed under").
+    Kept blocks are joined by newlines, tags stripped and entities decoded."""
+    kept = []
+    in_pre = False
+    for line in marked.split("\n"):
+        opens_pre = "<pre" in line
+        structured = in_pre or opens_pre or line.lstrip().startswith(("<li", "<h1", "<h2", "<h3", "<h4", "<h5", "<h6"))
+        in_pre = (in_pre or opens_pre) and "</pre>" not in line
+        text = html_entities.unescape(_TAG.sub("", line)).strip()
+        if not text:
+            continue
+        linked = sum(len(_TAG.sub("", m)) for m in _LINK.findall(line))
+        words = len(text.split())
+        if linked > _MAX_LINK_SHARE * len(text):
+            continue
+        if words < _CHROME_MAX_WORDS and _CHROME.search(text):
+            continue
+        if words <= _SHORT_MAX_WORDS and not structured and not text.endswith(_SENTENCE_END):
+            continue
+        kept.append(text)
+    return "\n".join(kept) or None
