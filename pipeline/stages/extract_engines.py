@@ -8,11 +8,11 @@
 - `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
   density, calls to action and site chrome, short unpunctuated fragments): see `clean_blocks`.
 
-Every engine gets the same decoded HTML (the sandbox's `decode_html`) and answers None for "no main
-text". The resiliparse engines also answer None, before any work, for two inputs that trafilatura
-rejects by itself: a nesting deeper than lxml parses (256: resiliparse's main-content pass is
-quadratic in depth, 20,000 levels take 18 s) and a binary body (not UTF-8, and more than 5% control
-or undecodable characters once decoded). So hostile pages get the same drop reason whichever engine runs.
+Every engine gets the same decoded HTML (the sandbox's `decode_html`; binary bodies never reach an
+engine) and answers None for "no main text". The resiliparse engines also answer None, before any
+work, for a nesting deeper than lxml parses (256), which trafilatura sees as an empty tree:
+resiliparse's main-content pass is quadratic in depth (20,000 levels take 18 s, 100,000 hang). So a
+hostile page gets the same drop reason whichever engine runs.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean"
 # lxml (libxml2) stops building the tree at this depth, so trafilatura never sees deeper text.
 MAX_DEPTH = 256
 _DEPTH_SELECTOR = " > ".join(["*"] * MAX_DEPTH)
-_BINARY_SHARE = 0.05
-_BINARY_SAMPLE_CHARS = 65_536
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 
 Extractor = Callable[[str, str], "str | None"]
 
@@ -55,15 +52,6 @@ def _trafilatura(options: dict, fast: bool):
     return extract, (ValueError, TypeError, AttributeError)  # lxml and trafilatura reject some broken trees
 
 
-def looks_binary(html: str, charset: str) -> bool:
-    """True for a body that is not text: not valid UTF-8, and over 5% control or U+FFFD characters in its
-    first 64 KiB once decoded (random bytes: ~13%; any real page in a legacy charset: ~0)."""
-    if charset in ("utf-8", "utf-16"):
-        return False
-    sample = html[:_BINARY_SAMPLE_CHARS]
-    return bool(sample) and len(_CONTROL.findall(sample)) > _BINARY_SHARE * len(sample)
-
-
 def _resiliparse(options: dict, clean: bool):
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLParserException, HTMLTree
@@ -72,8 +60,6 @@ def _resiliparse(options: dict, clean: bool):
     comments = options["include_comments"]
 
     def extract(html: str, charset: str) -> str | None:
-        if looks_binary(html, charset):
-            return None
         tree = HTMLTree.parse(html)
         if tree.document is None or tree.document.query_selector(_DEPTH_SELECTOR) is not None:
             return None
