@@ -294,7 +294,7 @@ def evaluate_engines(pages, engines: list[str], repeats: int) -> None:
           f"(lowest sha256(URL)), held-out half {len(held_out)} pages ({n_with} 'with', {n_without} 'without' snippets); "
           f"through the sandbox; {repeats} pass(es) per engine, median; load average before {load[0][0]:.2f} {load[0][1]:.2f} "
           f"{load[0][2]:.2f}, after {load[1][0]:.2f} {load[1][1]:.2f} {load[1][2]:.2f}")
-    header = (f"| {'engine':<18} | tune F1 | held-out TP | FN | FP | precision | recall | F1 [95% CI]          "
+    header = (f"| {'engine':<19} | tune F1 | held-out TP | FN | FP | precision | recall | F1 [95% CI]          "
               f"| F1 − {baseline} [95% CI] | MB/s per core | × {baseline} | empty | timeout/crash |")
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
@@ -303,7 +303,7 @@ def evaluate_engines(pages, engines: list[str], repeats: int) -> None:
         (lo, hi), (dlo, dhi) = intervals[e]
         empty = sum(1 for t in outputs[e][TUNE_PAGES:] if not (t and t.strip()))
         fails = failures[e]
-        print(f"| {e:<18} | {f1_of(per_page[e][:TUNE_PAGES]):7.3f} | {tp:11d} | {fn:2d} | {fp:2d} | {tp / max(tp + fp, 1):9.3f} "
+        print(f"| {e:<19} | {f1_of(per_page[e][:TUNE_PAGES]):7.3f} | {tp:11d} | {fn:2d} | {fp:2d} | {tp / max(tp + fp, 1):9.3f} "
               f"| {tp / max(tp + fn, 1):6.3f} | {f1_of(held[e]):.3f} [{lo:.3f}, {hi:.3f}] "
               f"| {f1_of(held[e]) - f1_of(held[baseline]):+.3f} [{dlo:+.3f}, {dhi:+.3f}]{' ' * max(0, len(baseline) - 11)} "
               f"| {speed[e]:13.2f} | {speed[e] / speed[baseline]:{len(baseline) + 1}.2f}x "

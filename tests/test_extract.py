@@ -192,3 +192,16 @@ def test_resiliparse_clean_drops_chrome_blocks_and_keeps_content():
         "Two sacks of rye", "make install", "cd src",
         "Farmers bring their sacks on carts & wait in the yard while the flour is made."]
     assert clean_blocks("<p>Advertisement</p>") is None
+
+
+def test_the_cascade_sends_pages_resiliparse_clean_finds_empty_to_trafilatura():
+    # One link-dense block: resiliparse-clean drops it as navigation and finds nothing; trafilatura keeps it.
+    page = (b"<html><body><div><p><a href='/x'>Water mills of the valley and the millers who kept them turning "
+            b"through three centuries of grain</a></p></div></body></html>")
+    texts = {engine: ExtractText(ExtractConfig(engine=engine))(_table([page, ARTICLE.encode()])).to_pylist()
+             for engine in ("resiliparse-clean", "trafilatura", "resiliparse-cascade")}
+    assert texts["resiliparse-clean"][0][C.SKIP_REASON] == R.NO_MAIN_TEXT
+    assert texts["resiliparse-cascade"][0][C.TEXT] == texts["trafilatura"][0][C.TEXT]
+    assert "three centuries of grain" in texts["trafilatura"][0][C.TEXT]
+    # A page resiliparse-clean reads stays resiliparse-clean's (its block layout, not trafilatura's).
+    assert texts["resiliparse-cascade"][1][C.TEXT] == texts["resiliparse-clean"][1][C.TEXT]

@@ -7,6 +7,8 @@
 - `resiliparse`: resiliparse's `extract_plain_text(main_content=True)` (lexbor DOM, C++ heuristics).
 - `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
   density, calls to action and site chrome, short unpunctuated fragments): see `clean_blocks`.
+- `resiliparse-cascade`: resiliparse-clean, and trafilatura for the pages where it finds fewer than
+  10 words (resiliparse's main-content pass finds nothing on some pages that have an article).
 
 Every engine gets the same decoded HTML (the sandbox's `decode_html`; binary bodies never reach an
 engine) and answers None for "no main text". The resiliparse engines also answer None, before any
@@ -21,10 +23,17 @@ import html as html_entities
 import re
 from typing import Callable
 
-ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean")
+ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean", "resiliparse-cascade")
+# resiliparse-cascade: pages where resiliparse-clean finds fewer words than this go to trafilatura.
+CASCADE_MIN_WORDS = 10
 # lxml (libxml2) stops building the tree at this depth, so trafilatura never sees deeper text.
 MAX_DEPTH = 256
 _DEPTH_SELECTOR = " > ".join(["*"] * MAX_DEPTH)
+
+
+class TooDeep(Exception):
+    """A page nested deeper than MAX_DEPTH: no main text (an exception, so a cascade tells it from a miss)."""
+
 
 Extractor = Callable[[str, str], "str | None"]
 
@@ -36,6 +45,8 @@ def make_engine(options: dict) -> tuple[Extractor, tuple[type[Exception], ...]]:
         return _trafilatura(options, fast=engine == "trafilatura-fast")
     if engine in ("resiliparse", "resiliparse-clean"):
         return _resiliparse(options, clean=engine == "resiliparse-clean")
+    if engine == "resiliparse-cascade":
+        return _cascade(options)
     raise ValueError(f"unknown extraction engine {engine!r}; known: {', '.join(ENGINES)}")
 
 
@@ -61,15 +72,35 @@ def _resiliparse(options: dict, clean: bool):
 
     def extract(html: str, charset: str) -> str | None:
         tree = HTMLTree.parse(html)
-        if tree.document is None or tree.document.query_selector(_DEPTH_SELECTOR) is not None:
+        if tree.document is None:
             return None
+        if tree.document.query_selector(_DEPTH_SELECTOR) is not None:
+            raise TooDeep
         if not clean:
             return extract_plain_text(tree, main_content=True, comments=comments, skip_elements=skip)
         marked = extract_plain_text(tree, preserve_formatting="minimal_html", main_content=True, comments=comments,
                                     links=True, skip_elements=skip)
         return clean_blocks(marked)
 
-    return extract, (HTMLParserException, ValueError, TypeError)
+    return extract, (TooDeep, HTMLParserException, ValueError, TypeError)
+
+
+def _cascade(options: dict):
+    fast, fast_errors = _resiliparse(options, clean=True)
+    careful, careful_errors = _trafilatura(options, fast=False)
+
+    def extract(html: str, charset: str) -> str | None:
+        try:
+            text = fast(html, charset)
+        except TooDeep:
+            return None
+        except fast_errors:
+            text = None
+        if text is None or len(text.split()) < CASCADE_MIN_WORDS:
+            return careful(html, charset)
+        return text
+
+    return extract, careful_errors
 
 
 # ----------------------------------------------------------------------------------- resiliparse-clean
