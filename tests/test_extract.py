@@ -179,6 +179,7 @@ def test_resiliparse_clean_drops_chrome_blocks_and_keeps_content():
         '<p><a href="/a">Home</a> <a href="/b">News</a> <a href="/c">Sport</a></p>',
         "<p>Subscribe to our newsletter for the latest stories from the valley.</p>",
         "Advertisement",
+        "<p>sourdough_sue 2 March 2024</p>",
         "<ul>",
         "<li>Two sacks of rye</li>",
         "</ul>",
@@ -194,14 +195,22 @@ def test_resiliparse_clean_drops_chrome_blocks_and_keeps_content():
     assert clean_blocks("<p>Advertisement</p>") is None
 
 
-def test_the_cascade_sends_pages_resiliparse_clean_finds_empty_to_trafilatura():
-    # One link-dense block: resiliparse-clean drops it as navigation and finds nothing; trafilatura keeps it.
-    page = (b"<html><body><div><p><a href='/x'>Water mills of the valley and the millers who kept them turning "
-            b"through three centuries of grain</a></p></div></body></html>")
-    texts = {engine: ExtractText(ExtractConfig(engine=engine))(_table([page, ARTICLE.encode()])).to_pylist()
+def test_the_cascade_sends_only_missed_prose_to_trafilatura():
+    prose = ("<p>The miller opens the sluice before dawn and listens to the wheel as it begins to turn. Water from the "
+             "upper pond drives the heavy stones that grind the grain of the valley.</p><p>Farmers bring their sacks on "
+             "carts, and they wait in the yard while the flour is made. In winter the river freezes at the edges, so "
+             "the mill works only a few hours each day.</p>")
+    # resiliparse's main-content pass drops a whole page of prose in a container classed as chrome.
+    missed = f"<html><body><div class='sidebar'>{prose}</div></body></html>".encode()
+    # A link list: no main text for resiliparse, some for trafilatura; it stays with resiliparse.
+    listing = ("<html><body><ul>" + "".join(f"<li><a href='/{i}'>Mill news number {i} from the valley</a></li>"
+                                            for i in range(30)) + "</ul></body></html>").encode()
+    texts = {engine: ExtractText(ExtractConfig(engine=engine))(_table([missed, listing, ARTICLE.encode()])).to_pylist()
              for engine in ("resiliparse-clean", "trafilatura", "resiliparse-cascade")}
     assert texts["resiliparse-clean"][0][C.SKIP_REASON] == R.NO_MAIN_TEXT
+    assert "grind the grain of the valley" in texts["trafilatura"][0][C.TEXT]
     assert texts["resiliparse-cascade"][0][C.TEXT] == texts["trafilatura"][0][C.TEXT]
-    assert "three centuries of grain" in texts["trafilatura"][0][C.TEXT]
+    assert texts["resiliparse-clean"][1][C.SKIP_REASON] == texts["resiliparse-cascade"][1][C.SKIP_REASON] == R.NO_MAIN_TEXT
+    assert "Mill news number 7" in texts["trafilatura"][1][C.TEXT]
     # A page resiliparse-clean reads stays resiliparse-clean's (its block layout, not trafilatura's).
-    assert texts["resiliparse-cascade"][1][C.TEXT] == texts["resiliparse-clean"][1][C.TEXT]
+    assert texts["resiliparse-cascade"][2][C.TEXT] == texts["resiliparse-clean"][2][C.TEXT]

@@ -1,5 +1,6 @@
-"""Hostile input through the whole pipeline (real local Ray): a generated corpus of malformed archives,
-framing, encodings and payloads (tests/hostile_corpus.py, one file per kind, big ones generated in tmp)
+"""Hostile input through the whole pipeline (real local Ray), once per extraction engine: a generated
+corpus of malformed archives, framing, encodings and payloads (tests/hostile_corpus.py, one file per
+kind, big ones generated in tmp)
 plus ../shared/data/warc-samples/edge-cases. No crash; each kind ends with ITS expected outcome; the
 ledger sums; and the Ray worker processes' peak RSS (VmHWM, sampled from /proc during the run) stays
 under 1.5 GiB."""
@@ -13,12 +14,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from gristmill.pipeline.runner import run
+from gristmill.pipeline.stages.extract_engines import ENGINES
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 
 from hostile_corpus import KINDS, write_corpus
+from conftest import REPO
 from reliability_support import small_job
 
 GIB = 1024 ** 3
@@ -94,12 +98,21 @@ def _has(outcomes, expected) -> bool:
                for k, r in outcomes)
 
 
+@pytest.fixture(scope="module")
+def hostile_paths(tmp_path_factory):
+    """The generated corpus, written once for every engine (the bombs take a while to compress)."""
+    return write_corpus(tmp_path_factory.mktemp("hostile") / "in")
+
+
 @pytest.mark.shared_data
-def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, tmp_path):
-    paths = write_corpus(tmp_path / "in")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, hostile_paths, tmp_path, engine):
+    paths = hostile_paths
     edge = shared_data / "warc-samples" / "edge-cases"
     inputs = [*paths.values(), *(str(edge / name) for name in EDGE_CASES)]
-    job = small_job(tmp_path, inputs, dedup=None)  # the kinds that survive share one article: judge each alone
+    extract = {**yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())["extract"], "engine": engine}
+    # dedup off: the kinds that survive share one article, so each is judged alone.
+    job = small_job(tmp_path, inputs, dedup=None, extract=extract)
     monitor = PeakRss()
     monitor.start()
     try:

@@ -8,7 +8,9 @@
 - `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
   density, calls to action and site chrome, short unpunctuated fragments): see `clean_blocks`.
 - `resiliparse-cascade`: resiliparse-clean, and trafilatura for the pages where it finds fewer than
-  10 words (resiliparse's main-content pass finds nothing on some pages that have an article).
+  10 words although the page has 50 or more words of prose outside link lists (resiliparse's
+  main-content pass finds nothing on some article pages; on listings and index pages it rightly finds
+  nothing, and those stay with it: they are 13-16% of a crawl and would cost trafilatura's time).
 
 Every engine gets the same decoded HTML (the sandbox's `decode_html`; binary bodies never reach an
 engine) and answers None for "no main text". The resiliparse engines also answer None, before any
@@ -24,8 +26,10 @@ import re
 from typing import Callable
 
 ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean", "resiliparse-cascade")
-# resiliparse-cascade: pages where resiliparse-clean finds fewer words than this go to trafilatura.
+# resiliparse-cascade: a page where resiliparse-clean finds fewer words than CASCADE_MIN_WORDS goes to
+# trafilatura when its whole text, link lists and chrome dropped, has CASCADE_PROSE_WORDS or more.
 CASCADE_MIN_WORDS = 10
+CASCADE_PROSE_WORDS = 50
 # lxml (libxml2) stops building the tree at this depth, so trafilatura never sees deeper text.
 MAX_DEPTH = 256
 _DEPTH_SELECTOR = " > ".join(["*"] * MAX_DEPTH)
@@ -63,42 +67,70 @@ def _trafilatura(options: dict, fast: bool):
     return extract, (ValueError, TypeError, AttributeError)  # lxml and trafilatura reject some broken trees
 
 
-def _resiliparse(options: dict, clean: bool):
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLParserException, HTMLTree
+class _Resiliparse:
+    """resiliparse's parse and main-content pass, with the job's table and comment options."""
 
-    skip = None if options["include_tables"] else ["table"]
-    comments = options["include_comments"]
+    def __init__(self, options: dict):
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.html import HTMLParserException, HTMLTree
 
-    def extract(html: str, charset: str) -> str | None:
-        tree = HTMLTree.parse(html)
+        self.parse_html, self.plain_text = HTMLTree.parse, extract_plain_text
+        self.errors = (TooDeep, HTMLParserException, ValueError, TypeError)
+        self.skip = None if options["include_tables"] else ["table"]
+        self.comments = options["include_comments"]
+
+    def parse(self, html: str):
+        """The lexbor tree, or None for an empty document; TooDeep past MAX_DEPTH."""
+        tree = self.parse_html(html)
         if tree.document is None:
             return None
         if tree.document.query_selector(_DEPTH_SELECTOR) is not None:
             raise TooDeep
-        if not clean:
-            return extract_plain_text(tree, main_content=True, comments=comments, skip_elements=skip)
-        marked = extract_plain_text(tree, preserve_formatting="minimal_html", main_content=True, comments=comments,
-                                    links=True, skip_elements=skip)
+        return tree
+
+    def main_text(self, tree) -> str | None:
+        return self.plain_text(tree, main_content=True, comments=self.comments, skip_elements=self.skip)
+
+    def clean_text(self, tree, main_content: bool = True) -> str | None:
+        marked = self.plain_text(tree, preserve_formatting="minimal_html", main_content=main_content, comments=self.comments,
+                                 links=True, skip_elements=self.skip)
         return clean_blocks(marked)
 
-    return extract, (TooDeep, HTMLParserException, ValueError, TypeError)
+
+def _resiliparse(options: dict, clean: bool):
+    engine = _Resiliparse(options)
+
+    def extract(html: str, charset: str) -> str | None:
+        tree = engine.parse(html)
+        if tree is None:
+            return None
+        return engine.clean_text(tree) if clean else engine.main_text(tree)
+
+    return extract, engine.errors
 
 
 def _cascade(options: dict):
-    fast, fast_errors = _resiliparse(options, clean=True)
+    fast = _Resiliparse(options)
     careful, careful_errors = _trafilatura(options, fast=False)
 
     def extract(html: str, charset: str) -> str | None:
         try:
-            text = fast(html, charset)
+            tree = fast.parse(html)
+            if tree is None:
+                return None
+            text = fast.clean_text(tree)
+            if text is not None and len(text.split()) >= CASCADE_MIN_WORDS:
+                return text
+            # Main content found (almost) nothing. A page whose prose outside link lists is short too
+            # (a listing, an index, an empty shell) has no main text; otherwise the pass missed it.
+            whole = fast.clean_text(tree, main_content=False)
+            if whole is None or len(whole.split()) < CASCADE_PROSE_WORDS:
+                return text
         except TooDeep:
             return None
-        except fast_errors:
-            text = None
-        if text is None or len(text.split()) < CASCADE_MIN_WORDS:
-            return careful(html, charset)
-        return text
+        except fast.errors:
+            pass
+        return careful(html, charset)
 
     return extract, careful_errors
 
@@ -114,6 +146,9 @@ _CHROME = re.compile(
     r"advertisement|advertising|follow (?:us|the)|share (?:this|on)|filed under|posted in|read more|click here|"
     r"cookies?|privacy policy|terms of (?:use|service)|download (?:the|our)|apps? for|related (?:articles|posts|stories)|"
     r"comments?|contact us|copyright|sponsored)\b|©")
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_DATE = re.compile(rf"(?i)\b{_MONTH}\.? \d{{1,2}},? \d{{4}}\b|\b\d{{1,2}}\.? {_MONTH}\.? \d{{4}}\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}}\b")
+_DATELINE_MAX_WORDS = 8
 _SENTENCE_END = (".", "!", "?", ":", '"', "”", "'", "’", ")")
 _CHROME_MAX_WORDS = 30
 _SHORT_MAX_WORDS = 3
@@ -126,7 +161,9 @@ def clean_blocks(marked: str) -> str:
     - more than half of its characters are link text (navigation, related-article lists);
     - it has under 30 words and names a call to action or site chrome (`_CHROME`);
     - it has 3 words or fewer, ends without sentence punctuation, and is not a heading, list item or
-      preformatted line ("Advertisement", "Contact", "By Staff Writer", "Filed under").
+      preformatted line ("Advertisement", "Contact", "By Staff Writer", "Filed under");
+    - it has 8 words or fewer, holds a date and ends without . ! ?: a byline or timestamp
+      ("sourdough_sue 2 March 2024", "Updated 11/08/2023 10:15"), the metadata trafilatura leaves out.
     Kept blocks are joined by newlines, tags stripped and entities decoded."""
     kept = []
     in_pre = False
@@ -144,6 +181,8 @@ def clean_blocks(marked: str) -> str:
         if words < _CHROME_MAX_WORDS and _CHROME.search(text):
             continue
         if words <= _SHORT_MAX_WORDS and not structured and not text.endswith(_SENTENCE_END):
+            continue
+        if words <= _DATELINE_MAX_WORDS and not text.endswith((".", "!", "?")) and _DATE.search(text):
             continue
         kept.append(text)
     return "\n".join(kept) or None
