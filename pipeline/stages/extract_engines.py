@@ -8,9 +8,9 @@
 - `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
   density, calls to action and site chrome, short unpunctuated fragments): see `clean_blocks`.
 - `resiliparse-cascade`: resiliparse-clean, and trafilatura for the pages where it finds fewer than
-  10 words although the page has 50 or more words of prose outside link lists (resiliparse's
-  main-content pass finds nothing on some article pages; on listings and index pages it rightly finds
-  nothing, and those stay with it: they are 13-16% of a crawl and would cost trafilatura's time).
+  10 words although the page holds a paragraph of 30+ words outside link lists (resiliparse's
+  main-content pass finds nothing on some article pages; on listings, indexes and catalogues it rightly
+  finds nothing, and those stay with it: they are a large share of a crawl and would cost trafilatura's time).
 
 Every engine gets the same decoded HTML (the sandbox's `decode_html`; binary bodies never reach an
 engine) and answers None for "no main text". The resiliparse engines also answer None, before any
@@ -27,9 +27,10 @@ from typing import Callable
 
 ENGINES = ("trafilatura", "trafilatura-fast", "resiliparse", "resiliparse-clean", "resiliparse-cascade")
 # resiliparse-cascade: a page where resiliparse-clean finds fewer words than CASCADE_MIN_WORDS goes to
-# trafilatura when its whole text, link lists and chrome dropped, has CASCADE_PROSE_WORDS or more.
+# trafilatura when its whole text, link lists and chrome dropped, holds a paragraph of
+# CASCADE_PARAGRAPH_WORDS or more (an article the main-content pass missed; a listing's teasers are shorter).
 CASCADE_MIN_WORDS = 10
-CASCADE_PROSE_WORDS = 50
+CASCADE_PARAGRAPH_WORDS = 30
 # lxml (libxml2) stops building the tree at this depth, so trafilatura never sees deeper text.
 MAX_DEPTH = 256
 _DEPTH_SELECTOR = " > ".join(["*"] * MAX_DEPTH)
@@ -121,10 +122,11 @@ def _cascade(options: dict):
             text = fast.clean_text(tree)
             if text is not None and len(text.split()) >= CASCADE_MIN_WORDS:
                 return text
-            # Main content found (almost) nothing. A page whose prose outside link lists is short too
-            # (a listing, an index, an empty shell) has no main text; otherwise the pass missed it.
-            whole = fast.clean_text(tree, main_content=False)
-            if whole is None or len(whole.split()) < CASCADE_PROSE_WORDS:
+            # Main content found (almost) nothing. A page without a paragraph outside link lists (a
+            # listing of teasers, an index, a catalogue, an empty shell) has no main text; otherwise the
+            # pass missed an article.
+            whole = fast.clean_text(tree, main_content=False) or ""
+            if not any(len(block.split()) >= CASCADE_PARAGRAPH_WORDS for block in whole.split("\n")):
                 return text
         except TooDeep:
             return None
