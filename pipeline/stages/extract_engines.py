@@ -2,7 +2,8 @@
 
 `make_engine(options)` returns `extract(html, charset) -> text | None` for `extract.engine`:
 
-- `trafilatura`: trafilatura 2 with the job's options (the default; its output is what it always was).
+- `trafilatura`: trafilatura 2 with the job's options (the default; its output is what it always was,
+  except that binary bodies no longer reach it).
 - `trafilatura-fast`: the same call with `fast=True` (no readability/jusText fallback pass).
 - `resiliparse`: resiliparse's `extract_plain_text(main_content=True)` (lexbor DOM, C++ heuristics).
 - `resiliparse-clean`: resiliparse's main content, then cheap block rules over its blocks (link
@@ -15,7 +16,7 @@
 Every engine gets the same decoded HTML (the sandbox's `decode_html`; binary bodies never reach an
 engine) and answers None for "no main text". The resiliparse engines also answer None, before any
 work, for a nesting deeper than lxml parses (256), which trafilatura sees as an empty tree:
-resiliparse's main-content pass is quadratic in depth (20,000 levels take 18 s, 100,000 hang). So a
+resiliparse's main-content pass is quadratic in depth (20,000 levels take 18 s, 100,000 over a minute). So a
 hostile page gets the same drop reason whichever engine runs.
 """
 
