@@ -147,8 +147,8 @@ def test_each_engine_gives_hostile_pages_the_same_reasons(engine):
     assert {k: r[C.SKIP_REASON] for k, r in out.items()} == {
         "article": None, "nested_100k": R.NO_MAIN_TEXT, "binary": R.NO_MAIN_TEXT, "script_only": R.NO_MAIN_TEXT,
         "empty_body": R.NO_MAIN_TEXT, "nul_bytes": None, "control_chars": None}
-    for kind in ("article", "nul_bytes", "control_chars"):
-        assert "turns the wheel" in out[kind][C.TEXT].replace("\0", "").replace("\x01", ""), kind
+    for kind in ("article", "nul_bytes", "control_chars"):  # control characters removed, as trafilatura does
+        assert "turns the wheel" in out[kind][C.TEXT] and not {"\0", "\x01"} & set(out[kind][C.TEXT]), kind
     assert stage.sandbox.restarts == 0
 
 
