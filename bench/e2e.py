@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/e2e.py --count 20000                 # build (or reuse) the corpus, run both, compare
     .venv/bin/python bench/e2e.py --corpus DIR [--workers N] [--only gristmill|datatrove] [--pii] [--json F]
+    .venv/bin/python bench/e2e.py --count 2000 --engine resiliparse-clean   # gristmill on another extract.engine
 
 The corpus is bench/corpus.py's (cached in --work/corpus-<count>-<seed>); both tools read its .warc.gz
 files. Matched stages, every setting from bench/e2e.yaml (gristmill's defaults):
@@ -9,6 +10,7 @@ files. Matched stages, every setting from bench/e2e.yaml (gristmill's defaults):
   gristmill (local Ray, num_cpus = workers)    datatrove 0.10.1 (LocalPipelineExecutor, workers = cores)
   warc source                                  WarcReader (one task per file)
   extract: trafilatura in a sandbox process    Trafilatura, same options, in its sandbox process
+    (--engine: any extract.engine; datatrove keeps trafilatura)
   language: py3langid, en ≥ 0.65               PyLangIdFilter: the same scorer as a datatrove filter
   quality: one split, every rule's score       GopherRepetition, GopherQuality, C4Quality(no terminal-punct), FineWebQuality
   decide
@@ -42,12 +44,14 @@ JOB = BENCH / "e2e.yaml"
 
 # ---------------------------------------------------------------------------------------------- sides
 
-def load_bench_job(corpus: Path, out: Path, workers: int, pii: bool):
-    from gristmill.schemas.job import Job, load_job
+def load_bench_job(corpus: Path, out: Path, workers: int, pii: bool, engine: str | None = None):
+    from gristmill.schemas.job import ExtractConfig, Job, load_job
 
     job = load_job(JOB)
     sources = [s.model_copy(update={"paths": [str(corpus / "*.warc.gz")]}) for s in job.sources]
     update = {"sources": sources, "output": str(out), "ray": job.ray.model_copy(update={"num_cpus": workers})}
+    if engine:  # validated, as a job file's would be
+        update["extract"] = ExtractConfig(**{**job.extract.model_dump(), "engine": engine})
     if pii:
         if "pii" not in Job.model_fields:
             raise SystemExit("--pii: this gristmill has no `pii:` job section yet")
@@ -58,15 +62,15 @@ def load_bench_job(corpus: Path, out: Path, workers: int, pii: bool):
     return job.model_copy(update=update)
 
 
-def side_gristmill(corpus: Path, out: Path, workers: int, pii: bool) -> dict:
+def side_gristmill(corpus: Path, out: Path, workers: int, pii: bool, engine: str | None = None) -> dict:
     from gristmill.pipeline.runner import run
 
-    job = load_bench_job(corpus, out, workers, pii)
+    job = load_bench_job(corpus, out, workers, pii, engine)
     result = run(job, log=lambda *a: None)
     return {"seconds": result.stats.seconds, "stages": {s.stage: round(s.seconds, 2) for s in result.stats.stages}}
 
 
-def side_datatrove(corpus: Path, out: Path, workers: int, pii: bool) -> dict:
+def side_datatrove(corpus: Path, out: Path, workers: int, pii: bool, engine: str | None = None) -> dict:
     from e2e_datatrove import run_datatrove
 
     job = load_bench_job(corpus, out, workers, False)
@@ -118,11 +122,11 @@ class TreeMemory(threading.Thread):
             self.done.wait(self.interval_s)
 
 
-def measure(side: str, corpus: Path, out: Path, workers: int, pii: bool) -> dict:
+def measure(side: str, corpus: Path, out: Path, workers: int, pii: bool, engine: str | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--side", side, "--corpus", str(corpus), "--out", str(out),
-           "--workers", str(workers)] + (["--pii"] if pii else [])
+           "--workers", str(workers)] + (["--pii"] if pii else []) + (["--engine", engine] if engine else [])
     log = out.with_suffix(".log")
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -247,13 +251,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["gristmill", "datatrove"])
     parser.add_argument("--pii", action="store_true", help="gristmill's pii stage and datatrove's PIIFormatter")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--engine", help="gristmill's extract.engine (default: bench/e2e.yaml's); datatrove keeps trafilatura")
     parser.add_argument("--side", choices=["gristmill", "datatrove"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.side:  # a child: run one side, print its details as the last stdout line
         side = side_gristmill if args.side == "gristmill" else side_datatrove
-        print(json.dumps(side(args.corpus, args.out, args.workers, args.pii)))
+        print(json.dumps(side(args.corpus, args.out, args.workers, args.pii, args.engine)))
         return
 
     sys.path.insert(0, str(BENCH))
@@ -262,17 +267,19 @@ def main(argv: list[str] | None = None) -> None:
     for side in ("datatrove", "gristmill"):
         if args.only and side != args.only:
             continue
-        out = args.work / f"{side}-{corpus.name}"
+        out = args.work / f"{side}-{corpus.name}" if side == "datatrove" or not args.engine else args.work / f"{side}-{args.engine}-{corpus.name}"
         if out.exists():
             import shutil
 
             shutil.rmtree(out)
         print(f"running {side} ...", file=sys.stderr)
-        results[side] = {**measure(side, corpus, out, args.workers, args.pii), "out": str(out)}
+        results[side] = {**measure(side, corpus, out, args.workers, args.pii, args.engine), "out": str(out)}
     comparison = None
     if len(results) == 2:
         comparison = compare(corpus, Path(results["gristmill"]["out"]), Path(results["datatrove"]["out"]))
     summary = report(corpus, results, args.workers, comparison)
+    summary["engine"] = args.engine or "trafilatura (bench/e2e.yaml)"
+    print(f"gristmill extract.engine: {summary['engine']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=1))

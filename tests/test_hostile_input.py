@@ -1,5 +1,6 @@
-"""Hostile input through the whole pipeline (real local Ray): a generated corpus of malformed archives,
-framing, encodings and payloads (tests/hostile_corpus.py, one file per kind, big ones generated in tmp)
+"""Hostile input through the whole pipeline (real local Ray), once per extraction engine: a generated
+corpus of malformed archives, framing, encodings and payloads (tests/hostile_corpus.py, one file per
+kind, big ones generated in tmp)
 plus ../shared/data/warc-samples/edge-cases. No crash; each kind ends with ITS expected outcome; the
 ledger sums; and the Ray worker processes' peak RSS (VmHWM, sampled from /proc during the run) stays
 under 1.5 GiB. Records over the size cap in every document format (JSONL plain, .gz, .zst; Parquet)
@@ -18,10 +19,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 import zstandard
 
 from gristmill.pipeline.runner import run
 from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
+from gristmill.pipeline.stages.extract_engines import ENGINES
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 
@@ -103,15 +106,18 @@ def _has(outcomes, expected) -> bool:
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("split_bytes", [None, 1024], ids=["unsplit", "1KiB-splits"])
-def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, tmp_path, split_bytes):
-    """With 1 KiB splits every file of more than 1 KiB is cut into splits (gzip members synced, plain WARC
-    by its header chain): each kind must still end with the outcome it has unsplit."""
+@pytest.mark.parametrize("engine, split_bytes", [*((engine, None) for engine in ENGINES), ("trafilatura", 1024)],
+                         ids=[*ENGINES, "trafilatura-1KiB-splits"])
+def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared_data, tmp_path, engine, split_bytes):
+    """Every extraction engine, unsplit; and with 1 KiB splits every file of more than 1 KiB is cut into splits
+    (gzip members synced, plain WARC by its header chain): each kind must still end with its outcome."""
     paths = write_corpus(tmp_path / "in")
     edge = shared_data / "warc-samples" / "edge-cases"
     inputs = [*paths.values(), *(str(edge / name) for name in EDGE_CASES)]
+    extract = {**yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())["extract"], "engine": engine}
     split = {"split_bytes": split_bytes} if split_bytes else {}
-    job = small_job(tmp_path, inputs, dedup=None, **split)  # the kinds that survive share one article: judge each alone
+    # dedup off: the kinds that survive share one article, so each is judged alone.
+    job = small_job(tmp_path, inputs, dedup=None, extract=extract, **split)
     monitor = PeakRss()
     monitor.start()
     try:

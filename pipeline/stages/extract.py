@@ -1,4 +1,5 @@
-"""ExtractText: HTML body → main text with trafilatura, in a sandbox with a timeout and memory cap.
+"""ExtractText: HTML body → main text with the job's engine (`extract.engine`: trafilatura by default), in a
+sandbox with a timeout and memory cap.
 
 Writes `text` and `charset`, removes `content` (the raw body is not carried past extraction). A page
 that hangs past `extract.timeout_s` or crashes the sandbox becomes a skipped row with its own reason;
@@ -106,6 +107,11 @@ def trafilatura_options(config: ExtractConfig) -> dict:
     }
 
 
+def engine_options(config: ExtractConfig) -> dict:
+    """What the sandbox needs to build the job's engine (`extract_engines.make_engine`)."""
+    return {"engine": config.engine, **trafilatura_options(config)}
+
+
 class ExtractText(Stage):
     name = "extract"
     reads = (C.CONTENT, C.CONTENT_TYPE, C.TEXT)
@@ -116,7 +122,7 @@ class ExtractText(Stage):
 
     def setup(self) -> None:
         # Started on the first HTML page, so text-only inputs never pay for it.
-        self.sandbox = ExtractionSandbox(trafilatura_options(self.config), self.config.timeout_s, self.config.sandbox_memory_mb)
+        self.sandbox = ExtractionSandbox(engine_options(self.config), self.config.timeout_s, self.config.sandbox_memory_mb)
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         active = active_mask(table).to_pylist()
