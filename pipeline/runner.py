@@ -40,7 +40,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
@@ -53,8 +52,8 @@ from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, SplitRecord, discard_input, merge_records,
-                                        read_done, split_name, write_atomic)
+from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, RecordSums, SplitRecord, discard_input, read_done,
+                                        split_name, write_atomic)
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
@@ -189,14 +188,13 @@ def receive(ref):
 
 
 class RunTotals:
-    """The completion records folded into the run's totals as they arrive (ledger, score summaries, per-source
-    counts, stage counters: all sums), so the driver holds counts, not one record per split. A split file's
+    """The completion records folded into the run's totals as they arrive (`sums`: ledger, score summaries,
+    per-source counts, stage counters), so the driver holds counts, not one record per split. A split file's
     records wait until all its splits are in and chain up (splits.check_chain); per split, a slim record stays
     (its part files, node, worker, ledger) for the publish step and stats.json["run"]."""
 
     def __init__(self, stage_names: list[str]):
-        self.ledger, self.scores, self.sources = Ledger(), {}, {}
-        self.stages = {name: StageStats(name) for name in stage_names}
+        self.sums = RecordSums(stage_names)
         self.slim: dict[tuple[int, int], SplitRecord] = {}
         self.pending: dict[int, dict[int, SplitRecord]] = {}
         self.received_bytes = 0
@@ -219,24 +217,14 @@ class RunTotals:
         return problem
 
     def _fold(self, record: SplitRecord) -> None:
-        ledger, scores, sources = merge_records([record])
-        self.ledger += ledger
-        for name, summary in scores.items():
-            self.scores[name] = self.scores[name] + summary if name in self.scores else summary
-        for source, counts in sources.items():
-            self.sources.setdefault(source, Counter()).update(counts)
-        for stats in record.stages:
-            self.stages[stats.stage] = self.stages[stats.stage] + stats if stats.stage in self.stages else stats
+        self.sums.add(record)
         self.slim[(record.index, record.split)] = dataclasses.replace(record, scores={}, stages=[], sources={})
-
-    def source_counts(self) -> dict[str, dict]:
-        return {s: dict(sorted(c.items())) for s, c in sorted(self.sources.items())}
 
 
 def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipeline: Pipeline, work: Path,
                 workers: int, remote_env: dict, log, on_record) -> None:
     """Process `todo` on a fixed pool of SplitWorker actors, one split in flight per actor (an idle actor
-    takes the next split); `on_record(json_text)` takes each completion record as it arrives.
+    takes the next split); `on_record(record, bytes received)` takes each completion record as it arrives.
 
     Ray spreads the actors over the nodes (SPREAD). An actor that dies is restarted (its models loaded
     again) and its split retried from the start (max_restarts / max_task_retries unbounded): the split's
@@ -263,12 +251,13 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
                 running[worker.process.remote(task)] = (worker, task)
             ready, _ = ray.wait(list(running), num_returns=1)
             worker, task = running.pop(ready[0])
-            record = receive(ready[0])
+            text = receive(ready[0])
             idle.append(worker)
-            on_record(record)
+            record = SplitRecord.from_json(text)
+            on_record(record, len(text.encode()))
             fault_point("driver:split")
             if progress is not None:
-                progress.update(SplitRecord.from_json(record), task.path)
+                progress.update(record, task.path)
     finally:
         for worker in pool:
             ray.kill(worker)
@@ -454,11 +443,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     for record in done.values():
         accept(record)
     skipped, done = len(done), None  # the records live on folded into `totals`
-    _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log,
-                lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
+    _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log, accept)
     if whole:
-        _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log,
-                    lambda text: accept(SplitRecord.from_json(text), len(text.encode())))
+        _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log, accept)
         whole_inputs = {t.index for t in whole}
         tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
     pipeline_seconds = time.perf_counter() - started
@@ -466,8 +453,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
     records = [totals.slim[(t.index, t.split)] for t in tasks]
-    ledger, scores, sources_counts = totals.ledger, totals.scores, totals.source_counts()
-    stage_stats = list(totals.stages.values())
+    ledger, scores, sources_counts = totals.sums.ledger, totals.sums.scores, totals.sums.source_counts()
+    stage_stats = list(totals.sums.stages.values())
     nodes: dict[str, int] = {}  # node id → input files read there
     rows_by_node: dict[str, int] = {}  # node id → records processed there
     parts_by_node: dict[str, int] = {}  # node id → part files written there
@@ -551,10 +538,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if classifier_cut is not None:
         stats.classifier_cut = classifier_cut.to_dict()
     document = json.loads(stats.to_json())
-    # this invocation's work: inputs it skipped because an interrupted run had finished them; the Ray
-    # nodes the splits ran on (node id → input files read there, → records processed there, → part files
-    # written there); and
-    # the bytes of completion records the driver received (all it receives from the workers)
+    # this invocation's work: splits it skipped because an interrupted run had finished them; the Ray nodes
+    # the splits ran on (node id → input files read there, → records processed there, → part files written
+    # there); and the bytes of completion records the driver received (all it receives from the workers)
     document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": skipped,
                        "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),

@@ -123,10 +123,7 @@ class SplitOutputs:
 
     def clear(self) -> None:
         """Remove what an earlier attempt at this split left: its record first, then its part files."""
-        (self.work_dir / DONE / f"{self.name}.json").unlink(missing_ok=True)
-        for name in OUTPUTS:
-            for old in (self.work_dir / PARTS / name).glob(f"part-{self.name}-*"):
-                old.unlink(missing_ok=True)
+        remove_outputs(self.work_dir, self.name)
 
     def write(self, table: pa.Table) -> None:
         quarantined = pc.is_valid(table[C.QUARANTINE_REASON])
@@ -246,26 +243,48 @@ def read_done(work_dir: Path, index: int, split: int = 0) -> SplitRecord | None:
     return record
 
 
-def merge_records(records: list[SplitRecord]) -> tuple[Ledger, dict[str, Summary], dict[str, dict]]:
-    """The ledger, score summaries and per-source counts of the whole run, summed in input order."""
-    ledger, scores, sources = Ledger(), {}, defaultdict(Counter)
-    for record in records:
-        ledger += record.ledger
+class RecordSums:
+    """Completion records summed: the ledger, score summaries, per-source counts and stage counters. All
+    are sums (the summaries' exactly), so the totals do not depend on the order records are added in."""
+
+    def __init__(self, stage_names: list[str] = ()):
+        self.ledger, self.scores, self.sources = Ledger(), {}, defaultdict(Counter)
+        self.stages = {name: StageStats(name) for name in stage_names}
+
+    def add(self, record: SplitRecord) -> None:
+        self.ledger += record.ledger
         for name, summary in record.scores.items():
-            scores[name] = scores[name] + summary if name in scores else summary
+            self.scores[name] = self.scores[name] + summary if name in self.scores else summary
         for source, counts in record.sources.items():
-            sources[source].update(counts)
-    return ledger, scores, {s: dict(sorted(c.items())) for s, c in sorted(sources.items())}
+            self.sources[source].update(counts)
+        for stats in record.stages:
+            self.stages[stats.stage] = self.stages[stats.stage] + stats if stats.stage in self.stages else stats
+
+    def source_counts(self) -> dict[str, dict]:
+        return {s: dict(sorted(c.items())) for s, c in sorted(self.sources.items())}
+
+
+def merge_records(records: list[SplitRecord]) -> tuple[Ledger, dict[str, Summary], dict[str, dict]]:
+    """The ledger, score summaries and per-source counts of the whole run."""
+    sums = RecordSums()
+    for record in records:
+        sums.add(record)
+    return sums.ledger, sums.scores, sums.source_counts()
+
+
+def remove_outputs(work_dir: Path, name_glob: str) -> None:
+    """Remove the completion records and part files of the splits whose `split_name` matches `name_glob`:
+    records first, so no record outlives a part it lists."""
+    for record in (Path(work_dir) / DONE).glob(f"{name_glob}.json*"):
+        record.unlink(missing_ok=True)
+    for name in OUTPUTS:
+        for part in (Path(work_dir) / PARTS / name).glob(f"part-{name_glob}-*"):
+            part.unlink(missing_ok=True)
 
 
 def discard_input(work_dir: Path, index: int) -> None:
-    """Remove every completion record and part file of input `index` (all its splits): records first, so
-    no record outlives a part it lists."""
-    for record in (Path(work_dir) / DONE).glob(f"{index:07d}-*"):
-        record.unlink(missing_ok=True)
-    for name in OUTPUTS:
-        for part in (Path(work_dir) / PARTS / name).glob(f"part-{index:07d}-*"):
-            part.unlink(missing_ok=True)
+    """Remove every split's completion record and part files of input `index`."""
+    remove_outputs(work_dir, f"{index:07d}-*")
 
 
 def write_rows(work_dir: Path, inputs: list[str], table: pa.Table, rows_per_file: int = ROWS_PER_FILE) -> list[SplitRecord]:
