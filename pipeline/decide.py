@@ -8,7 +8,6 @@ dropped (it goes to quarantine/).
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any

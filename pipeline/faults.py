@@ -20,8 +20,12 @@ Points (what a test can name):
                     the driver has it (the retried split rewrites the same files)
     driver:split    the driver, after it received a split's completion record
     dedup:PHASE     the driver, after dedup phase PHASE (bands, buckets, components, members, keepers, rewrite)
-    tokenize:spill  the driver, after tokenization spilled every document, before shards are cut
-    tokenize:shard  the driver, after a shard file was closed
+    tokenize:tokenizer  the driver, after the tokenizer was trained (or loaded) and recorded
+    tokenize:encode     an encode task (worker), after its spill file, before its completion record
+    tokenize:encoded    the driver, after it received an encode task's completion record
+    tokenize:spill      the driver, after every document was encoded and spilled, before shards are cut
+    tokenize:write      a shard-unit task (worker), after a shard file was closed, before the unit's record
+    tokenize:shard      the driver, for each shard listed in a shard unit's completion record it received
     finish          the driver, after the outputs are final, before stats.json is written
 """
 

@@ -515,7 +515,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if tokens_record.exists():
         tokens = json.loads(tokens_record.read_text())
     else:
-        manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize)
+        exchange: dict = {}
+        manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize, work=work / "tokenize",
+                                workers=workers, report=exchange)
         tokens = {
             "vocab_size": manifest.vocab_size,
             "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
@@ -523,6 +525,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
             "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
             "shards": len(manifest.shards),
+            "exchange": exchange,  # tasks, spill, units, seconds per phase (pipeline/tokenize.py)
         }
         write_atomic(tokens_record, json.dumps(tokens))
     driver_peak["tokenize"] = _peak_rss_mib()

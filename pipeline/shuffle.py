@@ -5,13 +5,17 @@ shards hold the documents in key order (repeated ids in input order). That is a 
 the whole corpus, not of a window or a file: it depends on the seed and the set of documents only, not
 on the input order, the curated file layout or the memory bound.
 
-Memory. The sort is external and bucketed. Pass 1 (`GlobalShuffle.add`) spills each document, tokens and
-provenance, to the bucket named by the top bits of its key: one Arrow IPC file per bucket, under a
-temporary folder. Pass 2 (`GlobalShuffle.documents`) takes the buckets in key order, loads one, sorts it
-by key and hands its documents on. A bucket whose file is larger than `bucket_bytes` is never loaded: it
-is re-partitioned by the next bits of the key, batch by batch, until each part fits or holds a single
-document. So the shuffle holds at most one bucket of at most `bucket_bytes` (or a single document larger
-than that) plus the spill buffers, which are bounded by `bucket_bytes / 2`; `_load` checks the bound.
+Memory. The sort is external and bucketed. Pass 1 (`GlobalShuffle.add`, or `add_batch` for documents
+keyed elsewhere by `keyed_batch`) holds documents, tokens and provenance, while they stay within half of
+`bucket_bytes`; past that it spills each to the bucket named by the next bits of its key: one Arrow IPC
+file per bucket, under a temporary folder. Pass 2 (`GlobalShuffle.documents`) takes the buckets in key
+order, loads one, sorts it by (key, position) and hands its documents on. A bucket whose file is larger
+than `bucket_bytes` is never loaded: it is re-partitioned by the next bits of the key, batch by batch,
+until each part fits or holds a single document. So the shuffle holds at most one bucket of at most
+`bucket_bytes` (or a single document larger than that) plus the spill buffers, which are bounded by
+`bucket_bytes / 2`; `_load` checks the bound. A shuffle may hold one key range only (`bits`, `prefix`):
+pipeline/tokenize.py runs one per shard unit, in a Ray task, over the units' documents spilled by the
+encode tasks, so the whole corpus is sorted by many processes and each holds one bucket.
 
 Split. A document's split unit is its registered domain (`split_by="domain"`): the host's label under its
 public suffix, from the ICANN section of the Public Suffix List snapshot bundled with tldextract (no
@@ -198,6 +202,59 @@ def plan_split(domain_hist: np.ndarray, doc_hist: np.ndarray, val_fraction: floa
 
 # --- the shuffle ---------------------------------------------------------------------------------
 
+def shuffle_schema(token_dtype: np.dtype) -> pa.Schema:
+    """A keyed document: shuffle key, global position, split-unit keys, provenance, tokens."""
+    return pa.schema([
+        pa.field(KEY, pa.uint64()), pa.field(SEQ, pa.uint64()),
+        pa.field(DOMAIN_KEY, pa.uint64()), pa.field(DOC_KEY, pa.uint64()),
+        *C.schema_of(C.PROVENANCE_COLUMNS), pa.field(TOKENS, pa.large_list(pa.from_numpy_dtype(np.dtype(token_dtype)))),
+    ])
+
+
+def keyed_batch(schema: pa.Schema, docs: list[np.ndarray], provenance: dict[str, list], positions: np.ndarray,
+                seed: int, token_dtype: np.dtype) -> pa.RecordBatch:
+    """Documents (token arrays, each ending with eos) with their shuffle and split-unit keys, provenance and
+    global positions, as one record batch of `schema` (`shuffle_schema`)."""
+    n = len(docs)
+    ids, urls = provenance[C.ID], provenance[C.URL]
+    keys = np.fromiter((shuffle_key(i, seed) for i in ids), dtype=np.uint64, count=n)
+    units = [split_unit_keys(u, i, seed) for u, i in zip(urls, ids)]
+    domain_keys = np.fromiter((d for d, _ in units), dtype=np.uint64, count=n)
+    doc_keys = np.fromiter((d for _, d in units), dtype=np.uint64, count=n)
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.concatenate(docs).astype(token_dtype, copy=False) if offsets[-1] else np.zeros(0, token_dtype)
+    tokens = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
+    columns = [pa.array(keys), pa.array(np.asarray(positions, dtype=np.uint64)), pa.array(domain_keys), pa.array(doc_keys),
+               *(pa.array(provenance[name], type=C.TYPES[name]) for name in C.PROVENANCE_COLUMNS), tokens]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class SplitHistograms:
+    """Documents per split-unit bin (domain and document units): all the split rule needs of pass 1."""
+
+    def __init__(self):
+        self.domain = np.zeros(SPLIT_BINS, dtype=np.int64)
+        self.doc = np.zeros(SPLIT_BINS, dtype=np.int64)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        for hist, column in ((self.domain, DOMAIN_KEY), (self.doc, DOC_KEY)):
+            np.add.at(hist, (batch.column(column).to_numpy() >> _SPLIT_SHIFT).astype(np.intp), 1)
+
+    def sparse(self) -> dict[str, np.ndarray]:
+        """The non-empty bins and their counts (for a file or a message)."""
+        out = {}
+        for name, hist in (("domain", self.domain), ("doc", self.doc)):
+            bins = np.flatnonzero(hist)
+            out[f"{name}_bins"], out[f"{name}_counts"] = bins.astype(np.int64), hist[bins]
+        return out
+
+    def add_sparse(self, sparse) -> None:
+        for name, hist in (("domain", self.domain), ("doc", self.doc)):
+            np.add.at(hist, np.asarray(sparse[f"{name}_bins"], dtype=np.intp), np.asarray(sparse[f"{name}_counts"]))
+
+
 @dataclass
 class ShuffleStats:
     documents: int = 0
@@ -293,25 +350,30 @@ class GlobalShuffle:
     partition's fan-out; a wrong estimate costs an extra re-partition of the buckets, never the bound.
     """
 
-    def __init__(self, work_dir: Path, seed: int, token_dtype: np.dtype, bucket_bytes: int, expected_bytes: int = 0):
+    def __init__(self, work_dir: Path, seed: int, token_dtype: np.dtype, bucket_bytes: int, expected_bytes: int = 0,
+                 bits: int = 0, prefix: int = 0):
         if bucket_bytes < 4096:
             raise ValueError(f"shuffle bucket bound of {bucket_bytes} bytes is below the 4096-byte minimum")
         self.work_dir, self.seed, self.bucket_bytes = Path(work_dir), seed, bucket_bytes
+        self.expected_bytes, self.bits, self.prefix = expected_bytes, bits, prefix  # the key range (bits, prefix) it holds
         self.stats = ShuffleStats()
-        self.schema = pa.schema([
-            pa.field(KEY, pa.uint64()), pa.field(SEQ, pa.uint64()),
-            pa.field(DOMAIN_KEY, pa.uint64()), pa.field(DOC_KEY, pa.uint64()),
-            *C.schema_of(C.PROVENANCE_COLUMNS), pa.field(TOKENS, pa.large_list(pa.from_numpy_dtype(np.dtype(token_dtype)))),
-        ])
         self.token_dtype = np.dtype(token_dtype)
-        self.domain_hist = np.zeros(SPLIT_BINS, dtype=np.int64)
-        self.doc_hist = np.zeros(SPLIT_BINS, dtype=np.int64)
+        self.schema = shuffle_schema(self.token_dtype)
+        self.histograms = SplitHistograms()
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.work_dir.mkdir(parents=True)
-        bits = _fanout_bits(expected_bytes, bucket_bytes)
-        self.stats.initial_buckets = 1 << bits
-        self._root = _Partition(self.work_dir, self.schema, 0, 0, bits, self._flush_bytes(bits))
+        self._held: list[pa.RecordBatch] = []
+        self._held_bytes = 0
+        self._root: _Partition | None = None
         self._buckets: list[_Bucket] | None = None
+
+    @property
+    def domain_hist(self) -> np.ndarray:
+        return self.histograms.domain
+
+    @property
+    def doc_hist(self) -> np.ndarray:
+        return self.histograms.doc
 
     def _flush_bytes(self, sub_bits: int) -> int:
         # All children's buffers together stay within half the bound.
@@ -323,36 +385,49 @@ class GlobalShuffle:
     def __exit__(self, *exc) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def add(self, docs: list[np.ndarray], provenance: dict[str, list]) -> None:
-        """Spill a batch: token arrays (each ending with eos) and their provenance columns."""
+    def add(self, docs: list[np.ndarray], provenance: dict[str, list], positions: np.ndarray | None = None) -> None:
+        """Spill a batch: token arrays (each ending with eos), their provenance columns, and their global
+        positions (the tie-break among equal keys; default: the order of `add` calls)."""
+        if positions is None:
+            positions = np.arange(self.stats.documents, self.stats.documents + len(docs), dtype=np.uint64)
+        batch = keyed_batch(self.schema, docs, provenance, positions, self.seed, self.token_dtype)
+        self.histograms.add(batch)
+        self.add_batch(batch)
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        """Spill documents already keyed (`keyed_batch`, this shuffle's schema)."""
         if self._buckets is not None:
             raise RuntimeError("GlobalShuffle.add after documents(): pass 1 is over")
-        n = len(docs)
-        if not n:
+        if not batch.num_rows:
             return
-        ids, urls = provenance[C.ID], provenance[C.URL]
-        keys = np.fromiter((shuffle_key(i, self.seed) for i in ids), dtype=np.uint64, count=n)
-        units = [split_unit_keys(u, i, self.seed) for u, i in zip(urls, ids)]
-        domain_keys = np.fromiter((d for d, _ in units), dtype=np.uint64, count=n)
-        doc_keys = np.fromiter((d for _, d in units), dtype=np.uint64, count=n)
-        np.add.at(self.domain_hist, (domain_keys >> _SPLIT_SHIFT).astype(np.intp), 1)
-        np.add.at(self.doc_hist, (doc_keys >> _SPLIT_SHIFT).astype(np.intp), 1)
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        values = np.concatenate(docs).astype(self.token_dtype, copy=False) if offsets[-1] else np.zeros(0, self.token_dtype)
-        tokens = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
-        columns = [pa.array(keys), pa.array(np.arange(self.stats.documents, self.stats.documents + n, dtype=np.uint64)),
-                   pa.array(domain_keys), pa.array(doc_keys),
-                   *(pa.array(provenance[name], type=C.TYPES[name]) for name in C.PROVENANCE_COLUMNS), tokens]
-        self.stats.documents += n
-        self._root.add(pa.RecordBatch.from_arrays(columns, schema=self.schema))
+        self.stats.documents += batch.num_rows
+        if self._root is None:  # held in memory while within half the bound
+            self._held.append(batch)
+            self._held_bytes += batch.nbytes
+            if self._held_bytes <= self.bucket_bytes // 2:
+                return
+            bits = _fanout_bits(max(self.expected_bytes, 2 * self._held_bytes), self.bucket_bytes)
+            self.stats.initial_buckets = 1 << bits
+            self._root = _Partition(self.work_dir, self.schema, self.bits, self.prefix, min(bits, 64 - self.bits),
+                                    self._flush_bytes(bits))
+            held, self._held = self._held, []
+            for part in held:
+                self._root.add(part)
+            return
+        self._root.add(batch)
 
     def documents(self) -> Iterator[ShuffledDocument]:
         """Pass 2: every document once, in shuffle-key order, one bucket in memory at a time. Once:
         each bucket file is deleted as it is read."""
         if self._buckets is not None:
             raise RuntimeError("GlobalShuffle.documents() runs once: its buckets are consumed")
+        if self._root is None:  # it all fitted in memory: one bucket, never written
+            self._buckets = []
+            if self._held:
+                table = pa.Table.from_batches(self._held, self.schema)
+                self._held = []
+                yield from self._ordered(table, self.stats.documents)
+            return
         self._buckets = self._root.close()
         self.stats.spilled_bytes = sum(b.file_bytes for b in self._buckets)
         for bucket in self._buckets:
@@ -384,9 +459,13 @@ class GlobalShuffle:
         if table.nbytes > self.bucket_bytes and splittable:
             raise RuntimeError(f"shuffle bucket {bucket.path.name} holds {table.nbytes} bytes, over the "
                                f"{self.bucket_bytes}-byte bound: the bucketing is broken")
+        yield from self._ordered(table, bucket.docs)
+
+    def _ordered(self, table: pa.Table, docs: int) -> Iterator[ShuffledDocument]:
+        """One bucket's documents, sorted by (key, position)."""
         self.stats.buckets_loaded += 1
         self.stats.max_bucket_docs = max(self.stats.max_bucket_docs, table.num_rows)
-        if table.nbytes > self.bucket_bytes:
+        if table.nbytes > self.bucket_bytes and docs == 1:
             self.stats.oversized_documents += 1
         else:
             self.stats.max_bucket_bytes = max(self.stats.max_bucket_bytes, table.nbytes)

@@ -268,6 +268,11 @@ class TokenizeConfig(_Model):
     split_by: Literal["domain", "url"] = "domain"
     # Memory bound of the global shuffle: the most bytes of tokenized documents (one bucket) held at once.
     shuffle_bucket_bytes: int = Field(default=256 << 20, ge=4096)
+    # The trained tokenizer's sample: whole documents chosen by a seeded hash of their id, up to this many
+    # bytes of text (every document when the curated text is smaller). Ignored with tokenizer_file.
+    tokenizer_sample_bytes: int = Field(default=200_000_000, ge=1)
+    # Text per encode task (consecutive curated row groups): sets the tasks' size, never the shards.
+    encode_task_bytes: int = Field(default=16 << 20, ge=1)
 
 
 class DedupConfig(_Model):

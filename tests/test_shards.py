@@ -23,6 +23,11 @@ from gristmill.schemas.shards import Manifest, ShardWriter, read_shard, sha256_f
 
 from test_tokenize import web_rows, write_curated
 
+@pytest.fixture(autouse=True)
+def _ray(ray_local):
+    """tokenize_run's steps are Ray tasks."""
+
+
 # --- the split rule --------------------------------------------------------------------------------
 
 
@@ -282,6 +287,8 @@ def _rewrite_manifest(folder: Path, **changes) -> None:
 
 def test_cli_verify_names_what_is_wrong(shards, tmp_path):
     runner = CliRunner()
+    train0, val0 = (Manifest.read(shards).split_files(split)[0] for split in ("train", "val"))
+    train0_docs = train0.replace(".bin", ".docs.parquet")
 
     def fails(folder: Path, message: str) -> None:
         result = runner.invoke(app, ["shards", "verify", str(folder)])
@@ -289,17 +296,17 @@ def test_cli_verify_names_what_is_wrong(shards, tmp_path):
 
     fails(tmp_path / "nowhere", "no manifest.json")
     altered = _copy(shards, tmp_path / "altered")
-    data = bytearray((altered / "train-00000.bin").read_bytes())
+    data = bytearray((altered / train0).read_bytes())
     data[100] ^= 1
-    (altered / "train-00000.bin").write_bytes(bytes(data))
-    fails(altered, "train-00000.bin: sha256")
+    (altered / train0).write_bytes(bytes(data))
+    fails(altered, f"{train0}: sha256")
 
     truncated = _copy(shards, tmp_path / "truncated")
-    (truncated / "val-00000.bin").write_bytes((truncated / "val-00000.bin").read_bytes()[:-8])
+    (truncated / val0).write_bytes((truncated / val0).read_bytes()[:-8])
     raw = json.loads((truncated / "manifest.json").read_text())
     for entry in raw["shards"]:
-        if entry["file"] == "val-00000.bin":
-            entry["sha256"] = sha256_file(truncated / "val-00000.bin")
+        if entry["file"] == val0:
+            entry["sha256"] = sha256_file(truncated / val0)
     (truncated / "manifest.json").write_text(json.dumps(raw))
     fails(truncated, "truncated or padded")
 
@@ -313,24 +320,24 @@ def test_cli_verify_names_what_is_wrong(shards, tmp_path):
     fails(renumbered, "'|||EMAIL_ADDRESS|||' is id 1, the manifest says 399")
 
     no_eos = _copy(shards, tmp_path / "no_eos")
-    writer = ShardWriter(no_eos / "train-00000.bin", np.uint16)
-    shard_docs = [read_shard(shards / "train-00000.bin").document(i).copy() for i in range(2)]
+    writer = ShardWriter(no_eos / train0, np.uint16)
+    shard_docs = [read_shard(shards / train0).document(i).copy() for i in range(2)]
     shard_docs[1][-1] = 5
     for doc in shard_docs:
         writer.add(doc)
     writer.close()
     raw = json.loads((no_eos / "manifest.json").read_text())
-    raw["shards"][0].update(sha256=sha256_file(no_eos / "train-00000.bin"), tokens=sum(map(len, shard_docs)), docs=2)
+    raw["shards"][0].update(sha256=sha256_file(no_eos / train0), tokens=sum(map(len, shard_docs)), docs=2)
     (no_eos / "manifest.json").write_text(json.dumps(raw))
     fails(no_eos, "document 1 does not end with the eos token")
 
     index = _copy(shards, tmp_path / "index")
-    table = pq.read_table(index / "train-00000.docs.parquet").slice(1)
-    pq.write_table(table, index / "train-00000.docs.parquet")
+    table = pq.read_table(index / train0_docs).slice(1)
+    pq.write_table(table, index / train0_docs)
     raw = json.loads((index / "manifest.json").read_text())
-    raw["shards"][0]["docs_sha256"] = sha256_file(index / "train-00000.docs.parquet")
+    raw["shards"][0]["docs_sha256"] = sha256_file(index / train0_docs)
     (index / "manifest.json").write_text(json.dumps(raw))
-    fails(index, "train-00000.docs.parquet:")
+    fails(index, f"{train0_docs}:")
 
 
 def test_cli_export_writes_both_formats_and_refuses_bad_shards(shards, tmp_path):

@@ -17,6 +17,11 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
 from gristmill.schemas.shards import PII_PLACEHOLDERS, SHUFFLE_KEY_SORT, read_shard, verify_shards
 
+@pytest.fixture(autouse=True)
+def _ray(ray_local):
+    """tokenize_run's steps are Ray tasks."""
+
+
 TEXTS = [
     f"Document {i}: the miller ground {i * 3} sacks of wheat and wrote to |||EMAIL_ADDRESS||| about the river. "
     "The water was high this spring, and the wheel turned day and night." * 3
@@ -130,7 +135,7 @@ def test_global_shuffle_is_seeded_and_keeps_every_document_once(web_curated, tmp
     train_order = [d[3] for d in docs if d[0] == "train"]
     assert train_order != [i for i in input_ids if i in set(train_order)]  # not the input order
     # Documents move across shards and curated files: the first train shard mixes all three input files.
-    first_shard = {d[3] for d in docs if d[1] == "train-00000.bin"}
+    first_shard = {d[3] for d in docs if d[1] == manifest.split_files("train")[0]}
     thirds = [set(input_ids[k * len(rows) // 3 : (k + 1) * len(rows) // 3]) for k in range(3)]
     assert all(first_shard & third for third in thirds)
     assert manifest.shuffle_method == SHUFFLE_KEY_SORT and manifest.seed == 3
@@ -190,3 +195,75 @@ def test_a_literal_eos_string_in_a_page_is_text_not_a_document_boundary(tmp_path
     assert [tokens.count(manifest.eos_id) for tokens in by_id.values()] == [1, 1]  # only the separator
     assert all(tokens[-1] == manifest.eos_id for tokens in by_id.values())
     assert tokenizer.decode(by_id["eos"][:-1], skip_special_tokens=False) == text
+
+
+# --- the distributed step: workers, part layout, the tokenizer sample ---------------------------------------
+
+
+def _exchange_config(**changes) -> TokenizeConfig:
+    # 1 KB of text per encode task: a task per row group; shard_tokens 1024: several shard units.
+    return TokenizeConfig(vocab_size=400, shard_tokens=1024, val_fraction=0.1, encode_task_bytes=1024, **changes)
+
+
+def test_shards_are_byte_identical_with_one_and_two_workers_and_any_part_layout(tmp_path):
+    rows = web_rows(n_sites=90)
+    one_part, six_parts = write_curated(tmp_path / "one", rows), write_curated(tmp_path / "six", rows, files=6)
+    reports = {}
+    for name, curated, workers in (("w1", six_parts, 1), ("w2", six_parts, 2), ("layout", one_part, 2)):
+        reports[name] = {}
+        tokenize_run(curated, tmp_path / name, _exchange_config(), workers=workers, report=reports[name])
+    assert _files(tmp_path / "w1") == _files(tmp_path / "w2") == _files(tmp_path / "layout")
+    report = reports["w2"]
+    # The exchange really ran in pieces: six encode tasks, several shard units, one global document order.
+    assert report["workers"] == 2 and report["encode_tasks"] == 6 and report["units"] >= 4, report
+    assert reports["w1"]["workers"] == 1 and reports["layout"]["encode_tasks"] == 1
+    manifest, docs = shard_documents(tmp_path / "w2")
+    units = {entry.file.split("-")[1] for entry in manifest.shards}
+    assert len(units) == report["units"]
+    train = [d for d in docs if d[0] == "train"]
+    from gristmill.pipeline.shuffle import shuffle_key
+
+    keys = [shuffle_key(d[3], 0) for d in train]
+    assert keys == sorted(keys) and len(docs) == len(rows)  # the train shards, in manifest order: key order
+    assert not (tmp_path / "w2.work").exists()
+
+
+def test_the_tokenizer_sample_is_bounded_and_independent_of_the_part_layout(tmp_path):
+    rows = web_rows(n_sites=40)
+    total = sum(len(r[C.TEXT].encode()) for r in rows)
+    config = _exchange_config(tokenizer_sample_bytes=total // 3)
+    reports = {"one": {}, "six": {}, "whole": {}}
+    tokenize_run(write_curated(tmp_path / "a", rows), tmp_path / "one", config, report=reports["one"])
+    tokenize_run(write_curated(tmp_path / "b", rows, files=6), tmp_path / "six", config, report=reports["six"])
+    tokenize_run(tmp_path / "a" / "curated", tmp_path / "whole", _exchange_config(), report=reports["whole"])
+    sample = reports["one"]["sample"]
+    assert sample == reports["six"]["sample"] and sample["text_bytes"] == total
+    assert 0.2 * total < sample["sample_bytes"] <= total // 3  # the bound, filled to within a bin
+    assert reports["whole"]["sample"]["sample_bytes"] == total  # under the bound: every document
+    tokenizer = {name: (tmp_path / name / "tokenizer.json").read_bytes() for name in ("one", "six", "whole")}
+    assert tokenizer["one"] == tokenizer["six"] != tokenizer["whole"]
+    assert _files(tmp_path / "one") == _files(tmp_path / "six")
+
+
+def test_a_rerun_resumes_from_the_step_records_and_redoes_a_torn_unit(tmp_path):
+    """The work folder survives an interrupted step: a rerun keeps the tokenizer and the encode records,
+    redoes a unit whose record is missing (its stale shards deleted first) and writes the clean bytes."""
+    rows = web_rows(n_sites=90)
+    curated = write_curated(tmp_path, rows, files=3)
+    tokenize_run(curated, tmp_path / "clean", _exchange_config())
+    work = tmp_path / "work"
+    tokenize_run(curated, tmp_path / "shards", _exchange_config(), work=work)
+    units = sorted((work / "units").glob("*.json"))
+    assert len(units) >= 4
+    # Break it as a kill would: a unit's record gone and one of its shards cut short; the manifest gone.
+    torn = units[1].stem
+    units[1].unlink()
+    shard = next((tmp_path / "shards").glob(f"train-{torn}-*.bin"))
+    shard.write_bytes(shard.read_bytes()[:10])
+    (tmp_path / "shards" / "manifest.json").unlink()
+    report = {}
+    tokenize_run(curated, tmp_path / "shards", _exchange_config(), work=work, report=report)
+    # The tokenizer and every encode task were kept; one unit was redone.
+    assert "sample" not in report and "train" not in report["seconds"]
+    assert report["encode_tasks_run"] == 0 and report["units_run"] == 1
+    assert _files(tmp_path / "shards") == _files(tmp_path / "clean")
