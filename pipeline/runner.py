@@ -44,6 +44,7 @@ from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.process import peak_rss_mib
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
 from gristmill.pipeline.sources.base import WHOLE
 from gristmill.pipeline.sources.warc import WarcSource
@@ -132,15 +133,6 @@ def _worker_count() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def _peak_rss_mib() -> float | None:
-    """This process's peak resident memory so far (VmHWM), in MiB; None where /proc is not there."""
-    try:
-        with open("/proc/self/status") as handle:
-            return round(next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024, 1)
-    except (OSError, StopIteration):
-        return None
 
 
 PLAN_CHUNK = 64  # inputs planned per Ray task
@@ -464,7 +456,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
             parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
-    driver_peak = {"splits": _peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
+    driver_peak = {"splits": peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
 
@@ -497,7 +489,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                 sources_counts[source]["kept"] -= removed
             ledger.check(records_read=records_read)
 
-    driver_peak["dedup"] = _peak_rss_mib()
+    driver_peak["dedup"] = peak_rss_mib()
     from gristmill.pipeline.breakdown import breakdown_of
 
     breakdown = breakdown_of(output)
@@ -509,7 +501,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
         before = next(s.counts for s in stage_stats if s.stage == tagger.name)
         representation = before_after(before, counts_of_curated(output / "curated"))
 
-    driver_peak["breakdown"] = _peak_rss_mib()
+    driver_peak["breakdown"] = peak_rss_mib()
     tokenize_started = time.perf_counter()
     tokens_record = work / "tokens.json"
     if tokens_record.exists():
@@ -528,7 +520,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             "exchange": exchange,  # tasks, spill, units, seconds per phase (pipeline/tokenize.py)
         }
         write_atomic(tokens_record, json.dumps(tokens))
-    driver_peak["tokenize"] = _peak_rss_mib()
+    driver_peak["tokenize"] = peak_rss_mib()
     fault_point("finish")
     stats = RunStats(
         ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,

@@ -48,8 +48,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from gristmill.pipeline.dedup.shuffle import release_memory
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.process import peak_rss_mib, release_memory
 from gristmill.pipeline.shuffle import KEY, GlobalShuffle, SplitHistograms, SplitPlan, keyed_batch, plan_split, shuffle_schema
 from gristmill.pipeline.writers import write_atomic
 from gristmill.schemas import columns as C
@@ -231,7 +231,7 @@ def _sample_task(task: list[RowGroup], seed: int) -> dict:
                               count=len(batch[C.TEXT]))
         np.add.at(hist, _sample_bins(batch[C.ID], seed), lengths)
     bins = np.flatnonzero(hist)
-    return {"bins": bins, "bytes": hist[bins]}
+    return {"bins": bins, "bytes": hist[bins], "peak_rss_mib": peak_rss_mib()}
 
 
 def sample_limit(hist: np.ndarray, sample_bytes: int) -> int:
@@ -245,7 +245,7 @@ def sample_limit(hist: np.ndarray, sample_bytes: int) -> int:
     return max(within, first + 1)
 
 
-def _train_task(tasks: list[list[RowGroup]], seed: int, limit: int, vocab_size: int, path: str) -> None:
+def _train_task(tasks: list[list[RowGroup]], seed: int, limit: int, vocab_size: int, path: str) -> dict:
     def texts():
         for task in tasks:
             for _, batch in _read(task, [C.ID, C.TEXT]):
@@ -256,6 +256,7 @@ def _train_task(tasks: list[list[RowGroup]], seed: int, limit: int, vocab_size: 
     check_placeholders(tokenizer)
     tokenizer.save(f"{path}.tmp")
     os.replace(f"{path}.tmp", path)
+    return {"peak_rss_mib": peak_rss_mib()}
 
 
 # --- 3. encode and spill -----------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def _encode_task(index: int, task: list[RowGroup], tokenizer_path: str, work: st
     record = {"docs": docs, "tokens": tokens, "batches": spill.batches}
     write_atomic(Path(work) / ENCODED / f"{index:05d}.json", json.dumps(record))
     release_memory()
-    return {"docs": docs, "tokens": tokens}
+    return {"docs": docs, "tokens": tokens, "peak_rss_mib": peak_rss_mib()}
 
 
 # --- 5. shard units ---------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ def _unit_task(unit: int, g: int, work: str, shards_dir: str, encode_tasks: int,
               "val": [dataclasses.asdict(e) for e in sinks["val"].entries], "shuffle": stats}
     write_atomic(work / UNITS / f"{unit:05d}.json", json.dumps(record))
     release_memory()
-    return record
+    return record | {"peak_rss_mib": peak_rss_mib()}
 
 
 # --- the step ---------------------------------------------------------------------------------------
@@ -391,20 +392,25 @@ class _Tasks:
         self.workers = max(1, min(workers or int(cpus), int(cpus)))
         self.cpus = cpus / self.workers
         self.env = {"env_vars": {"RAYON_NUM_THREADS": "1", "RAYON_RS_NUM_CPUS": "1", "TOKENIZERS_PARALLELISM": "false"}}
+        self.peaks: dict[str, float] = {}  # step → the largest peak RSS (MiB) a task of it reported
 
-    def run(self, fn, calls: list[tuple], on_result=None) -> list:
+    def run(self, fn, calls: list[tuple], on_result=None) -> None:
+        """`fn(*args)` for each of `calls`; `on_result(i, result)` as each ends (results are not kept). The
+        peak RSS the tasks report (their processes' VmHWM) is kept by step in `peaks`."""
         import ray
 
         remote = ray.remote(fn).options(num_cpus=self.cpus, runtime_env=self.env, max_retries=3)
-        refs = {remote.remote(*args): i for i, args in enumerate(calls)}
-        results: list = [None] * len(calls)
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            i = refs.pop(done[0])
-            results[i] = ray.get(done[0])
-            if on_result is not None:
-                on_result(i, results[i])
-        return results
+        index = {remote.remote(*args): i for i, args in enumerate(calls)}
+        pending = list(index)
+        while pending:
+            ray.wait(pending, num_returns=1)
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+            for ref in done:
+                result = ray.get(ref)
+                step = fn.__name__.strip("_").removesuffix("_task")
+                self.peaks[step] = max(self.peaks.get(step, 0.0), result.get("peak_rss_mib") or 0.0)
+                if on_result is not None:
+                    on_result(index.pop(ref), result)
 
 
 def _load_record(path: Path) -> dict | None:
@@ -534,6 +540,7 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig, wo
                              plan_ref) for u in todo], lambda k, record: unit_done(todo[k], record))
     phase("shards")
     shuffles = [units[u]["shuffle"] for u in sorted(units)]
+    report["task_peak_rss_mib"] = runner.peaks
     report["largest_unit_bytes"] = max((s["max_bucket_bytes"] for s in shuffles), default=0)
     report["unit_resplits"] = sum(s["resplits"] for s in shuffles)
 

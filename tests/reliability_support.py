@@ -40,14 +40,17 @@ def split_warc(source: Path, folder: Path, parts: int) -> list[Path]:
     return paths
 
 
-def small_job(folder: Path, inputs: list[Path], num_cpus: int | None = 2, **overrides) -> Path:
-    """The quickstart job over `inputs`, with small shards (several per split, so tokenization has a middle)."""
+def small_job(folder: Path, inputs: list[Path], num_cpus: int | None = 2, tokenize: dict | None = None,
+              **overrides) -> Path:
+    """The quickstart job over `inputs`, with small shards (several per split, so tokenization has a middle);
+    `tokenize`: settings of its tokenize section to change."""
     job = yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())
     job["sources"] = [{"type": "warc", "paths": [str(p) for p in inputs]}]
     job["output"] = str(folder / "unused")
     job["ray"] = {"num_cpus": num_cpus, "object_store_memory_mb": 256}
     job["tokenize"]["shard_tokens"] = 4000
     job["tokenize"]["vocab_size"] = 1024
+    job["tokenize"].update(tokenize or {})
     job.update(overrides)
     path = folder / "job.yaml"
     path.write_text(yaml.safe_dump(job))

@@ -102,6 +102,31 @@ def test_worker_killed_mid_write_then_driver_killed_then_resumed(corpus, clean, 
     assert _stats(out)["run"]["inputs_skipped"] == len(records) - 1  # the torn split was redone
 
 
+def test_driver_killed_mid_exchange_and_a_shard_unit_worker_killed_then_resumed(corpus, tmp_path):
+    """Tokenization in pieces (an encode task per curated row group, several shard units): the driver dies
+    after the 2nd encode record; resumed, a unit task's worker dies after writing a shard (Ray retries the
+    unit) and the driver dies after receiving its 3rd shard; resumed again, only what was not recorded is
+    redone, and the bytes are a clean run's."""
+    folder, inputs, _ = corpus
+    job = small_job(tmp_path, inputs, tokenize={"shard_tokens": 1024, "encode_task_bytes": 4096})
+    clean = run(load_job(job), output=tmp_path / "clean", log=lambda m: None, max_workers=1)
+    exchange = clean.stats.tokens["exchange"]
+    assert exchange["encode_tasks"] >= 3 and exchange["units"] >= 2, exchange
+    out, markers, work = tmp_path / "run", tmp_path / "markers", tmp_path / "run" / ".work" / "tokenize"
+    _check(gristmill_run(job, out, fault="tokenize:encoded@2"), expect_killed=True)
+    assert len(list((work / "encoded").glob("*.json"))) >= 2 and not (out / ".work" / "tokens.json").exists()
+
+    _check(gristmill_run(job, out, resume=True, fault="tokenize:write@2,tokenize:shard@3", marker=markers),
+           expect_killed=True)
+    assert sorted(p.name for p in markers.iterdir()) == ["tokenize_shard@3", "tokenize_write@2"]
+    assert list((work / "units").glob("*.json")) and not (out / ".work" / "tokens.json").exists()
+
+    _check(gristmill_run(job, out, resume=True), expect_killed=False)
+    _assert_complete_and_equal(out, clean.output)
+    resumed = _stats(out)["tokens"]["exchange"]
+    assert resumed["encode_tasks_run"] == 0 and 0 < resumed["units_run"] < resumed["units"]
+
+
 def test_resume_of_a_complete_run_does_nothing_and_another_job_is_refused(corpus, clean, tmp_path):
     _, inputs, job = corpus
     result = gristmill_run(job, clean, resume=True)  # a complete run: nothing to do, nothing touched

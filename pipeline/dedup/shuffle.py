@@ -11,19 +11,7 @@ from __future__ import annotations
 
 import ray
 
-
-def release_memory() -> None:
-    import ctypes
-    import gc
-
-    import pyarrow as pa
-
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+from gristmill.pipeline.process import release_memory
 
 
 # Ray returns a task output under max_direct_call_object_size (100 KB) inline to its owner, the driver,
