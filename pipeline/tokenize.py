@@ -209,9 +209,12 @@ def plan_groups(curated_dir: Path, task_bytes: int) -> tuple[list[list[RowGroup]
 
 def _read(task: list[RowGroup], columns: list[str]) -> Iterator[tuple[int, dict]]:
     """(global position of the batch's first row, the batch as a dict of lists), row group by row group."""
+    files: dict[str, pq.ParquetFile] = {}
     for rg in task:
+        if rg.path not in files:
+            files = {rg.path: pq.ParquetFile(rg.path)}  # a task's row groups are consecutive: one file open at a time
         position = rg.position
-        for batch in pq.ParquetFile(rg.path).read_row_group(rg.group, columns=columns).to_batches(max_chunksize=_ENCODE_BATCH):
+        for batch in files[rg.path].read_row_group(rg.group, columns=columns).to_batches(max_chunksize=_ENCODE_BATCH):
             yield position, batch.to_pydict()
             position += batch.num_rows
 
@@ -382,8 +385,9 @@ def _unit_task(unit: int, g: int, work: str, shards_dir: str, encode_tasks: int,
 # --- the step ---------------------------------------------------------------------------------------
 
 class _Tasks:
-    """Ray tasks, at most `workers` at once (each reserves cpus/workers), each tokenizer on one thread (a
-    worker is a core); results come back as each task ends."""
+    """Ray tasks, at most `workers` at once, each reserving cpus/workers CPUs and running the tokenizers
+    library on that many threads (its own default is every core of the node); results come back as each
+    task ends."""
 
     def __init__(self, workers: int | None):
         import ray
@@ -391,15 +395,18 @@ class _Tasks:
         cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
         self.workers = max(1, min(workers or int(cpus), int(cpus)))
         self.cpus = cpus / self.workers
-        self.env = {"env_vars": {"RAYON_NUM_THREADS": "1", "RAYON_RS_NUM_CPUS": "1", "TOKENIZERS_PARALLELISM": "false"}}
         self.peaks: dict[str, float] = {}  # step → the largest peak RSS (MiB) a task of it reported
 
-    def run(self, fn, calls: list[tuple], on_result=None) -> None:
-        """`fn(*args)` for each of `calls`; `on_result(i, result)` as each ends (results are not kept). The
-        peak RSS the tasks report (their processes' VmHWM) is kept by step in `peaks`."""
+    def run(self, fn, calls: list[tuple], on_result=None, cpus: float | None = None) -> None:
+        """`fn(*args)` for each of `calls` (each reserving `cpus`, default cpus/workers, and running that many
+        tokenizer threads); `on_result(i, result)` as each ends (results are not kept). The peak RSS the
+        tasks report (their processes' VmHWM) is kept by step in `peaks`."""
         import ray
 
-        remote = ray.remote(fn).options(num_cpus=self.cpus, runtime_env=self.env, max_retries=3)
+        cpus = cpus or self.cpus
+        threads = str(max(1, int(cpus)))
+        env = {"env_vars": {"RAYON_NUM_THREADS": threads, "RAYON_RS_NUM_CPUS": threads}}
+        remote = ray.remote(fn).options(num_cpus=cpus, runtime_env=env, max_retries=3)
         index = {remote.remote(*args): i for i, args in enumerate(calls)}
         pending = list(index)
         while pending:
@@ -472,7 +479,9 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig, wo
             report["sample"] = {"text_bytes": int(hist.sum()), "sample_bytes": int(hist[:limit].sum()),
                                 "bins": limit, "of_bins": len(hist)}
             phase("sample")
-            runner.run(_train_task, [(tasks, config.seed, limit, config.vocab_size, str(tokenizer_path))])
+            # One task, so it gets the whole of `workers` (BPE training is multi-threaded).
+            runner.run(_train_task, [(tasks, config.seed, limit, config.vocab_size, str(tokenizer_path))],
+                       cpus=runner.cpus * runner.workers)
         write_atomic(tokenizer_record, json.dumps({"added": added, "sample": report.get("sample")}))
         phase("train")
         fault_point("tokenize:tokenizer")  # test-only fault injection (pipeline/faults.py)

@@ -272,7 +272,7 @@ class TokenizeConfig(_Model):
     # bytes of text (every document when the curated text is smaller). Ignored with tokenizer_file.
     tokenizer_sample_bytes: int = Field(default=200_000_000, ge=1)
     # Text per encode task (consecutive curated row groups): sets the tasks' size, never the shards.
-    encode_task_bytes: int = Field(default=16 << 20, ge=1)
+    encode_task_bytes: int = Field(default=8 << 20, ge=1)
 
 
 class DedupConfig(_Model):

@@ -2,7 +2,7 @@
 with SIGKILL at named points (pipeline/faults.py), Ray workers killed mid-stage, and `--resume`; every
 finished run's curated/rejected/quarantine Parquet and shards must equal a clean run's byte for byte.
 
-CI runs a reduced matrix (one chained driver-kill test, one run with six worker kills at once on four
+CI runs a reduced matrix (one chained driver-kill test, one run with ten worker kills at once on four
 workers). GRISTMILL_FULL_FAULTS=1 runs every point on its own (`faults_full`, a few minutes each)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reliability_support import DEMO, assert_same_outputs, gristmill_run, small_
 KILLED = -9  # the subprocess's return code after SIGKILL
 full = pytest.mark.skipif(not os.environ.get("GRISTMILL_FULL_FAULTS"), reason="full fault matrix: GRISTMILL_FULL_FAULTS=1")
 WORKER_POINTS = ["read@1", "stage:extract@2", "stage:language@1", "stage:quality@2", "stage:dedup@1", "stage:decide@2",
-                 "write:batch@2", "write:input@1"]
+                 "write:batch@2", "write:input@1", "tokenize:encode@1", "tokenize:write@1"]
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +141,10 @@ def test_resume_of_a_complete_run_does_nothing_and_another_job_is_refused(corpus
         run(load_job(job), output=tmp_path / "empty", resume=True, log=lambda m: None)
 
 
-def test_six_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_path):
-    """Stage actors SIGKILLed once each while reading and in five stages (a marker file makes the retry
-    live); Ray restarts the actors and retries their files; four workers against the clean run's one."""
+def test_ten_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_path):
+    """Stage actors SIGKILLed once each while reading, in five stages and writing (a marker file makes the
+    retry live), and a tokenize encode task and shard-unit task killed; Ray restarts the actors and retries
+    their splits and tasks; four workers against the clean run's one."""
     folder, inputs, _ = corpus
     job = small_job(tmp_path, inputs, num_cpus=4)
     markers = tmp_path / "markers"
@@ -158,8 +159,8 @@ def test_six_worker_kills_on_four_workers_give_clean_bytes(corpus, clean, tmp_pa
 # --- the full matrix (GRISTMILL_FULL_FAULTS=1) -------------------------------------------------------
 
 DRIVER_POINTS = ["driver:split@1", "driver:split@3", "driver:split@4", "dedup:bands", "dedup:components",
-                 "dedup:members", "dedup:keepers", "dedup:rewrite", "tokenize:spill", "tokenize:shard@1",
-                 "tokenize:shard@6", "finish"]
+                 "dedup:members", "dedup:keepers", "dedup:rewrite", "tokenize:tokenizer", "tokenize:encoded@1",
+                 "tokenize:spill", "tokenize:shard@1", "tokenize:shard@6", "finish"]
 
 
 @full
