@@ -152,10 +152,14 @@ def test_global_shuffle_is_seeded_and_keeps_every_document_once(web_curated, tmp
 def test_shards_do_not_depend_on_the_shuffle_memory_bound(web_curated, tmp_path):
     curated, _ = web_curated
     config = TokenizeConfig(vocab_size=400, shard_tokens=1500, val_fraction=0.1)
-    tokenize_run(curated, tmp_path / "big", config)
-    # 4 KiB buckets: the spill is split into many buckets and re-split; the order is the same.
-    tokenize_run(curated, tmp_path / "small", config.model_copy(update={"shuffle_bucket_bytes": 4096}))
+    big, small = {}, {}
+    tokenize_run(curated, tmp_path / "big", config, report=big)
+    # 4 KiB buckets: each unit task re-partitions its documents on disk and holds one 4 KiB bucket at a
+    # time (the encode tasks flush at 2 KiB); the shards are the same bytes.
+    tokenize_run(curated, tmp_path / "small", config.model_copy(update={"shuffle_bucket_bytes": 4096}), report=small)
     assert _files(tmp_path / "big") == _files(tmp_path / "small")
+    assert big["unit_resplits"] == 0 and small["unit_resplits"] > 0
+    assert 0 < small["largest_unit_bytes"] <= 4096 < big["largest_unit_bytes"]
 
 
 def test_split_keeps_each_registered_domain_on_one_side(web_curated, tmp_path):
