@@ -281,15 +281,37 @@ _ISSN_SHAPE = re.compile(r"\d{4}-\d{4}")
 _NEEDS_CONTEXT_SHAPES = re.compile(
     r"\d{3}[- .]\d{2}[- .]\d{4}|\d{5}-\d{4}|\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}|[1-9]\d?(?:[ .]\d{3})+|(?:1[89]|20)\d\d[ \t]\d+")
 # Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
-# _CONTEXT_AFTER after), in the languages of the regions below.
+# _CONTEXT_AFTER after), in the languages of the regions below: the phone words themselves and the verbs
+# of calling and texting, as presidio's and the DLP products' phone keyword lists have them.
 _PHONE_CONTEXT = re.compile(
     # Stems take their inflections ('telefonisch', 'telefonicamente', 'téléphonique', 'телефону').
     r"(?i)(?:\b(?:(?:tele)?phon\w*|tel|tels|call|calls|calling|fax|mobile|mob|cell|cellphone|ph|hotline|helpline|"
-    r"whats[ -]?app|viber|sms|contact|dial|reach (?:me|us)|t[ée]l[ée]phon\w*|tél|portable|appel(?:ez|er)?|"
-    r"telef[oó]n\w*|handy|mobil|rufnummer|anrufen|tfn|tlf|llam(?:e|ar|a)|móvil|movil|"
-    r"celular|cellulare|chiama(?:re)?|ligue|ligar|bel|gsm|puhelin\w*|τηλ\w*|телефон\w*|тел|"
-    r"моб\w*|звоните|факс|telp|điện thoại|sđt)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
-    r"फ़ोन|फोन|โทร)")
+    r"whats[ -]?app|viber|telegram|sms|dial|t[ée]l[ée]phon\w*|tél|portable|appel\w*|"
+    r"telef[oó]n\w*|handy|mobil|rufnummer|anruf\w*|rufen|tfn|tlf|ll[aá]m\w*|móvil|movil|"
+    r"celular|cellulare|chiam\w*|ligue|ligar|bel|bellen|ring|ringe|soita\w*|zadzwo\w*|dzwo\w*|zavolejte|"
+    r"gsm|puhelin\w*|τηλ\w*|телефон\w*|тел|моб\w*|звон\w*|позвон\w*|факс|telp|điện thoại|sđt|"
+    r"text(?:[ \t]+(?:me|us|him|her|them)))\b|"
+    r"電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|फ़ोन|फोन|โทร)")
+# Labels that contact pages put before a number (only before it: 'Home Office' after a number in a table
+# labels the next cell): contact, office, reception, switchboard, customer service, support, enquiries,
+# bookings, a named line, 'my/our … number' ('number' alone: an order number is not a phone), 'reach us at'.
+_PHONE_LABELS = re.compile(
+    r"(?i)\b(?:(?:my|our|your|his|her|their)[ \t]+number|reach(?:ed|ing)?\b[^\d\n.!?]{0,30}?\b(?:at|on)|"
+    r"conta[ck]t\w*|kontakt\w*|контакт\w*|office|büro|bureau|oficina|ufficio|kantoor|biuro|escrit[oó]rio|"
+    r"reception|rezeption|réception|recepci[oó]n|recepção|front[ -]desk|switchboard|zentrale|centralino|accueil|"
+    r"customer[ \t]+(?:service|care|support|line)|help[ -]?desk|service[ \t]+desk|support|kundenservice|kundendienst|"
+    r"service[ \t]+clients?|servizio[ \t]+clienti|assistenza|atenci[oó]n[ \t]+al[ \t]+cliente|servicio[ \t]+al[ \t]+cliente|"
+    r"atendimento|klantenservice|enquir\w*|inquir\w*|bookings?|reservations?|r[ée]servations?|reservas?|prenotazion\w*|"
+    r"appointments?|(?:land|help|hot|direct|info|service|support|booking|emergency|sales|phone|customer|24[- ]?h(?:our)?)[ -]?line)\b")
+# Labels of other numbers: a number right after one of these (nothing but 'number', 'no.', '#', ':' in
+# between) is that id, not a phone or a card, whatever word stands further before ('Contact reference
+# 0454-4190-754', 'Serial SN 0720-7077-9756', 'Support ticket 20231104').
+_ID_LABEL_BEFORE = re.compile(
+    r"(?i)\b(?:serial|s/n|sn|order|invoice|ref|reference|tracking|ticket|case|id|sku|model|part|item|product|batch|"
+    r"lot|isbn|issn|ean|upc|gtin|imei|vat|tax|registration|reg|licen[cs]e|patent|"
+    r"bestell\w*|rechnung\w*|auftrag\w*|kundennummer|artikel\w*|serien\w*|sendung\w*|commande|facture|r[ée]f[ée]rence|"
+    r"r[ée]f|s[ée]rie|pedido|factura|referencia|ordine|fattura|riferimento|bestelling|factuur|заказ\w*|артикул)"
+    r"(?:[ \t]*(?:number|num|no|nr|n°|nº|#|nummer|numéro|número|numero|номер))?\.?[ \t]*[:#=\-]?[ \t]*$")
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 30
 _DIGIT = re.compile(r"\d")
 
@@ -378,18 +400,20 @@ class PhoneFinder:
             if number is not None and pn.is_valid_number(number):
                 return PiiSpan(start, end, PHONE_NUMBER, 0.75)
             if prefix.group().strip() == "+":
-                return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+                return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end, ext) else None
             digits = _NON_DIGIT.sub("", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
         body = main.strip()
         if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _NOT_A_PHONE_BEFORE.search(text, max(0, start - 12), start)
-                or _is_isbn(body) or body.count("(") != body.count(")")):
+                or _is_isbn(body) or body.count("(") != body.count(")") or _ID_LABEL_BEFORE.search(text, max(0, start - 40), start)):
             return None
         # Seven digits count without a context word only grouped by spaces exactly as the region writes
         # them (IS '611 8017'): '600-1800' and '11.830-32' on real pages are ranges and references.
         short = len(digits) < 8 and not (set(_DIGIT.sub("", body)) == {" "} and self._valid_as_written(body, digits, exact=True))
-        if (short or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
-                or not self._valid_as_written(body, digits)):
-            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+        # A shape that other numbers share counts without a context word when an extension follows and the
+        # digits are grouped exactly as the region writes them (LV '21 239 609 x317'): an amount has no 'x317'.
+        other_shape = _NEEDS_CONTEXT_SHAPES.fullmatch(body) and not (ext and self._valid_as_written(body, digits, exact=True))
+        if short or body.isdigit() or other_shape or not self._valid_as_written(body, digits):
+            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end, ext) else None
         return PiiSpan(start, end, PHONE_NUMBER, 0.6)
 
     def _valid_as_written(self, body: str, digits: str, exact: bool = False) -> bool:
@@ -429,16 +453,22 @@ class PhoneFinder:
         return False
 
     @staticmethod
-    def _context(text: str, start: int, end: int) -> bool:
-        return context_near(_PHONE_CONTEXT, text, start, end)
-
-
-def context_near(words: re.Pattern, text: str, start: int, end: int) -> bool:
-    """A context word labels the value at [start, end): before it with no digit in between, or after it
-    with no digit in between and none soon after (then it labels the next number)."""
-    for m in words.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
-        if not _DIGIT.search(text, m.end(), start):
+    def _context(text: str, start: int, end: int, ext: re.Match | None = None) -> bool:
+        """A phone context word near, or an extension written as a word ('ext. 12', 'Durchwahl 3'), which
+        only phone numbers have ('x12' is not enough: '0786x461' may be a size)."""
+        if ext is not None and ext.group().strip()[:1].lower() not in ("x", "#"):
             return True
+        return context_near(_PHONE_CONTEXT, text, start, end, _PHONE_LABELS)
+
+
+def context_near(words: re.Pattern, text: str, start: int, end: int, labels: re.Pattern | None = None) -> bool:
+    """A context word labels the value at [start, end): before it with no digit in between, or after it
+    with no digit in between and none soon after (then it labels the next number). `labels`: words that
+    count only before the value."""
+    for pattern in (words, labels) if labels is not None else (words,):
+        for m in pattern.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
+            if not _DIGIT.search(text, m.end(), start):
+                return True
     for m in words.finditer(text, end, min(len(text), end + _CONTEXT_AFTER)):
         if not _DIGIT.search(text, end, m.start()) and not _DIGIT.search(text, m.end(), m.end() + 12):
             return True
@@ -477,14 +507,22 @@ CARD_RANGES = (
     ("Troy", "9792", "9792", (16,)),
     ("UATP", "1", "1", (15,)),
 )
+# A grouped number's last group may not be the month of an expiry date after it ('4111 1111 1111 1111
+# 09/26'), and a number may be followed by one (' 09/26', ' 9/2026'), as payment forms write them.
+_EXPIRY_AFTER = r"[ \-.,][ \t]?\d\d?/(?:\d\d){1,2}(?![\d/])"
 _CARD_CANDIDATE = re.compile(
-    rf"(?<!{_WORD})(?<![.\-+/,])(?:\d{{12,19}}|\d{{2,6}}([ \-])\d{{2,6}}(?:\1\d{{1,6}}){{0,4}})(?!{_WORD}|[ \-.,]\d)")
+    rf"(?<!{_WORD})(?<![.\-+/,])(?:\d{{12,19}}|\d{{2,6}}([ \-])\d{{2,6}}(?:\1\d{{1,6}}(?![\d/])){{0,4}})"
+    rf"(?!{_WORD}|(?!{_EXPIRY_AFTER})[ \-.,]\d)")
+# Card words (in the languages of PHONE_REGIONS): the networks, 'card' and its translations, payment
+# verbs, and the fields printed beside a card number (expiry date, CVV/CVC, security code, cardholder),
+# as the DLP products' credit-card keyword lists have them.
 _CARD_CONTEXT = re.compile(
     r"(?i)(?:\b(?:cards?|credit|debit|visa|master ?card|amex|american express|discover|jcb|union ?pay|maestro|diners|"
-    r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|charged?|kreditkarte|karte|karten(?:nummer)?|carte|"
-    r"bancaire|tarjeta|crédito|credito|cartão|carta|kaart|karta|kort|kortti|карт[аыу]|кредитн\w*)|卡|カード|카드|بطاقة)")
-
-
+    r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|pay|charged?|purchased?|purchases|refund\w*|bought|"
+    r"transaction|checkout|billing|exp|expiry|expir\w*|valid (?:thru|through|until)|cvv2?|cvc2?|security code|"
+    r"card ?holder|kreditkarte|karte|karten(?:nummer)?|ablauf\w*|gültig bis|verfall\w*|prüfnummer|carte|bancaire|"
+    r"tarjeta|crédito|credito|cartão|carta|kaart|karta|kort|kortti|vencimiento|caducidad|caduca\w*|scadenza|"
+    r"validade|vencimento|карт[аыу]|кредитн\w*|срок действия)|卡|カード|有効期限|카드|بطاقة)")
 def card_network(digits: str) -> str | None:
     """The network whose IIN range and length `digits` fit, or None."""
     for name, low, high, lengths in CARD_RANGES:
@@ -514,6 +552,8 @@ def find_cards(text: str) -> list[PiiSpan]:
         if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
             continue
         if card_network(digits) is None or not luhn_valid(digits):
+            continue
+        if _ID_LABEL_BEFORE.search(text, max(0, m.start() - 40), m.start()):  # 'Serial 8221-8774-1192-0579'
             continue
         if m.group(1) is None and len(digits) <= 15:
             if not context_near(_CARD_CONTEXT, text, m.start(), m.end()):
@@ -546,7 +586,10 @@ def _recognizer_classes():
         def validate_result(self, pattern_text: str):
             # The domain alone: given the whole match, tldextract reads 'path/jane@example.com' (the
             # local part takes '/') as a URL whose host is 'path', and the address would be refused.
-            return self._tld(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
+            # A host that is itself a public suffix of two labels or more ('gov.ua', 'ac.uk') is a real
+            # domain too; one label alone ('com') is not.
+            host = self._tld(pattern_text.rsplit("@", 1)[-1])
+            return host.fqdn != "" or "." in host.suffix
 
     # Separators stay on one line, and a literal '.' is either tight ("y.com") or spaced on both sides
     # ("y . com"), so a sentence's full stop ("... dot cn. Our") never extends an address.
