@@ -297,7 +297,7 @@ _PHONE_CONTEXT = re.compile(
 # bookings, a named line, 'my/our … number' ('number' alone: an order number is not a phone), 'reach us at'.
 _PHONE_LABELS = re.compile(
     r"(?i)\b(?:(?:my|our|your|his|her|their)[ \t]+number|reach(?:ed|ing)?\b[^\d\n.!?]{0,30}?\b(?:at|on)|"
-    r"conta[ck]t\w*|kontakt\w*|контакт\w*|office|büro|bureau|oficina|ufficio|kantoor|biuro|escrit[oó]rio|"
+    r"conta(?:c?t|tt)\w*|kontakt\w*|контакт\w*|office|büro|bureau|oficina|ufficio|kantoor|biuro|escrit[oó]rio|"
     r"reception|rezeption|réception|recepci[oó]n|recepção|front[ -]desk|switchboard|zentrale|centralino|accueil|"
     r"customer[ \t]+(?:service|care|support|line)|help[ -]?desk|service[ \t]+desk|support|kundenservice|kundendienst|"
     r"service[ \t]+clients?|servizio[ \t]+clienti|assistenza|atenci[oó]n[ \t]+al[ \t]+cliente|servicio[ \t]+al[ \t]+cliente|"
@@ -463,16 +463,22 @@ class PhoneFinder:
 
 def context_near(words: re.Pattern, text: str, start: int, end: int, labels: re.Pattern | None = None) -> bool:
     """A context word labels the value at [start, end): before it with no digit in between, or after it
-    with no digit in between and none soon after (then it labels the next number). `labels`: words that
-    count only before the value."""
+    with no digit in between and no other number soon after (then it labels that number; a month/year
+    date or a CVV does not count: '… exp 04/29', '… CVV 123'). `labels`: words that count only before the value."""
     for pattern in (words, labels) if labels is not None else (words,):
         for m in pattern.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
             if not _DIGIT.search(text, m.end(), start):
                 return True
     for m in words.finditer(text, end, min(len(text), end + _CONTEXT_AFTER)):
-        if not _DIGIT.search(text, end, m.start()) and not _DIGIT.search(text, m.end(), m.end() + 12):
+        if not _DIGIT.search(text, end, m.start()) and (not _DIGIT.search(text, m.end(), m.end() + 12)
+                                                         or _NOT_A_VALUE_NEXT.match(text, m.end())):
             return True
     return False
+
+
+# What may follow a context word after the value without taking the word for itself: a month/year date
+# or a 3–4-digit code standing alone (a CVV), neither of which is a phone or a card.
+_NOT_A_VALUE_NEXT = re.compile(r"[^\w\n]{0,3}(?:\d\d?/(?:\d\d){1,2}(?![\d/])|\d{3,4}(?!\d|[ \-./]\d))")
 
 
 def _is_isbn(body: str) -> bool:
