@@ -303,6 +303,8 @@ _PHONE_LABELS = re.compile(
     r"service[ \t]+clients?|servizio[ \t]+clienti|assistenza|atenci[oó]n[ \t]+al[ \t]+cliente|servicio[ \t]+al[ \t]+cliente|"
     r"atendimento|klantenservice|enquir\w*|inquir\w*|bookings?|reservations?|r[ée]servations?|reservas?|prenotazion\w*|"
     r"appointments?|(?:land|help|hot|direct|info|service|support|booking|emergency|sales|phone|customer|24[- ]?h(?:our)?)[ -]?line)\b")
+# Before a number either kind counts: one pattern, one scan.
+_PHONE_CONTEXT_BEFORE = re.compile(f"{_PHONE_CONTEXT.pattern}|{_PHONE_LABELS.pattern[4:]}", re.IGNORECASE)
 # Labels of other numbers: a number right after one of these (nothing but 'number', 'no.', '#', ':' in
 # between) is that id, not a phone or a card, whatever word stands further before ('Contact reference
 # 0454-4190-754', 'Serial SN 0720-7077-9756', 'Support ticket 20231104').
@@ -404,7 +406,7 @@ class PhoneFinder:
             digits = _NON_DIGIT.sub("", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
         body = main.strip()
         if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _NOT_A_PHONE_BEFORE.search(text, max(0, start - 12), start)
-                or _is_isbn(body) or body.count("(") != body.count(")") or _ID_LABEL_BEFORE.search(text, max(0, start - 40), start)):
+                or _is_isbn(body) or body.count("(") != body.count(")")):
             return None
         # Seven digits count without a context word only grouped by spaces exactly as the region writes
         # them (IS '611 8017'): '600-1800' and '11.830-32' on real pages are ranges and references.
@@ -413,8 +415,13 @@ class PhoneFinder:
         # digits are grouped exactly as the region writes them (LV '21 239 609 x317'): an amount has no 'x317'.
         other_shape = _NEEDS_CONTEXT_SHAPES.fullmatch(body) and not (ext and self._valid_as_written(body, digits, exact=True))
         if short or body.isdigit() or other_shape or not self._valid_as_written(body, digits):
-            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end, ext) else None
-        return PiiSpan(start, end, PHONE_NUMBER, 0.6)
+            if not self._context(text, start, end, ext):
+                return None
+            score = 0.5
+        else:
+            score = 0.6
+        # Last, as it is the rarest way out: an id label right before ('Serial SN 0720-7077-9756').
+        return None if _ID_LABEL_BEFORE.search(text, max(0, start - 40), start) else PiiSpan(start, end, PHONE_NUMBER, score)
 
     def _valid_as_written(self, body: str, digits: str, exact: bool = False) -> bool:
         """Valid in one of the regions and written as that region writes it (see the class docstring).
@@ -458,17 +465,17 @@ class PhoneFinder:
         only phone numbers have ('x12' is not enough: '0786x461' may be a size)."""
         if ext is not None and ext.group().strip()[:1].lower() not in ("x", "#"):
             return True
-        return context_near(_PHONE_CONTEXT, text, start, end, _PHONE_LABELS)
+        return context_near(_PHONE_CONTEXT, text, start, end, before=_PHONE_CONTEXT_BEFORE)
 
 
-def context_near(words: re.Pattern, text: str, start: int, end: int, labels: re.Pattern | None = None) -> bool:
+def context_near(words: re.Pattern, text: str, start: int, end: int, before: re.Pattern | None = None) -> bool:
     """A context word labels the value at [start, end): before it with no digit in between, or after it
     with no digit in between and no other number soon after (then it labels that number; a month/year
-    date or a CVV does not count: '… exp 04/29', '… CVV 123'). `labels`: words that count only before the value."""
-    for pattern in (words, labels) if labels is not None else (words,):
-        for m in pattern.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
-            if not _DIGIT.search(text, m.end(), start):
-                return True
+    date or a CVV does not count: '… exp 04/29', '… CVV 123'). `before`: the words that count before the
+    value, when more than `words` do (labels)."""
+    for m in (before or words).finditer(text, max(0, start - _CONTEXT_BEFORE), start):
+        if not _DIGIT.search(text, m.end(), start):
+            return True
     for m in words.finditer(text, end, min(len(text), end + _CONTEXT_AFTER)):
         if not _DIGIT.search(text, end, m.start()) and (not _DIGIT.search(text, m.end(), m.end() + 12)
                                                          or _NOT_A_VALUE_NEXT.match(text, m.end())):
