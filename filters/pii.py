@@ -7,9 +7,10 @@ Structured PII (what a pattern and a checksum can prove) is found with no NLP pa
                      offline) + obfuscated forms: "x at y dot com", "x [at] y [dot] com", "x @ y . com"
     PHONE_NUMBER     PhoneFinder: a candidate regex, then python-phonenumbers: '+CC'/'00' numbers valid
                      for their plan, national numbers valid in one of PHONE_REGIONS (84) and written as
-                     that region writes them, anything else of 7-15 digits next to a context word
+                     that region writes them, anything else of 7-15 digits next to a context word (phone
+                     words, calling verbs, contact labels, in several languages); never after an id label
     CREDIT_CARD      find_cards: IIN ranges of every major network, 12-19 digits, Luhn; plain 12-15
-                     digit runs need a card word
+                     digit runs need a card word (networks, payment verbs, expiry/CVV fields)
     IBAN_CODE        presidio IbanRecognizer (country format + mod-97 checksum; grouped or not)
     IP_ADDRESS       presidio IpRecognizer (IPv4, IPv6, IPv4-mapped; checked by `ipaddress`)
     US_SSN           presidio UsSsnRecognizer, its formatted pattern only (3-2-4 digits with a separator)
@@ -346,8 +347,11 @@ class PhoneFinder:
       prefix ('0…') or has an '(area)' (score 0.6); or
     - it has 7–15 digits and a phone context word is near (score 0.5): numbers that are not valid for
       their numbering plan (made up, unallocated), bare digit runs, other groupings, and the shapes of
-      _NEEDS_CONTEXT_SHAPES (SSN, ZIP+4, decimals, thousands, year-first).
-    Without a country code, dates, year ranges, ISBNs, ISSNs and '〒' postal codes never count."""
+      _NEEDS_CONTEXT_SHAPES (SSN, ZIP+4, decimals, thousands, year-first; with an extension and the
+      region's own grouping these count without one). A context word is a phone word or calling verb on
+      either side, a contact label before, or an extension written as a word.
+    Without a country code, dates, year ranges, ISBNs, ISSNs, '〒' postal codes and numbers right after an
+    id label (serial, order, ticket, reference, …) never count."""
 
     def __init__(self, regions=PHONE_REGIONS):
         import phonenumbers
@@ -557,8 +561,9 @@ def luhn_valid(digits: str) -> bool:
 
 def find_cards(text: str) -> list[PiiSpan]:
     """CREDIT_CARD spans: 12–19 digits, plain or grouped with one kind of separator, in a network's IIN
-    range and length, Luhn-valid. A plain run of 12–15 digits also needs a card word near it (about 1 in
-    10 random ids passes Luhn, and short ids are common)."""
+    range and length, Luhn-valid, not right after an id label. A plain run of 12–15 digits also needs a
+    card word near it (about 1 in 10 random ids passes Luhn, and short ids are common). An expiry date
+    after the number ('… 09/26') is not part of it."""
     out = []
     for m in _CARD_CANDIDATE.finditer(text):
         digits = _NON_DIGIT.sub("", m.group())
