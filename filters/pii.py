@@ -7,9 +7,10 @@ Structured PII (what a pattern and a checksum can prove) is found with no NLP pa
                      offline) + obfuscated forms: "x at y dot com", "x [at] y [dot] com", "x @ y . com"
     PHONE_NUMBER     PhoneFinder: a candidate regex, then python-phonenumbers: '+CC'/'00' numbers valid
                      for their plan, national numbers valid in one of PHONE_REGIONS (84) and written as
-                     that region writes them, anything else of 7-15 digits next to a context word
+                     that region writes them, anything else of 7-15 digits next to a context word (phone
+                     words, calling verbs, contact labels, in several languages); never after an id label
     CREDIT_CARD      find_cards: IIN ranges of every major network, 12-19 digits, Luhn; plain 12-15
-                     digit runs need a card word
+                     digit runs need a card word (networks, payment verbs, expiry/CVV fields)
     IBAN_CODE        presidio IbanRecognizer (country format + mod-97 checksum; grouped or not)
     IP_ADDRESS       presidio IpRecognizer (IPv4, IPv6, IPv4-mapped; checked by `ipaddress`)
     US_SSN           presidio UsSsnRecognizer, its formatted pattern only (3-2-4 digits with a separator)
@@ -281,15 +282,39 @@ _ISSN_SHAPE = re.compile(r"\d{4}-\d{4}")
 _NEEDS_CONTEXT_SHAPES = re.compile(
     r"\d{3}[- .]\d{2}[- .]\d{4}|\d{5}-\d{4}|\d+\.\d+|\d{1,3}(?:\.\d{1,3}){3}|[1-9]\d?(?:[ .]\d{3})+|(?:1[89]|20)\d\d[ \t]\d+")
 # Words that make a digit run a phone number (within _CONTEXT_BEFORE characters before it, or
-# _CONTEXT_AFTER after), in the languages of the regions below.
+# _CONTEXT_AFTER after), in the languages of the regions below: the phone words themselves and the verbs
+# of calling and texting, as presidio's and the DLP products' phone keyword lists have them.
 _PHONE_CONTEXT = re.compile(
     # Stems take their inflections ('telefonisch', 'telefonicamente', 'téléphonique', 'телефону').
     r"(?i)(?:\b(?:(?:tele)?phon\w*|tel|tels|call|calls|calling|fax|mobile|mob|cell|cellphone|ph|hotline|helpline|"
-    r"whats[ -]?app|viber|sms|contact|dial|reach (?:me|us)|t[ée]l[ée]phon\w*|tél|portable|appel(?:ez|er)?|"
-    r"telef[oó]n\w*|handy|mobil|rufnummer|anrufen|tfn|tlf|llam(?:e|ar|a)|móvil|movil|"
-    r"celular|cellulare|chiama(?:re)?|ligue|ligar|bel|gsm|puhelin\w*|τηλ\w*|телефон\w*|тел|"
-    r"моб\w*|звоните|факс|telp|điện thoại|sđt)\b|電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|"
-    r"फ़ोन|फोन|โทร)")
+    r"whats[ -]?app|viber|telegram|sms|dial|t[ée]l[ée]phon\w*|tél|portable|appel\w*|"
+    r"telef[oó]n\w*|handy|mobil|rufnummer|anruf\w*|rufen|tfn|tlf|ll[aá]m\w*|móvil|movil|"
+    r"celular|cellulare|chiam\w*|ligue|ligar|bel|bellen|ring|ringe|soita\w*|zadzwo\w*|dzwo\w*|zavolejte|"
+    r"gsm|puhelin\w*|τηλ\w*|телефон\w*|тел|моб\w*|звон\w*|позвон\w*|факс|telp|điện thoại|sđt|"
+    r"text(?:[ \t]+(?:me|us|him|her|them)))\b|"
+    r"電話|电话|手机|手機|携帯|전화|휴대폰|هاتف|جوال|טלפון|फ़ोन|फोन|โทร)")
+# Labels that contact pages put before a number (only before it: 'Home Office' after a number in a table
+# labels the next cell): contact, office, reception, switchboard, customer service, support, enquiries,
+# bookings, a named line, 'my/our … number' ('number' alone: an order number is not a phone), 'reach us at'.
+_PHONE_LABELS = re.compile(
+    r"(?i)\b(?:(?:my|our|your|his|her|their)[ \t]+number|reach(?:ed|ing)?\b[^\d\n.!?]{0,30}?\b(?:at|on)|"
+    r"conta(?:c?t|tt)\w*|kontakt\w*|контакт\w*|office|büro|bureau|oficina|ufficio|kantoor|biuro|escrit[oó]rio|"
+    r"reception|rezeption|réception|recepci[oó]n|recepção|front[ -]desk|switchboard|zentrale|centralino|accueil|"
+    r"customer[ \t]+(?:service|care|support|line)|help[ -]?desk|service[ \t]+desk|support|kundenservice|kundendienst|"
+    r"service[ \t]+clients?|servizio[ \t]+clienti|assistenza|atenci[oó]n[ \t]+al[ \t]+cliente|servicio[ \t]+al[ \t]+cliente|"
+    r"atendimento|klantenservice|enquir\w*|inquir\w*|bookings?|reservations?|r[ée]servations?|reservas?|prenotazion\w*|"
+    r"appointments?|(?:land|help|hot|direct|info|service|support|booking|emergency|sales|phone|customer|24[- ]?h(?:our)?)[ -]?line)\b")
+# Before a number either kind counts: one pattern, one scan.
+_PHONE_CONTEXT_BEFORE = re.compile(f"{_PHONE_CONTEXT.pattern}|{_PHONE_LABELS.pattern[4:]}", re.IGNORECASE)
+# Labels of other numbers: a number right after one of these (nothing but 'number', 'no.', '#', ':' in
+# between) is that id, not a phone or a card, whatever word stands further before ('Contact reference
+# 0454-4190-754', 'Serial SN 0720-7077-9756', 'Support ticket 20231104').
+_ID_LABEL_BEFORE = re.compile(
+    r"(?i)\b(?:serial|s/n|sn|order|invoice|ref|reference|tracking|ticket|case|id|sku|model|part|item|product|batch|"
+    r"lot|isbn|issn|ean|upc|gtin|imei|vat|tax|registration|reg|licen[cs]e|patent|"
+    r"bestell\w*|rechnung\w*|auftrag\w*|kundennummer|artikel\w*|serien\w*|sendung\w*|commande|facture|r[ée]f[ée]rence|"
+    r"r[ée]f|s[ée]rie|pedido|factura|referencia|ordine|fattura|riferimento|bestelling|factuur|заказ\w*|артикул)"
+    r"(?:[ \t]*(?:number|num|no|nr|n°|nº|#|nummer|numéro|número|numero|номер))?\.?[ \t]*[:#=\-]?[ \t]*$")
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 40, 30
 _DIGIT = re.compile(r"\d")
 
@@ -322,8 +347,11 @@ class PhoneFinder:
       prefix ('0…') or has an '(area)' (score 0.6); or
     - it has 7–15 digits and a phone context word is near (score 0.5): numbers that are not valid for
       their numbering plan (made up, unallocated), bare digit runs, other groupings, and the shapes of
-      _NEEDS_CONTEXT_SHAPES (SSN, ZIP+4, decimals, thousands, year-first).
-    Without a country code, dates, year ranges, ISBNs, ISSNs and '〒' postal codes never count."""
+      _NEEDS_CONTEXT_SHAPES (SSN, ZIP+4, decimals, thousands, year-first; with an extension and the
+      region's own grouping these count without one). A context word is a phone word or calling verb on
+      either side, a contact label before, or an extension written as a word.
+    Without a country code, dates, year ranges, ISBNs, ISSNs, '〒' postal codes and numbers right after an
+    id label (serial, order, ticket, reference, …) never count."""
 
     def __init__(self, regions=PHONE_REGIONS):
         import phonenumbers
@@ -378,7 +406,7 @@ class PhoneFinder:
             if number is not None and pn.is_valid_number(number):
                 return PiiSpan(start, end, PHONE_NUMBER, 0.75)
             if prefix.group().strip() == "+":
-                return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
+                return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end, ext) else None
             digits = _NON_DIGIT.sub("", main)  # '00…', '011…' may be a national number (AR '011 2345-5112')
         body = main.strip()
         if (_DATE.search(body) or _YEAR_RANGE.fullmatch(body) or _NOT_A_PHONE_BEFORE.search(text, max(0, start - 12), start)
@@ -387,10 +415,17 @@ class PhoneFinder:
         # Seven digits count without a context word only grouped by spaces exactly as the region writes
         # them (IS '611 8017'): '600-1800' and '11.830-32' on real pages are ranges and references.
         short = len(digits) < 8 and not (set(_DIGIT.sub("", body)) == {" "} and self._valid_as_written(body, digits, exact=True))
-        if (short or body.isdigit() or _NEEDS_CONTEXT_SHAPES.fullmatch(body)
-                or not self._valid_as_written(body, digits)):
-            return PiiSpan(start, end, PHONE_NUMBER, 0.5) if self._context(text, start, end) else None
-        return PiiSpan(start, end, PHONE_NUMBER, 0.6)
+        # A shape that other numbers share counts without a context word when an extension follows and the
+        # digits are grouped exactly as the region writes them (LV '21 239 609 x317'): an amount has no 'x317'.
+        other_shape = _NEEDS_CONTEXT_SHAPES.fullmatch(body) and not (ext and self._valid_as_written(body, digits, exact=True))
+        if short or body.isdigit() or other_shape or not self._valid_as_written(body, digits):
+            if not self._context(text, start, end, ext):
+                return None
+            score = 0.5
+        else:
+            score = 0.6
+        # Last, as it is the rarest way out: an id label right before ('Serial SN 0720-7077-9756').
+        return None if _ID_LABEL_BEFORE.search(text, max(0, start - 40), start) else PiiSpan(start, end, PHONE_NUMBER, score)
 
     def _valid_as_written(self, body: str, digits: str, exact: bool = False) -> bool:
         """Valid in one of the regions and written as that region writes it (see the class docstring).
@@ -429,20 +464,32 @@ class PhoneFinder:
         return False
 
     @staticmethod
-    def _context(text: str, start: int, end: int) -> bool:
-        return context_near(_PHONE_CONTEXT, text, start, end)
+    def _context(text: str, start: int, end: int, ext: re.Match | None = None) -> bool:
+        """A phone context word near, or an extension written as a word ('ext. 12', 'Durchwahl 3'), which
+        only phone numbers have ('x12' is not enough: '0786x461' may be a size)."""
+        if ext is not None and ext.group().strip()[:1].lower() not in ("x", "#"):
+            return True
+        return context_near(_PHONE_CONTEXT, text, start, end, before=_PHONE_CONTEXT_BEFORE)
 
 
-def context_near(words: re.Pattern, text: str, start: int, end: int) -> bool:
+def context_near(words: re.Pattern, text: str, start: int, end: int, before: re.Pattern | None = None) -> bool:
     """A context word labels the value at [start, end): before it with no digit in between, or after it
-    with no digit in between and none soon after (then it labels the next number)."""
-    for m in words.finditer(text, max(0, start - _CONTEXT_BEFORE), start):
+    with no digit in between and no other number soon after (then it labels that number; a month/year
+    date or a CVV does not count: '… exp 04/29', '… CVV 123'). `before`: the words that count before the
+    value, when more than `words` do (labels)."""
+    for m in (before or words).finditer(text, max(0, start - _CONTEXT_BEFORE), start):
         if not _DIGIT.search(text, m.end(), start):
             return True
     for m in words.finditer(text, end, min(len(text), end + _CONTEXT_AFTER)):
-        if not _DIGIT.search(text, end, m.start()) and not _DIGIT.search(text, m.end(), m.end() + 12):
+        if not _DIGIT.search(text, end, m.start()) and (not _DIGIT.search(text, m.end(), m.end() + 12)
+                                                         or _NOT_A_VALUE_NEXT.match(text, m.end())):
             return True
     return False
+
+
+# What may follow a context word after the value without taking the word for itself: a month/year date
+# or a 3–4-digit code standing alone (a CVV), neither of which is a phone or a card.
+_NOT_A_VALUE_NEXT = re.compile(r"[^\w\n]{0,3}(?:\d\d?/(?:\d\d){1,2}(?![\d/])|\d{3,4}(?!\d|[ \-./]\d))")
 
 
 def _is_isbn(body: str) -> bool:
@@ -477,14 +524,22 @@ CARD_RANGES = (
     ("Troy", "9792", "9792", (16,)),
     ("UATP", "1", "1", (15,)),
 )
+# A grouped number's last group may not be the month of an expiry date after it ('4111 1111 1111 1111
+# 09/26'), and a number may be followed by one (' 09/26', ' 9/2026'), as payment forms write them.
+_EXPIRY_AFTER = r"[ \-.,][ \t]?\d\d?/(?:\d\d){1,2}(?![\d/])"
 _CARD_CANDIDATE = re.compile(
-    rf"(?<!{_WORD})(?<![.\-+/,])(?:\d{{12,19}}|\d{{2,6}}([ \-])\d{{2,6}}(?:\1\d{{1,6}}){{0,4}})(?!{_WORD}|[ \-.,]\d)")
+    rf"(?<!{_WORD})(?<![.\-+/,])(?:\d{{12,19}}|\d{{2,6}}([ \-])\d{{2,6}}(?:\1\d{{1,6}}(?![\d/])){{0,4}})"
+    rf"(?!{_WORD}|(?!{_EXPIRY_AFTER})[ \-.,]\d)")
+# Card words (in the languages of PHONE_REGIONS): the networks, 'card' and its translations, payment
+# verbs, and the fields printed beside a card number (expiry date, CVV/CVC, security code, cardholder),
+# as the DLP products' credit-card keyword lists have them.
 _CARD_CONTEXT = re.compile(
     r"(?i)(?:\b(?:cards?|credit|debit|visa|master ?card|amex|american express|discover|jcb|union ?pay|maestro|diners|"
-    r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|charged?|kreditkarte|karte|karten(?:nummer)?|carte|"
-    r"bancaire|tarjeta|crédito|credito|cartão|carta|kaart|karta|kort|kortti|карт[аыу]|кредитн\w*)|卡|カード|카드|بطاقة)")
-
-
+    r"cc|ccn|cc#|pan|card_?(?:no|num|number)|payment|paid|pay|charged?|purchased?|purchases|refund\w*|bought|"
+    r"transaction|checkout|billing|exp|expiry|expir\w*|valid (?:thru|through|until)|cvv2?|cvc2?|security code|"
+    r"card ?holder|kreditkarte|karte|karten(?:nummer)?|ablauf\w*|gültig bis|verfall\w*|prüfnummer|carte|bancaire|"
+    r"tarjeta|crédito|credito|cartão|carta|kaart|karta|kort|kortti|vencimiento|caducidad|caduca\w*|scadenza|"
+    r"validade|vencimento|карт[аыу]|кредитн\w*|срок действия)|卡|カード|有効期限|카드|بطاقة)")
 def card_network(digits: str) -> str | None:
     """The network whose IIN range and length `digits` fit, or None."""
     for name, low, high, lengths in CARD_RANGES:
@@ -506,14 +561,17 @@ def luhn_valid(digits: str) -> bool:
 
 def find_cards(text: str) -> list[PiiSpan]:
     """CREDIT_CARD spans: 12–19 digits, plain or grouped with one kind of separator, in a network's IIN
-    range and length, Luhn-valid. A plain run of 12–15 digits also needs a card word near it (about 1 in
-    10 random ids passes Luhn, and short ids are common)."""
+    range and length, Luhn-valid, not right after an id label. A plain run of 12–15 digits also needs a
+    card word near it (about 1 in 10 random ids passes Luhn, and short ids are common). An expiry date
+    after the number ('… 09/26') is not part of it."""
     out = []
     for m in _CARD_CANDIDATE.finditer(text):
         digits = _NON_DIGIT.sub("", m.group())
         if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
             continue
         if card_network(digits) is None or not luhn_valid(digits):
+            continue
+        if _ID_LABEL_BEFORE.search(text, max(0, m.start() - 40), m.start()):  # 'Serial 8221-8774-1192-0579'
             continue
         if m.group(1) is None and len(digits) <= 15:
             if not context_near(_CARD_CONTEXT, text, m.start(), m.end()):
@@ -546,7 +604,10 @@ def _recognizer_classes():
         def validate_result(self, pattern_text: str):
             # The domain alone: given the whole match, tldextract reads 'path/jane@example.com' (the
             # local part takes '/') as a URL whose host is 'path', and the address would be refused.
-            return self._tld(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
+            # A host that is itself a public suffix of two labels or more ('gov.ua', 'ac.uk') is a real
+            # domain too; one label alone ('com') is not.
+            host = self._tld(pattern_text.rsplit("@", 1)[-1])
+            return host.fqdn != "" or "." in host.suffix
 
     # Separators stay on one line, and a literal '.' is either tight ("y.com") or spaced on both sides
     # ("y . com"), so a sentence's full stop ("... dot cn. Our") never extends an address.

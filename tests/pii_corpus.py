@@ -72,6 +72,18 @@ EVASIONS = [
 ]
 EVASION_NEEDLES = [needle for _, _, needle in EVASIONS] + ["jane.roe@example.com", "4539772103884215"]
 
+# Values that count only through what stands around them (issue 24, second round): a contact label in
+# another language, 'reach … at', a card word after the number with its expiry date, an Amex grouped
+# 4-6-5 before its expiry, an extension that makes LV's '21 239 609' a phone. (entity, as the page writes
+# it, what must not survive).
+LABELED = [
+    ("PHONE_NUMBER", "Kundenservice: 0931982931", "0931982931"),
+    ("PHONE_NUMBER", "reach the night porter at 0537 730 5207", "0537 730 5207"),
+    ("CREDIT_CARD", "378734493671000 exp 04/29", "378734493671000"),
+    ("CREDIT_CARD", "Payment: 3714 496353 98431, expiry 08/27", "3714 496353 98431"),
+    ("PHONE_NUMBER", "Dispatch 21 239 609 x317", "21 239 609 x317"),
+]
+
 
 def values(entity: str) -> list[str]:
     return [v for e, v in SEEDED if e == entity]
@@ -162,6 +174,9 @@ def write_jsonl(path) -> dict[str, str]:
     docs.append({"id": "evasions", "text": "\n".join(
         [*sentences(random.Random(11), 6), *(f"One page carried {written} near its footer." for _, written, _ in EVASIONS)])})
     fate["evasions"] = "redacted wherever it ends"
+    docs.append({"id": "labeled", "text": "\n".join(
+        [*sentences(random.Random(13), 6), *(f"The page footer read: {written}." for _, written, _ in LABELED)])})
+    fate["labeled"] = "redacted wherever it ends"
     # An exact copy of a kept document: dropped by dedup, still in rejected/.
     docs.append({"id": "copy-of-kept-2", "text": docs[2]["text"], "url": "https://mirror.example.net/notes/2"})
     fate["copy-of-kept-2"] = "exact_duplicate"

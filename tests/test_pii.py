@@ -245,6 +245,48 @@ def test_numbers_in_a_row_are_each_found(analyzer):
     assert [h[0] for h in found(analyzer, text)] == ["201-938-5500", "201-938-5501", "201-938-5502"]
 
 
+# '0931982931' is valid in no plan of PHONE_REGIONS as written (bare digits): it counts only next to a
+# context word, so each case below checks one word.
+@pytest.mark.parametrize("text", [
+    "Reception 0931982931", "Kundenservice: 0931982931", "Service client : 0931982931",
+    "Atención al cliente 0931982931", "You can reach our team at 0931982931.", "My number is 0931982931.",
+    "Booking line: 0931982931", "Support: 0931982931", "Head office 0931982931", "Contato: 0931982931",
+    "0931982931, text me when you land.", "Ring 0931982931 today.", "Zadzwoń: 0931982931",
+    "0931982931 is the number to dial after hours.",
+])
+def test_contact_labels_and_calling_words_in_several_languages(analyzer, text):
+    assert ("0931982931", "PHONE_NUMBER") in found(analyzer, text)
+
+
+def test_a_contact_label_counts_only_before_the_number(analyzer):
+    assert found(analyzer, "| 31/01/2014 | 481702879 | | Home Office (publisher)") == []
+    assert found(analyzer, "Dispatch 0931982931") == []  # and the number alone does not count
+
+
+@pytest.mark.parametrize("text", [
+    "Serial SN 0720-7077-9756, model GC-4706.", "Contact reference 0454-4190-754 in the minutes.",
+    "Support ticket 0931982931 was closed.", "Order no. 0931 982 931 shipped.", "Call us about case #0931982931.",
+    "Customer ID: 05537305207", "Bestellnummer 0931982931",
+    "Serial 8221-8774-1192-0579, model MF-2378.",  # RuPay range, Luhn-valid: a card shape, labeled a serial
+    "Invoice 4111 1111 1111 1111 was paid.",
+])
+def test_an_id_label_right_before_a_number_rules_out_phone_and_card(analyzer, text):
+    assert [h for h in found(analyzer, text) if h[1] in ("PHONE_NUMBER", "CREDIT_CARD")] == []
+
+
+def test_extensions_are_phone_evidence(analyzer):
+    # A written-out extension word is a context word: '+1 356' is no area code, but 'ext.' says phone.
+    assert found(analyzer, "Dispatch: +1-356-563-0786 ext. 461") == [("+1-356-563-0786 ext. 461", "PHONE_NUMBER")]
+    assert found(analyzer, "Dispatch: +1-356-563-0786x461") == []  # 'x' alone is not a word
+    # LV writes '21 239 609', the shape of a thousands-separated amount; with an extension it is a phone.
+    assert found(analyzer, "Dispatch: 21 239 609 x317") == [("21 239 609 x317", "PHONE_NUMBER")]
+    assert found(analyzer, "Dispatch: 21 239 609") == []
+
+
+def test_an_email_at_a_public_suffix_host(analyzer):
+    assert found(analyzer, "Write to paliiboryslav@gov.ua today.") == [("paliiboryslav@gov.ua", "EMAIL_ADDRESS")]
+
+
 def _luhn(body: str) -> str:
     total = 0
     for i, ch in enumerate(reversed(body)):
@@ -276,6 +318,25 @@ def test_plain_short_card_numbers_need_a_card_word(analyzer):
     # Sixteen digits with an issuer range and the checksum count without a word; without them, never.
     assert [h[1] for h in found(analyzer, "Token 4111111111111111 stored.")] == ["CREDIT_CARD"]
     assert found(analyzer, "Token 4111111111111112 stored, id 9111111111111111 too.") == []
+
+
+@pytest.mark.parametrize("text", [
+    "The dump had 378282246310005 with its expiry date.", "Dump: 378282246310005 exp 04/29",
+    "Dump: 378282246310005 gültig bis 05/27", "Dump: 378282246310005 CVV: 123",
+    "Please refund the purchase made with 378282246310005.", "Cardholder: 378282246310005",
+])
+def test_card_fields_and_payment_words_label_a_plain_short_card(analyzer, text):
+    assert ("378282246310005", "CREDIT_CARD") in found(analyzer, text)
+    assert found(analyzer, "The dump had 378282246310005 in it.") == []
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Card: 4111 1111 1111 1111 09/26 ***", "4111 1111 1111 1111"),  # the month is not a fifth group
+    ("4111111111111111 09/2026 ***", "4111111111111111"),
+    ("Payment details: 3782 822463 10005, expiry 08/27", "3782 822463 10005"),  # Amex 4-6-5
+])
+def test_a_card_followed_by_its_expiry_date(analyzer, text, value):
+    assert (value, "CREDIT_CARD") in found(analyzer, text)
 
 
 @pytest.mark.parametrize("make", [

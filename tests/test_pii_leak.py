@@ -25,7 +25,7 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
 from gristmill.schemas.shards import PII_PLACEHOLDERS, read_shard, verify_shards
 
-from pii_corpus import EVASION_NEEDLES, EVASIONS, SECRETS, SEEDED, write_jsonl, write_warc_file
+from pii_corpus import EVASION_NEEDLES, EVASIONS, LABELED, SECRETS, SEEDED, write_jsonl, write_warc_file
 
 MAX_PII_ITEMS = 8
 
@@ -37,7 +37,7 @@ def _compact(text: str) -> str:
 
 
 def _needles() -> list[str]:
-    return sorted({v for _, v in SEEDED} | set(SECRETS) | set(EVASION_NEEDLES))
+    return sorted({v for _, v in SEEDED} | set(SECRETS) | set(EVASION_NEEDLES) | {needle for _, _, needle in LABELED})
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,9 @@ def test_seeds_reached_every_outcome_and_were_redacted(leak_run):
     rows = {r[C.ID]: r for r in [*curated, *rejected.values()]}
     evasions = rows["evasions"]
     assert sorted(e["kind"] for e in evasions[C.TEXT_EDITS] if e["stage"] == "pii") == sorted(e for e, _, _ in EVASIONS)
+    # So was each value that counts through its context (a label, a card word after it, an extension).
+    labeled = rows["labeled"]
+    assert sorted(e["kind"] for e in labeled[C.TEXT_EDITS] if e["stage"] == "pii") == sorted(e for e, _, _ in LABELED)
     # Metadata stays JSON with its strings redacted; URL credentials leave scheme and host.
     kept1 = next(r for r in curated if r[C.ID] == "kept-1")
     assert json.loads(kept1[C.METADATA])["author"]["contact"] == "|||EMAIL_ADDRESS|||"
