@@ -13,11 +13,13 @@ documents, ties by name) and folds the rest into one "(other)" row, so its size 
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from gristmill.pipeline.parquet_read import batches
 from gristmill.schemas import columns as C
@@ -37,15 +39,14 @@ def _finish(rows: dict) -> dict:
             for key, r in rows.items()}
 
 
-def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS) -> dict:
+def _count(paths: list[str]) -> tuple[dict, dict, int]:
+    """(rows by language, rows by registered domain, documents) over these part files, a batch at a time."""
     from gristmill.pipeline.shuffle import registered_domain
 
-    run_dir = Path(run_dir)
     language: dict[str, dict] = defaultdict(_row)
     domain: dict[str, dict] = defaultdict(_row)
     documents = 0
-    files = sorted((run_dir / "curated").glob("*.parquet")) + sorted((run_dir / "rejected").glob("*.parquet"))
-    for path in files:
+    for path in paths:
         parquet = pq.ParquetFile(path)
         names = set(parquet.schema_arrow.names)
         columns = [c for c in (C.URL, C.LANGUAGE, C.KEEP, C.DROP_REASON, C.SKIP_REASON) if c in names]
@@ -65,15 +66,94 @@ def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS) -> dict:
                     else:
                         row["dropped"] += 1
                         row["reasons"][reason or "unknown"] += 1
-    ranked = sorted(domain, key=lambda d: (-(domain[d]["kept"] + domain[d]["dropped"]), d))
-    top = {d: domain[d] for d in ranked[:top_domains]}
-    if len(ranked) > top_domains:
-        other = _row()
-        for d in ranked[top_domains:]:
-            other["kept"] += domain[d]["kept"]
-            other["dropped"] += domain[d]["dropped"]
-            other["reasons"].update(domain[d]["reasons"])
-        top[OTHER] = other
+    return dict(language), dict(domain), documents
+
+
+def _add(into: dict, rows: dict) -> None:
+    for key, row in rows.items():
+        target = into.setdefault(key, _row())
+        target["kept"] += row["kept"]
+        target["dropped"] += row["dropped"]
+        target["reasons"].update(row["reasons"])
+
+
+def _ranked(rows: dict) -> list[str]:
+    return sorted(rows, key=lambda d: (-(rows[d]["kept"] + rows[d]["dropped"]), d))
+
+
+def _top(domain: dict, top_domains: int) -> tuple[dict, dict, int]:
+    """(the `top_domains` largest rows, the rest summed into one row, distinct domains)."""
+    ranked = _ranked(domain)
+    rest = _row()
+    _add({OTHER: rest}, {d: domain[d] for d in ranked[top_domains:]})
+    return {d: domain[d] for d in ranked[:top_domains]}, rest, len(ranked)
+
+
+def _map_files(extra, pieces) -> tuple[dict, list]:
+    paths, partitions = extra
+    language, domain, documents = _count(paths)
+    out = [{} for _ in range(partitions)]
+    for name, row in domain.items():
+        out[xxhash.xxh3_64_intdigest(name.encode("utf-8", "surrogatepass")) % partitions][name] = row
+    return {"language": language, "documents": documents}, out
+
+
+def _reduce_domains(extra, pieces) -> tuple[dict, list]:
+    domain: dict[str, dict] = {}
+    for piece in pieces:
+        _add(domain, piece)
+    top, rest, distinct = _top(domain, extra)
+    return {"top": top, "rest": rest, "distinct": distinct}, []
+
+
+# Documents per counting task (consecutive part files grouped), and per domain partition of the reduce.
+ROWS_PER_TASK = 200_000
+DOCUMENTS_PER_PARTITION = 5_000_000
+
+
+def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS, workers: int | None = None) -> dict:
+    """The breakdown of the module docstring. With Ray initialized, counted by Ray tasks over groups of
+    part files whose per-domain rows are hash-partitioned to reduce tasks that each keep their top rows, so
+    neither the driver nor any task holds every domain of a large run; without Ray, in this process. The
+    same result either way."""
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / "curated").glob("*.parquet")) + sorted((run_dir / "rejected").glob("*.parquet"))
+    language: dict[str, dict] = {}
+    documents = 0
+    candidates: dict[str, dict] = {}
+    rest, distinct = _row(), 0
+    try:
+        import ray
+
+        distributed = ray.is_initialized()
+    except ImportError:
+        distributed = False
+    if distributed and files:
+        from gristmill.pipeline.parquet_read import groups_of
+        from gristmill.pipeline.dedup.shuffle import Exchange
+
+        rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
+        cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+        workers = max(1, min(workers or int(cpus), int(cpus)))
+        partitions = max(1, min(workers, len(files)), math.ceil(sum(rows) / DOCUMENTS_PER_PARTITION))
+        groups = [[str(files[i]) for i in group] for group in groups_of(rows, ROWS_PER_TASK)]
+        exchange = Exchange(cpus_per_task=cpus / workers)
+        stats, out = exchange.step(_map_files, [(group, partitions) for group in groups], None, partitions)
+        reduced, _ = exchange.step(_reduce_domains, [top_domains] * partitions, Exchange.transpose(out, partitions), 0)
+        for s in stats:
+            _add(language, s["language"])
+            documents += s["documents"]
+        for r in reduced:
+            candidates.update(r["top"])  # partitions hold disjoint domains
+            _add({OTHER: rest}, {OTHER: r["rest"]})
+            distinct += r["distinct"]
+    else:
+        language, domain, documents = _count([str(f) for f in files])
+        candidates, rest, distinct = _top(domain, top_domains)
+    top, beyond, _ = _top(candidates, top_domains)  # the global top rows are among each partition's top rows
+    _add({OTHER: rest}, {OTHER: beyond})
+    if distinct > top_domains:
+        top[OTHER] = rest
     by_language = dict(sorted(language.items(), key=lambda kv: (-(kv[1]["kept"] + kv[1]["dropped"]), kv[0])))
     return {"documents": documents, "language": _finish(by_language), "domain": _finish(top),
-            "domains_total": len(domain)}
+            "domains_total": distinct}

@@ -21,3 +21,17 @@ def batches(parquet: pq.ParquetFile | str | Path, batch_rows: int, columns: list
         parquet = pq.ParquetFile(parquet)
     for group in range(parquet.metadata.num_row_groups):
         yield from parquet.read_row_group(group, columns=columns).to_batches(max_chunksize=batch_rows)
+
+
+def groups_of(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive indices grouped so that each group's sizes sum to at most `limit` (or one index): how
+    the global steps cut a run's part files into tasks."""
+    groups: list[list[int]] = []
+    total = limit + 1
+    for index, size in enumerate(sizes):
+        if total + size > limit:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += size
+    return groups

@@ -79,18 +79,48 @@ def count_document(counts: Counter, doc: DocumentTags) -> None:
             counts[f"{MENTIONS}{kind}:{name}"] += n
 
 
-def counts_of_curated(curated: Path) -> Counter:
-    """The same counters, over every row of curated/*.parquet."""
+def _count_files(paths: list[str]) -> Counter:
     import pyarrow.parquet as pq
 
+    from gristmill.pipeline.parquet_read import batches
+
     counts: Counter = Counter()
-    for path in sorted(Path(curated).glob("*.parquet")):
-        names = pq.read_schema(path).names
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
         if C.IDENTITY_DESCRIPTORS not in names:
             continue
         wanted = [c for c in DocumentTags().columns() if c in names]
-        for row in pq.read_table(path, columns=wanted).to_pylist():
-            count_document(counts, DocumentTags.from_row(row))
+        for batch in batches(parquet, 8192, wanted):
+            for row in batch.to_pylist():
+                count_document(counts, DocumentTags.from_row(row))
+    return counts
+
+
+def _count_task(paths: list[str]) -> Counter:
+    return _count_files(paths)
+
+
+def counts_of_curated(curated: Path) -> Counter:
+    """The same counters, over every row of curated/*.parquet: by Ray tasks over groups of part files
+    when Ray is initialized (the driver adds their counters, whose size is the tag vocabulary's), else in
+    this process, a batch at a time."""
+    paths = [str(p) for p in sorted(Path(curated).glob("*.parquet"))]
+    try:
+        import ray
+    except ImportError:
+        return _count_files(paths)
+    if not ray.is_initialized() or not paths:
+        return _count_files(paths)
+    import pyarrow.parquet as pq
+
+    from gristmill.pipeline.parquet_read import groups_of
+
+    rows = [pq.ParquetFile(p).metadata.num_rows for p in paths]
+    task = ray.remote(num_cpus=1)(_count_task)
+    counts: Counter = Counter()
+    for part in ray.get([task.remote([paths[i] for i in group]) for group in groups_of(rows, 200_000)]):
+        counts.update(part)
     return counts
 
 

@@ -492,7 +492,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     driver_peak["dedup"] = peak_rss_mib()
     from gristmill.pipeline.breakdown import breakdown_of
 
-    breakdown = breakdown_of(output)
+    breakdown = breakdown_of(output, workers=workers)
     representation = None
     tagger = next((stage for stage in stages if C.IDENTITY_DESCRIPTORS in stage.writes), None)
     if tagger is not None:  # representation before filtering (the tagger's counters) and after (curated/, deduped)
@@ -505,7 +505,7 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     tokenize_started = time.perf_counter()
     tokens_record = work / "tokens.json"
     if tokens_record.exists():
-        tokens = json.loads(tokens_record.read_text())
+        tokens, exchange = json.loads(tokens_record.read_text()).values()
     else:
         exchange: dict = {}
         manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize, work=work / "tokenize",
@@ -517,9 +517,8 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
             "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
             "shards": len(manifest.shards),
-            "exchange": exchange,  # tasks, spill, units, seconds per phase (pipeline/tokenize.py)
         }
-        write_atomic(tokens_record, json.dumps(tokens))
+        write_atomic(tokens_record, json.dumps({"tokens": tokens, "exchange": exchange}))
     driver_peak["tokenize"] = peak_rss_mib()
     fault_point("finish")
     stats = RunStats(
@@ -543,7 +542,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
                        "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
                        "read_whole_after_a_break": len(whole),
                        "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": totals.received_bytes,
-                       "driver_peak_rss_mib": driver_peak}
+                       "driver_peak_rss_mib": driver_peak,
+                       # the tokenize step's tasks: sample, encode tasks, spill, shard units, task peak RSS, seconds
+                       "tokenize": exchange}
     write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return RunResult(output, ledger, stats)

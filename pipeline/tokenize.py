@@ -208,15 +208,22 @@ def plan_groups(curated_dir: Path, task_bytes: int) -> tuple[list[list[RowGroup]
 
 
 def _read(task: list[RowGroup], columns: list[str]) -> Iterator[tuple[int, dict]]:
-    """(global position of the batch's first row, the batch as a dict of lists), row group by row group."""
-    files: dict[str, pq.ParquetFile] = {}
-    for rg in task:
-        if rg.path not in files:
-            files = {rg.path: pq.ParquetFile(rg.path)}  # a task's row groups are consecutive: one file open at a time
-        position = rg.position
-        for batch in files[rg.path].read_row_group(rg.group, columns=columns).to_batches(max_chunksize=_ENCODE_BATCH):
+    """(global position of the batch's first row, the batch as a dict of lists), in batches of _ENCODE_BATCH
+    rows: a task's row groups of one file are read together (a task holds about encode_task_bytes of text;
+    the writers' row groups are often a few dozen documents, too few for one batched encode)."""
+    runs: list[list[RowGroup]] = []
+    for rg in task:  # consecutive row groups of one file
+        if runs and runs[-1][-1].path == rg.path:
+            runs[-1].append(rg)
+        else:
+            runs.append([rg])
+    for run in runs:
+        table = pq.ParquetFile(run[0].path).read_row_groups([rg.group for rg in run], columns=columns).combine_chunks()
+        position = run[0].position
+        for batch in table.to_batches(max_chunksize=_ENCODE_BATCH):
             yield position, batch.to_pydict()
             position += batch.num_rows
+        del table
 
 
 # --- 1-2. the tokenizer sample and training ----------------------------------------------------------

@@ -225,3 +225,20 @@ def test_progress_rates_and_eta_from_completed_splits():
     progress.finish()
     assert len(lines) == 2 and "ETA" in lines[1]
     assert Progress(lines.append, sizes=None).fraction() is None
+
+
+def test_breakdown_by_ray_tasks_equals_the_one_process_count(run_dir, ray_local, monkeypatch):
+    """The breakdown as the run counts it (Ray tasks, domains hash-partitioned to reduce tasks that keep
+    their top rows) is the one-process count, also when the top rows must be merged across partitions."""
+    from gristmill.pipeline import breakdown as B
+
+    for top in (B.TOP_DOMAINS, 2):
+        distributed = B.breakdown_of(run_dir, top_domains=top)
+        monkeypatch.setattr(ray_local, "is_initialized", lambda: False)
+        local = B.breakdown_of(run_dir, top_domains=top)
+        monkeypatch.undo()
+        assert distributed == local and local["domains_total"] == 4  # the demo web's four hosts
+        monkeypatch.setattr(B, "DOCUMENTS_PER_PARTITION", 10)  # many partitions, each with its own top rows
+        assert B.breakdown_of(run_dir, top_domains=top) == local
+        monkeypatch.undo()
+    assert list(local["domain"])[-1] == B.OTHER  # with top 2, two hosts folded into "(other)"

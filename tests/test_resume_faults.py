@@ -110,7 +110,7 @@ def test_driver_killed_mid_exchange_and_a_shard_unit_worker_killed_then_resumed(
     folder, inputs, _ = corpus
     job = small_job(tmp_path, inputs, tokenize={"shard_tokens": 1024, "encode_task_bytes": 4096})
     clean = run(load_job(job), output=tmp_path / "clean", log=lambda m: None, max_workers=1)
-    exchange = clean.stats.tokens["exchange"]
+    exchange = _stats(clean.output)["run"]["tokenize"]
     assert exchange["encode_tasks"] >= 3 and exchange["units"] >= 2, exchange
     out, markers, work = tmp_path / "run", tmp_path / "markers", tmp_path / "run" / ".work" / "tokenize"
     _check(gristmill_run(job, out, fault="tokenize:encoded@2"), expect_killed=True)
@@ -123,7 +123,7 @@ def test_driver_killed_mid_exchange_and_a_shard_unit_worker_killed_then_resumed(
 
     _check(gristmill_run(job, out, resume=True), expect_killed=False)
     _assert_complete_and_equal(out, clean.output)
-    resumed = _stats(out)["tokens"]["exchange"]
+    resumed = _stats(out)["run"]["tokenize"]
     assert resumed["encode_tasks_run"] == 0 and 0 < resumed["units_run"] < resumed["units"]
 
 

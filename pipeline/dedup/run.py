@@ -41,7 +41,7 @@ from gristmill.filters import minhash
 from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
 from gristmill.pipeline.faults import fault_point
-from gristmill.pipeline.parquet_read import batches
+from gristmill.pipeline.parquet_read import batches, groups_of
 from gristmill.pipeline.writers import part_key
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -236,19 +236,6 @@ def _bucket_edges(extra, pieces) -> tuple[dict, list]:
     stats = {"edges": len(edges), "truncated": int(np.sum(sizes > config.max_edges_per_bucket + 1)),
              "largest": int(sizes.max())}
     return stats, split(directed, directed[:, 0], partitions)
-
-
-def _groups(sizes: list[int], limit: int) -> list[list[int]]:
-    """Consecutive indices grouped so that each group's sizes sum to at most `limit` (or one index)."""
-    groups: list[list[int]] = []
-    total = limit + 1
-    for index, size in enumerate(sizes):
-        if total + size > limit:
-            groups.append([])
-            total = 0
-        groups[-1].append(index)
-        total += size
-    return groups
 
 
 def _resplit(graph_partitions, pieces) -> tuple[dict, list]:
@@ -457,7 +444,7 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
 
     # Consecutive parts grouped into tasks of up to ROWS_PER_PART_TASK documents (fewer when that would
     # leave workers idle); `bounds` are the groups' first nodes, as `offsets` are the parts'.
-    part_groups = _groups(counts, min(ROWS_PER_PART_TASK, math.ceil(result.documents / workers)))
+    part_groups = groups_of(counts, min(ROWS_PER_PART_TASK, math.ceil(result.documents / workers)))
     groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in part_groups]
     bounds = offsets[[group[0] for group in part_groups] + [len(files)]]
     result.part_tasks = len(groups)
@@ -482,7 +469,7 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     # So no step makes partitions² slivers: the driver keeps Ray's bookkeeping for every piece (and
     # before shuffle.INLINE_BYTES, Ray inlined such slivers into it: at 1M documents they held every edge).
     graph = result.graph_partitions = max(workers, math.ceil(2 * result.candidate_edges / EDGES_PER_PARTITION))
-    edge_groups = _groups([2 * s["edges"] for s in stats], EDGES_PER_PARTITION)
+    edge_groups = groups_of([2 * s["edges"] for s in stats], EDGES_PER_PARTITION)
     _, out = exchange.step(_resplit, [graph] * len(edge_groups), [[out[t][0] for t in group] for group in edge_groups], graph)
     edges = Exchange.transpose(out, graph)
     phase("buckets")
