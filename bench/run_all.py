@@ -89,6 +89,16 @@ def parse_scale_file(text: str) -> dict:
             "worker_rss_growth": growth.get("split_worker"), "driver_received_bytes": last["driver_received_bytes"]}
 
 
+def parse_tokenize_scale(text: str) -> dict:
+    rows = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    by = {(r["mode"], r["workers"]): r for r in rows}
+    base = by.get(("baseline", 0))
+    best = max((r for r in rows if r["mode"] == "distributed"), key=lambda r: r["tokens_per_s"])
+    return {"tokens_per_s": best["tokens_per_s"], "workers": best["workers"],
+            "vs_baseline": round(best["tokens_per_s"] / base["tokens_per_s"], 2) if base else None,
+            "identical": "byte-identical across worker counts: True" in text}
+
+
 def benches(data: Path, e2e_count: int, out: Path) -> list[tuple[str, list[str], object, str, int]]:
     """(name, argv, parser, headline, time limit s)."""
     py = sys.executable
@@ -106,6 +116,10 @@ def benches(data: Path, e2e_count: int, out: Path) -> list[tuple[str, list[str],
         ("scale_file", [py, str(BENCH / "scale_file.py"), "--data", str(data), "--work", str(out / "scale-file")],
          parse_scale_file, "peak RSS {pages[0]} → {pages[1]} pages: worker {worker_rss_growth:+.1%}, "
                            "driver {driver_rss_growth:+.1%}", 1800),
+        ("tokenize_scale", [py, str(BENCH / "tokenize_scale.py"), "--curated", str(out / "scale-file" / "run-8000" / "curated"),
+                            "--work", str(out / "tokenize-scale")],
+         parse_tokenize_scale, "{tokens_per_s:,} tokens/s ({workers} workers), {vs_baseline:.2f}x the one-process step, "
+                               "shards identical: {identical}", 900),
         ("crawl", [py, str(BENCH / "crawl.py"), "--fetchers", "2", "--connections", "4", "--repeat", "1"],
          parse_crawl, "{pages_per_s:.0f} pages/s ({fetchers} fetchers x {connections} connections)", 600),
         ("e2e", [py, str(BENCH / "e2e.py"), "--count", str(e2e_count), "--data", str(data), "--work", str(out / "e2e"),
