@@ -37,7 +37,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the corpus builder and datatrove harn
 from quality_corpus import datatrove_reason, datatrove_filters, english_corpus  # noqa: E402
 
 from gristmill.filters.english import EnglishTokenizer  # noqa: E402
-from gristmill.pipeline.decide import decide, rules_for  # noqa: E402
+from gristmill.pipeline.api import default_stages  # noqa: E402
+from gristmill.pipeline.decide import decide, rules_of  # noqa: E402
 from gristmill.pipeline.stages.quality import ScoreQuality  # noqa: E402
 from gristmill.schemas import columns as C  # noqa: E402
 from gristmill.schemas.job import Job  # noqa: E402
@@ -52,7 +53,7 @@ def gristmill_pass(texts: list[str], job: Job) -> tuple[list[str | None], float]
                                                                  C.LANGUAGE_SCORE: 1.0}
                                     for i, t in enumerate(texts[start:start + BATCH], start)], schema=schema)
               for start in range(0, len(texts), BATCH)]
-    stage, rules = ScoreQuality(job.quality), rules_for(job)
+    stage, rules = ScoreQuality(job.quality), rules_of(s for s in default_stages(job) if s.name in ("language", "quality"))
     reasons: list[str | None] = []
     started = time.process_time()
     for table in tables:

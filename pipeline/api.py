@@ -66,15 +66,15 @@ def default_stages(job: Job) -> list[Stage]:
         from gristmill.pipeline.stages.pii import RedactPII
 
         stages.append(RedactPII(job.pii))
-    if job.decontaminate is not None:  # the evaluation-set index is built here, once, on the driver
+    if job.decontaminate is not None:  # the evaluation-set index is built by its prepare(), once, on the driver
         from gristmill.pipeline.stages.decontaminate import Decontaminate
 
         stages.append(Decontaminate(job.decontaminate))
     if job.optout is not None:  # URL/id checks before extraction (cheapest), text hashes right after it
-        from gristmill.pipeline.optout import load_optout
+        from gristmill.pipeline.optout import OptOutLists
         from gristmill.pipeline.stages.optout import FilterOptedOutContent, FilterOptedOutUrls
 
-        optout = load_optout(job.optout.lists, job.optout.entries)
+        optout = OptOutLists(job.optout.lists, job.optout.entries)  # read by the stages' prepare(), on the driver
         extract = next(i for i, stage in enumerate(stages) if isinstance(stage, ExtractText))
         stages[extract + 1:extract + 1] = [FilterOptedOutContent(optout)]
         stages.insert(0, FilterOptedOutUrls(optout))

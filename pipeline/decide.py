@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from gristmill.pipeline.stages.base import Stage, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
-from gristmill.schemas.job import Job, LanguageConfig, QualityConfig, ToxicityConfig
+from gristmill.schemas.job import LanguageConfig, QualityConfig, ToxicityConfig
 
 _OPS = {"<": pc.less, ">": pc.greater, "==": pc.equal, "not_in": None}
 
@@ -122,14 +122,12 @@ def _rules(candidates) -> list[Rule]:
     return [Rule(reason, column, op, threshold) for reason, column, op, threshold in candidates if threshold is not None]
 
 
-def rules_for(job: Job) -> list[Rule]:
-    """The job's thresholds as rules, in the order they are checked (what the built-in stages declare)."""
-    rules = language_rules(job.language) + quality_rules(job.quality)
-    if job.classifier is not None:
-        rules += classifier_rules(job.classifier)
-    if job.toxicity is not None:
-        rules += toxicity_rules(job.toxicity)
-    return rules
+def rules_of(pipeline) -> list[Rule]:
+    """The rules a pipeline's stages declare, in stage order (the order the decide step checks them): from
+    each stage's config (`Stage.rules`), so a Python pipeline (`ScoreFunction` and other custom stages)
+    gets its own. `pipeline`: a `Pipeline` or a list of stages. Builds nothing and loads nothing."""
+    stages = pipeline.stages if hasattr(pipeline, "stages") else pipeline
+    return [rule for stage in stages for rule in stage.rules()]
 
 
 def decide(table: pa.Table, rules: list[Rule]) -> pa.Table:

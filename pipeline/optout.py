@@ -238,6 +238,21 @@ def read_optout_file(path: str) -> OptOutList:
     return parse_optout_text(text, path)
 
 
+class OptOutLists:
+    """The job's opt-out lists, read on first use and kept: the two opt-out stages share one, the runner's
+    `prepare()` reads it on the driver (a missing or malformed list fails the run before anything runs),
+    and it travels to the workers read. Building the stages reads nothing."""
+
+    def __init__(self, lists: list[str] = (), entries: list[str] = ()):
+        self.lists, self.entries = list(lists), list(entries)
+        self._read: OptOutList | None = None
+
+    def get(self) -> OptOutList:
+        if self._read is None:
+            self._read = load_optout(self.lists, self.entries)
+        return self._read
+
+
 def load_optout(lists: list[str] = (), entries: list[str] = ()) -> OptOutList:
     """All the given list files plus inline entries, merged."""
     result = OptOutList()

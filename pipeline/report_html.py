@@ -148,9 +148,9 @@ def _score_values(run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 def _rules(run_dir: Path) -> list:
     try:
-        from gristmill.pipeline.rethreshold import job_rules, load_run_job
+        from gristmill.pipeline.rethreshold import decide_rules, load_run_job
 
-        return job_rules(load_run_job(run_dir))
+        return decide_rules(load_run_job(run_dir))
     except Exception:  # noqa: BLE001 - a Python-API run has no job to read thresholds from
         return []
 

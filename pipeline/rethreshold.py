@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
-from gristmill.pipeline.decide import Rule, decide
+from gristmill.pipeline.decide import Rule, decide, rules_of
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
@@ -125,14 +125,13 @@ def with_settings(job: Job, changes: dict[str, object]) -> Job:
         raise RethresholdError(f"--set {', '.join(changes)}: {problems}") from None
 
 
-def job_rules(job: Job) -> list[Rule]:
-    """The rules a run of `job` applies, in order (the stages are built, not set up: no model loads)."""
+def decide_rules(job: Job) -> list[Rule]:
+    """The rules a run of `job` applies at its decide step, in order (`decide.rules_of` over its stages,
+    which are built, not prepared or set up: no model, list or index is loaded); none in annotate mode."""
     from gristmill.pipeline.api import Pipeline
 
     pipeline = Pipeline.from_job(job)
-    if pipeline.decide_mode == "annotate":
-        return []
-    return [rule for stage in pipeline.stages for rule in stage.rules()]
+    return [] if pipeline.decide_mode == "annotate" else rules_of(pipeline)
 
 
 def top_fraction(job: Job) -> float | None:
@@ -168,7 +167,7 @@ def check_recomputable(job: Job, key: str, value, stored: dict[str, bool]) -> No
         if rest.split(".")[0] in getattr(stage, "score_fields", ()) and stage.config is getattr(changed, top, None):
             raise RethresholdError(f"cannot recompute {key} from stored scores: stage {stage.name!r} computes its "
                                    "scores (or rewrites text) with it; rerun the job")
-    before, after = job_rules(job), job_rules(changed)
+    before, after = decide_rules(job), decide_rules(changed)
     if before == after and top_fraction(job) != top_fraction(changed):
         return  # the classifier's top-fraction cut: a global step over the stored classifier scores
     if before == after:
@@ -228,7 +227,7 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
             if name in table.column_names:  # as the signature stage leaves them, before dedup
                 table = set_column(table, name, pa.nulls(table.num_rows, C.TYPES[name]))
         table = set_column(table, C.QUARANTINE_REASON, pa.nulls(table.num_rows, pa.string()))
-        table = decide(table, job_rules(new_job))
+        table = decide(table, decide_rules(new_job))
 
     out = Path(write) if write else Path(tempfile.mkdtemp(prefix="gristmill-rethreshold-"))
     try:

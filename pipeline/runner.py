@@ -42,7 +42,7 @@ from pathlib import Path
 
 from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.cluster import check_shared_paths
-from gristmill.pipeline.decide import Decide
+from gristmill.pipeline.decide import Decide, rules_of
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.process import peak_rss_mib
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
@@ -391,8 +391,9 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
             sources[index], crawls[str(index)] = source.materialize(output, log=log)
     files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
     input_paths = sorted({path for path, _ in files})
-    rules = [rule for stage in pipeline.stages for rule in stage.rules()]
-    stages = [*pipeline.stages, Decide(rules, annotate=pipeline.decide_mode == "annotate")]
+    for stage in pipeline.stages:  # shared indexes and lists, built once here; a bad config fails now
+        stage.prepare()
+    stages = [*pipeline.stages, Decide(rules_of(pipeline), annotate=pipeline.decide_mode == "annotate")]
     check_columns(stages)
     work = output / WORK_DIR
     identity = _identity(pipeline, input_paths)

@@ -125,3 +125,27 @@ def test_readme_python_example_runs(ray_local, monkeypatch, tmp_path):
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "example" / "stats.json").exists()
     assert namespace["result"].ledger.kept > 0
+
+
+def test_rules_come_from_the_stages_configs_and_building_them_reads_nothing(tmp_path):
+    """`rules_of` over a Python pipeline gets a custom score's rule; a job whose opt-out list and
+    evaluation set do not exist builds its stages and rules (as `gristmill report` and rethreshold do)
+    without reading them; the run's prepare step is where they are read, and fails clearly."""
+    from gristmill.pipeline.decide import rules_of
+    from gristmill.pipeline.optout import OptOutError
+    from gristmill.pipeline.rethreshold import decide_rules
+    from gristmill.schemas.job import Job
+
+    scorer = ScoreFunction("x_ratio", len, drop_above=1, reason="mine:too_long")
+    pipeline = Pipeline(sources=WarcSource([str(tmp_path / "none.warc.gz")]), stages=[scorer])
+    assert [(r.reason, r.column, r.op, r.threshold) for r in rules_of(pipeline)] == [("mine:too_long", "x_ratio", ">", 1)]
+
+    job = Job(name="j", sources=[{"paths": ["x.warc.gz"]}],
+              optout={"lists": [str(tmp_path / "missing-list.txt")]},
+              decontaminate={"eval_sets": [{"name": "gsm", "path": str(tmp_path / "missing-gsm.jsonl")}]})
+    rules = decide_rules(job)  # builds every stage: nothing read yet
+    assert ("contaminated:gsm", "contaminated_by") in {(r.reason, r.column) for r in rules}
+    stages = default_stages(job)
+    with pytest.raises(OptOutError, match="missing-list.txt: cannot read opt-out list"):
+        for stage in stages:
+            stage.prepare()

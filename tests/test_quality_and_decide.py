@@ -7,7 +7,8 @@ import pytest
 
 from gristmill.filters.gopher import gopher_quality_scores
 from gristmill.filters.textsplit import SplitText
-from gristmill.pipeline.decide import decide, rules_for
+from gristmill.pipeline.api import default_stages
+from gristmill.pipeline.decide import decide, rules_of
 from gristmill.pipeline.stages.language import ScoreLanguage
 from gristmill.pipeline.stages.quality import ScoreQuality
 from gristmill.schemas import columns as C
@@ -65,7 +66,7 @@ def _scored(texts, language="en"):
 
 def _reasons(table, job=None):
     job = job or Job(name="t", sources=[{"paths": ["x"]}])
-    return decide(table, rules_for(job))[C.DROP_REASON].to_pylist()
+    return decide(table, rules_of(s for s in default_stages(job) if s.name in ("language", "quality")))[C.DROP_REASON].to_pylist()
 
 
 def test_which_reason_fires():
@@ -94,7 +95,7 @@ def test_skip_reason_wins_and_quarantine_is_neither_kept_nor_dropped():
                              pa.array([None, R.NOT_HTML, None], pa.string()))
     table = table.set_column(table.schema.get_field_index(C.QUARANTINE_REASON), C.QUARANTINE_REASON,
                              pa.array([None, None, "clipped record"], pa.string()))
-    out = decide(table, rules_for(Job(name="t", sources=[{"paths": ["x"]}])))
+    out = decide(table, rules_of(s for s in default_stages(Job(name="t", sources=[{"paths": ["x"]}])) if s.name in ("language", "quality")))
     assert out[C.DROP_REASON].to_pylist() == [None, R.NOT_HTML, None]
     assert out[C.KEEP].to_pylist() == [True, False, False]
 

@@ -23,7 +23,8 @@ from datatrove.utils.text import split_into_words
 
 from gristmill.filters.c4 import c4_lines
 from gristmill.filters.textsplit import SplitText
-from gristmill.pipeline.decide import decide, rules_for
+from gristmill.pipeline.api import default_stages
+from gristmill.pipeline.decide import decide, rules_of
 from gristmill.pipeline.stages.quality import ScoreQuality
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -40,7 +41,7 @@ def gristmill_reasons(texts: list[str]) -> tuple[list[str | None], pa.Table]:
     rows = [{n: None for n in names} | {C.ID: str(i), C.TEXT: t, C.LANGUAGE: "en", C.LANGUAGE_SCORE: 1.0}
             for i, t in enumerate(texts)]
     table = ScoreQuality(JOB.quality)(pa.Table.from_pylist(rows, schema=C.schema_of(names)))
-    table = decide(table, rules_for(JOB))
+    table = decide(table, rules_of(s for s in default_stages(JOB) if s.name in ("language", "quality")))
     return table[C.DROP_REASON].to_pylist(), table
 
 

@@ -10,7 +10,8 @@ from gristmill.filters.c4 import BadWords, c4_lines
 from gristmill.filters.fineweb import fineweb_scores
 from gristmill.filters.gopher import gopher_quality_scores, gopher_repetition_scores
 from gristmill.filters.textsplit import SplitText
-from gristmill.pipeline.decide import decide, rules_for
+from gristmill.pipeline.api import default_stages
+from gristmill.pipeline.decide import decide, rules_of
 from gristmill.pipeline.stages.quality import ScoreQuality
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -44,7 +45,7 @@ def scored_table(texts, quality: QualityConfig = QualityConfig()) -> pa.Table:
 
 def reasons(texts, **quality) -> list[str | None]:
     job = Job(name="t", sources=[{"paths": ["x"]}], quality=quality)
-    return decide(scored_table(texts, job.quality), rules_for(job))[C.DROP_REASON].to_pylist()
+    return decide(scored_table(texts, job.quality), rules_of(s for s in default_stages(job) if s.name in ("language", "quality")))[C.DROP_REASON].to_pylist()
 
 
 def lines(*parts: str) -> str:

@@ -128,12 +128,12 @@ def test_top_fraction_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path
 def test_toxicity_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path):
     """A toxicity threshold: the key is found generically (the toxicity field rethreshold accepts), its
     new value is the median stored toxicity score, so the kept set changes."""
-    from gristmill.pipeline.rethreshold import check_recomputable, job_rules, load_run_job
+    from gristmill.pipeline.rethreshold import check_recomputable, decide_rules, load_run_job
 
     base = quickstart_run(tmp_path_factory, {"toxicity": {}})
     job = load_run_job(base)
     table = pq.read_table(base / "curated").to_pylist() + pq.read_table(base / "rejected").to_pylist()
-    columns = {rule.column for rule in job_rules(job) if "tox" in rule.column}
+    columns = {rule.column for rule in decide_rules(job) if "tox" in rule.column}
     assert columns, "the toxicity stage declares a rule on its score"
     column = sorted(columns)[0]
     scores = sorted(r[column] for r in table if r.get(column) is not None)

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from gristmill.filters.url_filter import UrlFilter, read_list, url_host
-from gristmill.pipeline.decide import decide, rules_for
+from gristmill.pipeline.api import default_stages
+from gristmill.pipeline.decide import decide, rules_of
 from gristmill.pipeline.stages.quality import ScoreQuality
 from gristmill.pipeline.stages.url_filter import FilterUrls
 from gristmill.schemas import columns as C
@@ -86,7 +87,7 @@ def test_per_language_threshold_replaces_min_score_for_that_language():
     rows = [("en", 0.7), ("de", 0.7), ("de", 0.85), ("fr", 0.99), ("en", 0.6)]
     table = pa.Table.from_pylist([dict(zip(names, (lang, score, None, None))) for lang, score in rows],
                                  schema=C.schema_of(names))
-    language_rules = [r for r in rules_for(job) if r.column in (C.LANGUAGE, C.LANGUAGE_SCORE)]
+    language_rules = [r for r in rules_of(s for s in default_stages(job) if s.name in ("language", "quality")) if r.column in (C.LANGUAGE, C.LANGUAGE_SCORE)]
     assert decide(table, language_rules)[C.DROP_REASON].to_pylist() == [
         None, R.LANGUAGE_SCORE_TOO_LOW, None, R.LANGUAGE_NOT_KEPT, R.LANGUAGE_SCORE_TOO_LOW]
 

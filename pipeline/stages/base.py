@@ -55,8 +55,14 @@ class Stage:
         self._ready = False
 
     def rules(self) -> list:
-        """Thresholds on this stage's scores (`decide.Rule`s), applied by the decide step in order."""
+        """Thresholds on this stage's scores (`decide.Rule`s), applied by the decide step in order. From the
+        config alone: building rules never loads a model, a list or an index (`decide.rules_of`)."""
         return []
+
+    def prepare(self) -> None:
+        """On the driver, once, before a run ships the stage to its workers: build what every worker
+        shares (an index, parsed lists) and report a bad config before anything runs. Constructing a
+        stage stays cheap, so the report and rethreshold can build stages for their rules alone."""
 
     def setup(self) -> None:
         """Load models, start sandboxes: once per worker, before the first batch."""

@@ -1,7 +1,8 @@
 """Decontaminate: documents that share a word n-gram with an evaluation set are dropped as
 `contaminated:<set>` (mode drop), or lose the overlapping spans (mode remove_spans).
 
-The index (pipeline/decontam_index.py) is built once, on the driver, when the stage is constructed. It
+The index (pipeline/decontam_index.py) is built once, on the driver, by `prepare()` (the runner calls it
+before the stages are shipped; constructing the stage reads nothing, so its rules cost nothing). It
 travels to the workers once: put in the Ray object store when the stage is first serialized on a driver
 with Ray running (each worker maps the arrays read-only from shared memory in `setup()`), else inside
 the stage's pickled state. Never per batch.
@@ -36,22 +37,28 @@ class Decontaminate(Stage):
 
     def __init__(self, config: DecontaminateConfig, index: EvalIndex | None = None):
         super().__init__(config)
-        self.index = index if index is not None else build_index(config)
+        self.index = index  # built by prepare() (or setup(), in a process without a driver)
         self._index_ref = None
         self.remove_spans = config.mode == "remove_spans"
         self.writes = (C.CONTAMINATED_BY, C.CONTAMINATION_NGRAM_COUNT) + ((C.TEXT, C.TEXT_EDITS) if self.remove_spans else ())
-        self.reasons = {name: R.contaminated(name) for name in self.index.names}
+        self.reasons = {s.name: R.contaminated(s.name) for s in config.eval_sets}
+
+    def prepare(self) -> None:
+        """Build the evaluation-set index, once, on the driver (read every set: a bad path fails here)."""
+        if self.index is None:
+            self.index = build_index(self.config)
 
     def rules(self) -> list:
         if self.remove_spans:
             return []
         from gristmill.pipeline.decide import Rule
 
-        return [Rule(self.reasons[name], C.CONTAMINATED_BY, "==", name) for name in self.index.names]
+        return [Rule(self.reasons[s.name], C.CONTAMINATED_BY, "==", s.name) for s in self.config.eval_sets]
 
     # -- shipping the index once ------------------------------------------------------------------------
 
     def __getstate__(self) -> dict:
+        self.prepare()
         state = self.__dict__.copy()
         if isinstance(self.index, EvalIndex):
             try:
@@ -66,6 +73,7 @@ class Decontaminate(Stage):
         return state
 
     def setup(self) -> None:
+        self.prepare()  # in-process use without a run: built here
         if not isinstance(self.index, EvalIndex):  # an ObjectRef: fetched once per worker
             import ray
 

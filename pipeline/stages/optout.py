@@ -27,7 +27,17 @@ def _previous_matches(table: pa.Table) -> list:
     return table[C.OPT_OUT_MATCH].to_pylist() if C.OPT_OUT_MATCH in table.column_names else [None] * table.num_rows
 
 
-class FilterOptedOutUrls(Stage):
+class _OptOutStage(Stage):
+    """`config`: an `optout.OptOutLists` (or an `OptOutList` already read)."""
+
+    def lists(self) -> OptOutList:
+        return self.config.get() if hasattr(self.config, "get") else self.config
+
+    def prepare(self) -> None:
+        self.lists()
+
+
+class FilterOptedOutUrls(_OptOutStage):
     """Before extraction: rows whose URL, id or HTTP body hash is on an opt-out list are skipped as `opted_out`."""
 
     name = "optout"
@@ -35,7 +45,7 @@ class FilterOptedOutUrls(Stage):
     writes = (C.SKIP_REASON, C.OPT_OUT_MATCH)
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
-        optout: OptOutList = self.config
+        optout: OptOutList = self.lists()
         skip = table[C.SKIP_REASON].to_pylist()
         matches = _previous_matches(table)
         bodies = table[C.CONTENT] if optout.sha256 and C.CONTENT in table.column_names else None
@@ -54,7 +64,7 @@ class FilterOptedOutUrls(Stage):
         return set_column(table, C.OPT_OUT_MATCH, matches)
 
 
-class FilterOptedOutContent(Stage):
+class FilterOptedOutContent(_OptOutStage):
     """After extraction: `text_sha256` for every document; listed hashes are skipped as `opted_out`."""
 
     name = "optout_content"
@@ -62,7 +72,7 @@ class FilterOptedOutContent(Stage):
     writes = (C.TEXT, C.TEXT_SHA256, C.SKIP_REASON, C.OPT_OUT_MATCH)
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
-        optout: OptOutList = self.config
+        optout: OptOutList = self.lists()
         skip = table[C.SKIP_REASON].to_pylist()
         matches = _previous_matches(table)
         digests: list = [None] * table.num_rows
