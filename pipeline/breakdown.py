@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from gristmill.pipeline.parquet_read import batches
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.schemas import columns as C
 
 TOP_DOMAINS = 25
@@ -116,8 +117,7 @@ def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS, workers: i
     part files whose per-domain rows are hash-partitioned to reduce tasks that each keep their top rows, so
     neither the driver nor any task holds every domain of a large run; without Ray, in this process. The
     same result either way."""
-    run_dir = Path(run_dir)
-    files = sorted((run_dir / "curated").glob("*.parquet")) + sorted((run_dir / "rejected").glob("*.parquet"))
+    files = RunFolder.of(run_dir).documents()
     language: dict[str, dict] = {}
     documents = 0
     candidates: dict[str, dict] = {}

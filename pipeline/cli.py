@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from gristmill.pipeline.run_folder import STATS, RunFolder
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Web-scale pretraining-data curation on Ray.")
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -52,7 +53,7 @@ def run_command(
         _fail(f"the run lost or duplicated records: {err}")
     from gristmill.pipeline.storage import read_run_file
 
-    print_stats(json.loads(read_run_file(result.uri or result.output, "stats.json")))
+    print_stats(json.loads(read_run_file(result.uri or result.output, STATS)))
     console.print(f"run folder: {result.uri or result.output}")
 
 
@@ -109,7 +110,7 @@ def stats_command(
     from gristmill.pipeline.storage import StorageError, stats_of_uri, is_uri
 
     try:
-        view = stats_of_uri(run_dir) if is_uri(run_dir) else stats_view(Path(run_dir))
+        view = stats_of_uri(run_dir, stats_view) if is_uri(run_dir) else stats_view(Path(run_dir))
     except (FileNotFoundError, StorageError) as err:
         _fail(str(err))
     if as_json:
@@ -151,8 +152,8 @@ def inspect_command(
     _local_only(run_dir)
     if not kept and not reason:
         _fail("give --reason REASON (or --kept)")
-    if not (run_dir / "stats.json").exists():
-        _fail(f"{run_dir / 'stats.json'} not found: is {run_dir} a finished gristmill run?")
+    if not RunFolder(run_dir).stats.exists():
+        _fail(f"{RunFolder(run_dir).stats} not found: is {run_dir} a finished gristmill run?")
     inspect_documents(run_dir, reason, kept, n, seed, console, as_json=as_json)
 
 

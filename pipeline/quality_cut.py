@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,11 +21,10 @@ import pyarrow.parquet as pq
 
 from gristmill.filters.quality_model import Cutoff, percentile_cutoff
 from gristmill.pipeline.parquet_read import batches
-from gristmill.pipeline.writers import part_key
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 
-CURATED, REJECTED = "curated", "rejected"
 BATCH_ROWS = 4096
 
 
@@ -45,9 +43,10 @@ class CutResult:
                 "removed_by_source": dict(sorted(self.removed_by_source.items()))}
 
 
-def cut_run(run_dir: Path, top_fraction: float, log=print) -> CutResult:
-    run_dir = Path(run_dir)
-    files = sorted((run_dir / CURATED).glob("part-*.parquet"))
+def cut_run(run_dir, top_fraction: float, log=print) -> CutResult:
+    """`run_dir`: a RunFolder or its path."""
+    folder = RunFolder.of(run_dir)
+    files = folder.parts()
     scores, ids = [], []
     for f in files:
         table = pq.read_table(f, columns=[C.ID, C.QUALITY_MODEL_SCORE])
@@ -56,11 +55,11 @@ def cut_run(run_dir: Path, top_fraction: float, log=print) -> CutResult:
     cutoff = percentile_cutoff(scores, ids, top_fraction)
     result = CutResult(cutoff)
     by_source: Counter = Counter()
-    (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
+    folder.rejected.mkdir(parents=True, exist_ok=True)
     for path in files:
         parquet = pq.ParquetFile(path)
         kept_writer = pq.ParquetWriter(f"{path}.tmp", parquet.schema_arrow, compression="zstd")
-        rejected_path = run_dir / REJECTED / f"classifier-{part_key(path.name)}.parquet"  # after its curated part
+        rejected_path = folder.rejected_by("classifier", path)  # named after its curated part
         rejected_writer = None
         for batch in batches(parquet, BATCH_ROWS):
             table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)

@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gristmill.pipeline.run_folder import RunFolder
+
 
 def load_stats(run_dir: Path) -> dict:
-    path = run_dir / "stats.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a finished gristmill run?")
-    return json.loads(path.read_text())
+    folder = RunFolder.of(run_dir)
+    if not folder.stats.exists():
+        raise FileNotFoundError(f"{folder.stats} not found: is {run_dir} a finished gristmill run?")
+    return folder.read_stats()
 
 
 def stats_view(run_dir: Path) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.filters.bias_audit import load_paired_audit, run_paired_audit
 from gristmill.filters.evidence import evidence_spans, redact
 from gristmill.filters.identity import measured_accuracy
@@ -129,7 +130,7 @@ def histogram_svg(edges: list[float], counts: list[int], thresholds: list[float]
 # --- data --------------------------------------------------------------------------------------------
 
 def _document_files(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "curated").glob("*.parquet")) + sorted((run_dir / "rejected").glob("*.parquet"))
+    return RunFolder.of(run_dir).documents()
 
 
 def _score_values(run_dir: Path, names: list[str]) -> dict[str, np.ndarray]:
@@ -197,7 +198,7 @@ def score_histograms(run_dir: Path, stats: dict) -> list[dict]:
 def sample_documents(run_dir: Path, per_reason: int = SAMPLES_PER_REASON, seed: int = 0,
                      reasons: list[str] | None = None, kept: bool = False) -> dict[str, list[dict]]:
     """Up to `per_reason` documents per drop reason (or kept documents under "kept"), chosen by `seed`."""
-    folder = run_dir / ("curated" if kept else "rejected")
+    folder = RunFolder.of(run_dir).curated if kept else RunFolder.of(run_dir).rejected
     rows: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*.parquet")):
         names = pq.ParquetFile(path).schema_arrow.names
@@ -471,10 +472,9 @@ def samples_section(samples: dict[str, list[dict]]) -> str:
 def build_report(run_dir: str | Path, seed: int = 0) -> Path:
     """Write RUN/report.html and return its path."""
     run_dir = Path(run_dir)
-    stats_path = run_dir / "stats.json"
-    if not stats_path.exists():
-        raise FileNotFoundError(f"{stats_path} not found: is {run_dir} a finished gristmill run?")
-    stats = json.loads(stats_path.read_text())
+    if not RunFolder(run_dir).stats.exists():
+        raise FileNotFoundError(f"{RunFolder(run_dir).stats} not found: is {run_dir} a finished gristmill run?")
+    stats = RunFolder(run_dir).read_stats()
     breakdown = stats.get("breakdown")
     if breakdown is None:
         from gristmill.pipeline.breakdown import breakdown_of

@@ -51,6 +51,7 @@ import yaml
 from pydantic import ValidationError
 
 from gristmill.pipeline.decide import Rule, decide, rules_of
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
@@ -86,7 +87,7 @@ class RethresholdResult:
 
 
 def load_run_job(run_dir: Path) -> Job:
-    path = run_dir / "job.resolved.yaml"
+    path = RunFolder.of(run_dir).job
     if not path.exists():
         raise RethresholdError(f"{path} not found: is {run_dir} a finished gristmill run?")
     try:
@@ -180,7 +181,7 @@ def check_recomputable(job: Job, key: str, value, stored: dict[str, bool]) -> No
 
 
 def _read_documents(run_dir: Path) -> pa.Table:
-    files = sorted((run_dir / "curated").glob("*.parquet")) + sorted((run_dir / "rejected").glob("*.parquet"))
+    files = RunFolder.of(run_dir).documents()
     tables = [pq.read_table(f) for f in files]
     tables = [t for t in tables if t.num_rows]
     if not tables:
@@ -204,10 +205,9 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
                 max_workers: int | None = None) -> RethresholdResult:
     """Recompute the run's decisions with `settings` (KEY=VALUE); with `write`, leave the new run folder there."""
     run_dir = Path(run_dir)
-    stats_path = run_dir / "stats.json"
-    if not stats_path.exists():
-        raise RethresholdError(f"{stats_path} not found: is {run_dir} a finished gristmill run?")
-    before = json.loads(stats_path.read_text())
+    if not RunFolder(run_dir).stats.exists():
+        raise RethresholdError(f"{RunFolder(run_dir).stats} not found: is {run_dir} a finished gristmill run?")
+    before = RunFolder(run_dir).read_stats()
     job = load_run_job(run_dir)
     changes = parse_settings(settings)
     if not changes:
@@ -247,71 +247,55 @@ def rethreshold(run_dir: str | Path, settings: list[str], write: str | Path | No
 
 
 def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, job: Job, log, max_workers) -> RethresholdResult:
-    from gristmill.pipeline.breakdown import breakdown_of
-    from gristmill.pipeline.runner import prepare_output, publish
+    from collections import defaultdict
+
+    from gristmill.pipeline.api import Pipeline
+    from gristmill.pipeline.steps import GLOBAL_STEPS, StepContext, run_steps
     from gristmill.pipeline.writers import merge_records, write_rows
 
     if out.resolve() == run_dir.resolve():
         raise RethresholdError("--write must name a new folder, not the run itself")
-    prepare_output(out)
-    # The workers' writer, input by input, then the runner's publish step: the part names a full rerun writes.
+    source, folder = RunFolder.of(run_dir), RunFolder.of(out)
+    folder.clear()
+    # The workers' writer, input by input, then the runner's global steps (publish, the classifier's
+    # top-fraction cut, dedup, the breakdown): the part names and bytes a full rerun writes.
     inputs = sorted({*before.get("sources", {}), *(table[C.SOURCE_FILE].to_pylist() if table.num_rows else [])})
-    work = out / ".work"
-    records = write_rows(work, inputs, table)
+    records = write_rows(folder.work, inputs, table)
     ledger, scores, _ = merge_records(records)
-    publish(out, work, records)
-    shutil.rmtree(work)
     old = Ledger.from_dict(before["ledger"])
     ledger.input += old.quarantined
     ledger.quarantined = old.quarantined
-    (out / "quarantine").mkdir(exist_ok=True)
-    for part in sorted((run_dir / "quarantine").glob("*.parquet")):
-        shutil.copy2(part, out / "quarantine" / part.name)
-    ledger.check(records_read=old.input)
-
-    # The global steps after the writers, in the runner's order: the classifier's top-fraction cut, then dedup.
-    cut = None
-    fraction = top_fraction(job)
-    if fraction is not None:
-        from gristmill.pipeline.quality_cut import cut_run
-
-        cut = cut_run(out, fraction, log=log)
-        ledger.kept -= cut.removed
-        ledger.dropped += cut.dropped
-        ledger.check(records_read=old.input)
-    dedup = None
-    if job.dedup is not None and C.MINHASH in table.column_names:
+    pipeline = Pipeline.from_job(job)
+    workers = 1
+    if pipeline.dedup is not None and C.MINHASH in table.column_names:
         from gristmill.pipeline.cluster import check_shared_paths
-        from gristmill.pipeline.dedup import deduplicate_run
-        from gristmill.pipeline.runner import _worker_count, init_ray
+        from gristmill.pipeline.runner import init_ray, worker_count
 
         init_ray(job.ray)
         check_shared_paths([out], lambda: [], log=log)  # the dedup tasks rewrite out/curated on any node
-        workers = min(_worker_count(), max_workers or 1 << 30)
-        dedup = deduplicate_run(out, job.dedup, log=log, workers=workers)
-        ledger.kept -= dedup.removed
-        ledger.dropped += dedup.dropped
-        ledger.check(records_read=old.input)
+        workers = min(worker_count(), max_workers or 1 << 30)
+    steps = [step for step in GLOBAL_STEPS if step.name in ("publish", "classifier_cut", "dedup", "breakdown")]
+    context = StepContext(folder, pipeline, pipeline.stages, records, [], workers, log)
+    step_stats, _, _ = run_steps(context, ledger, defaultdict(lambda: {"kept": 0}), old.input, steps=steps)
+    folder.quarantine.mkdir(exist_ok=True)
+    for part in sorted(source.quarantine.glob("*.parquet")):
+        shutil.copy2(part, folder.quarantine / part.name)
     stage_order = [s["stage"] for s in before.get("stages", [])]
     new_funnel = funnel(ledger, stage_order)
-    kept_ids = [i for f in sorted((out / "curated").glob("*.parquet")) for i in pq.read_table(f, columns=[C.ID])[C.ID].to_pylist()]
+    kept_ids = [i for f in folder.parts() for i in pq.read_table(f, columns=[C.ID])[C.ID].to_pylist()]
 
     sources = {name: dict(counts) for name, counts in before.get("sources", {}).items()}
     kept_by_source = Counter()
-    for f in sorted((out / "curated").glob("*.parquet")):
+    for f in folder.parts():
         kept_by_source.update(pq.read_table(f, columns=[C.SOURCE_FILE])[C.SOURCE_FILE].to_pylist())
     for name, counts in sources.items():
         counts["kept"] = kept_by_source.get(name, 0)
-    stats = RunStats(ledger=ledger, stages=[], scores=dict(scores) or
-                     {k: Summary() for k in before.get("scores", {})},
-                     sources=sources, tokens=None, dedup=dedup.to_dict() if dedup else None, funnel=new_funnel,
-                     breakdown=breakdown_of(out))
+    stats = RunStats(ledger=ledger, stages=[], scores=dict(scores) or {k: Summary() for k in before.get("scores", {})},
+                     sources=sources, tokens=None, funnel=new_funnel, **step_stats)
     data = json.loads(stats.to_json())
     data["stages"] = before.get("stages", [])  # the timings are the original run's: no stage ran again
     data["rethreshold"] = {"from": str(run_dir)}
-    if cut is not None:
-        data["classifier_cut"] = cut.to_dict()
-    (out / "stats.json").write_text(json.dumps(data, indent=2) + "\n")
-    (out / "job.resolved.yaml").write_text(job.to_yaml())
+    folder.job.write_text(job.to_yaml())
+    folder.finish(data)
     return RethresholdResult(before=before, ledger=ledger, funnel=new_funnel, dedup=stats.dedup, changes={},
                              kept_ids=kept_ids)

@@ -33,7 +33,6 @@ import glob
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections import Counter
@@ -44,23 +43,20 @@ from gristmill.pipeline.api import Pipeline
 from gristmill.pipeline.cluster import check_shared_paths
 from gristmill.pipeline.decide import Decide, rules_of
 from gristmill.pipeline.faults import fault_point
-from gristmill.pipeline.process import peak_rss_mib
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
+from gristmill.pipeline.process import peak_rss_mib
+from gristmill.pipeline.run_folder import OUTPUTS, RunFolder, write_atomic
 from gristmill.pipeline.sources.base import WHOLE
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.pipeline.splits import check_chain, plan_splits
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.stages.pii import pii_stats
+from gristmill.pipeline.steps import StepContext, run_steps
 from gristmill.pipeline.storage import is_uri, worker_env
-from gristmill.pipeline.tokenize import tokenize_run
-from gristmill.pipeline.writers import (DONE, OUTPUTS, PARTS, RecordSums, SplitRecord, discard_input, read_done,
-                                        split_name, write_atomic)
+from gristmill.pipeline.writers import RecordSums, SplitRecord, discard_input, read_done, split_name
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job, JobError, RayConfig
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
-
-WORK_DIR = ".work"
-IDENTITY = "run.json"  # in the work folder: the job and inputs the run was started with
 
 
 @dataclass
@@ -129,7 +125,7 @@ def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
         ray.init(num_cpus=ray_config.num_cpus, object_store_memory=memory, include_dashboard=False, **quiet)
 
 
-def _worker_count() -> int:
+def worker_count() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -257,16 +253,6 @@ def _run_splits(todo: list[SplitTask], sources: list, stages: list[Stage], pipel
         progress.finish()
 
 
-def prepare_output(output: Path) -> None:
-    """Remove what an earlier run left, so no stale part file survives into this run's outputs."""
-    for name in (*OUTPUTS, "shards", WORK_DIR):
-        if (output / name).exists():
-            shutil.rmtree(output / name)
-    for name in ("stats.json", "job.resolved.yaml"):
-        (output / name).unlink(missing_ok=True)
-    output.mkdir(parents=True, exist_ok=True)
-
-
 def _identity(pipeline: Pipeline, inputs: list[str]) -> str:
     """What a resumed run must share with the run it resumes: the resolved job and the input list."""
     return json.dumps({"job": pipeline.describe(), "inputs": inputs}, sort_keys=True)
@@ -290,62 +276,30 @@ def _what_differs(old: str, new: str) -> str:
     return "; ".join(changes) or "the job"
 
 
-def prepare_resume(output: Path, work: Path, identity: str, tasks: list[SplitTask]) -> dict[tuple[int, int], SplitRecord]:
+def prepare_resume(folder: RunFolder, identity: str, tasks: list[SplitTask]) -> dict[tuple[int, int], SplitRecord]:
     """Keep the completed splits of an interrupted run; remove everything else it left. Returns the
     completion records of the splits whose record exists and lists part files that are all there."""
-    started = work / IDENTITY
-    if not started.exists():
-        raise JobError(f"{output} holds no interrupted run to resume (no {WORK_DIR}/{IDENTITY}); run without --resume")
-    if started.read_text() != identity:
-        raise JobError(f"{output} was started with another job or other inputs ({_what_differs(started.read_text(), identity)}); "
-                       "run without --resume to start over")
+    if not folder.identity.exists():
+        raise JobError(f"{folder.root} holds no interrupted run to resume (no {folder.identity.relative_to(folder.root)}); "
+                       "run without --resume")
+    if folder.identity.read_text() != identity:
+        raise JobError(f"{folder.root} was started with another job or other inputs "
+                       f"({_what_differs(folder.identity.read_text(), identity)}); run without --resume to start over")
     done = {}
     for task in tasks:
-        record = read_done(work, task.index, task.split)
+        record = read_done(folder.work, task.index, task.split)
         if record is not None and record.count == task.count:
             done[(task.index, task.split)] = record
     listed = {part["file"] for record in done.values() for part in record.parts}
     for name in OUTPUTS:  # part files no complete record lists (unfinished splits, .tmp files) are redone
-        for path in (work / PARTS / name).glob("part-*"):
+        for path in (folder.work_parts / name).glob("part-*"):
             if f"{name}/{path.name}" not in listed:
                 path.unlink()
     kept_records = {f"{split_name(*key)}.json" for key in done}
-    for path in (work / DONE).glob("*"):
+    for path in folder.done.glob("*"):
         if path.name not in kept_records:
             path.unlink()
     return done
-
-
-def publish(output: Path, work: Path, records: list[SplitRecord]) -> None:
-    """curated/, rejected/, quarantine/ := the part files the completion records list, as hard links (a
-    copy where links fail). Dedup rewrites curated parts by writing a new file and renaming it over the
-    link, so the originals under the work folder stay intact and a resumed run can publish and dedup again."""
-    for name in OUTPUTS:
-        if (output / name).exists():
-            shutil.rmtree(output / name)
-        (output / name).mkdir(parents=True)
-    for file in sorted(part["file"] for record in records for part in record.parts):
-        try:
-            os.link(work / PARTS / file, output / file)
-        except OSError:
-            shutil.copyfile(work / PARTS / file, output / file)
-
-
-def _dedup_from_dict(d: dict):
-    from gristmill.pipeline.dedup.run import DedupResult
-
-    fields = {f.name for f in dataclasses.fields(DedupResult)}
-    result = DedupResult(**{k: v for k, v in d.items() if k in fields})
-    result.cluster_sizes = {int(k): v for k, v in result.cluster_sizes.items()}
-    return result
-
-
-def _cut_from_dict(d: dict):
-    from gristmill.filters.quality_model import Cutoff
-    from gristmill.pipeline.quality_cut import CutResult
-
-    cutoff = Cutoff(**{k: d[k] for k in ("documents", "keep", "top_fraction", "score", "id")})
-    return CutResult(cutoff, d["removed"], dict(d["removed_by_source"]))
 
 
 def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
@@ -353,6 +307,117 @@ def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = N
     """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
     return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
                    resume=resume, staging=staging or job.staging)
+
+
+def _sources(pipeline: Pipeline, inputs: list[str] | None) -> list:
+    """The pipeline's sources; with --input, the first source's kind reading these paths instead."""
+    sources = list(pipeline.sources)
+    if inputs:
+        first = sources[0]
+        sources = [WarcSource(list(inputs), first.max_page_bytes) if first.type == "crawl"
+                   else dataclasses.replace(first, paths=list(inputs))]
+    return sources
+
+
+def _input_files(sources: list, folder: RunFolder, log) -> tuple[list[str], dict[str, int], dict]:
+    """(input paths, the source index reading each, crawl stats): a multi-node cluster must share the run
+    folder and the inputs (cluster.py; only local patterns are globbed there: remote ones are listed once,
+    here); crawl sources fetch first (on this Ray) and are read as the WARC files they wrote."""
+    local_patterns = [p for s in sources if not hasattr(s, "materialize") for p in s.paths if not is_uri(p)]
+    check_shared_paths([folder.root, *(s.folder(folder.root) for s in sources if hasattr(s, "materialize"))],
+                       lambda: expand_inputs(local_patterns) if local_patterns else [], log=log)
+    crawls = {}
+    for index, source in enumerate(sources):
+        if hasattr(source, "materialize"):
+            folder.root.mkdir(parents=True, exist_ok=True)
+            sources[index], crawls[str(index)] = source.materialize(folder.root, log=log)
+    files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
+    source_of = {}
+    for path, index in files:  # the first source that names a path reads it
+        source_of.setdefault(path, index)
+    return sorted(source_of), source_of, crawls
+
+
+def _batch_stages(pipeline: Pipeline) -> list[Stage]:
+    """The per-batch stages, prepared on the driver (shared indexes and lists: a bad config fails here),
+    with the decide step last, their columns checked."""
+    for stage in pipeline.stages:
+        stage.prepare()
+    stages = [*pipeline.stages, Decide(rules_of(pipeline), annotate=pipeline.decide_mode == "annotate")]
+    check_columns(stages)
+    return stages
+
+
+def _start(folder: RunFolder, identity: str, tasks: list[SplitTask], resume: bool) -> dict:
+    """A fresh run clears the folder and records its identity; a resume keeps what is proven done."""
+    if resume:
+        return prepare_resume(folder, identity, tasks)
+    folder.clear()
+    folder.work.mkdir(parents=True)
+    write_atomic(folder.identity, identity)
+    return {}
+
+
+@dataclass
+class SplitsDone:
+    totals: RunTotals
+    tasks: list[SplitTask]  # every split, after any file was read whole again
+    skipped: int  # splits an interrupted run had finished
+    records_skipped: int
+    read_whole: int  # files read again whole because their splits did not chain up
+
+
+def _process_splits(tasks: list[SplitTask], done: dict, sources: list, stages: list[Stage], pipeline: Pipeline,
+                    folder: RunFolder, workers: int, remote_env: dict, log) -> SplitsDone:
+    """Every split not done yet, through the actor pool; each completion record folded into the totals."""
+    totals = RunTotals([SOURCE_STAGE] + [stage.name for stage in stages])
+    first_split = {task.index: task for task in tasks if task.split == 0}
+    whole: list[SplitTask] = []
+
+    def accept(record: SplitRecord, received: int = 0) -> None:
+        totals.received_bytes += received
+        if (problem := totals.add(record)) is not None:
+            # Its splits do not chain up (or one met a break): read it again whole, so its outcome is exactly
+            # an unsplit file's (splits.py).
+            task = first_split[record.index]
+            log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
+            discard_input(folder.work, task.index)
+            whole.append(SplitTask(task.index, 0, task.path, task.source))
+
+    for record in done.values():
+        accept(record)
+    todo = [task for task in tasks if (task.index, task.split) not in done]
+    _run_splits(todo, sources, stages, pipeline, folder.work, workers, remote_env, log, accept)
+    if whole:
+        _run_splits(list(whole), sources, stages, pipeline, folder.work, workers, remote_env, log, accept)
+        whole_inputs = {t.index for t in whole}
+        tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
+    missing = [t.path for t in tasks if (t.index, t.split) not in totals.slim]
+    if missing:
+        raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
+    return SplitsDone(totals, tasks, len(done), sum(r.ledger.input for r in done.values()), len(whole))
+
+
+def _run_report(splits: SplitsDone, records: list[SplitRecord], inputs: int, resume: bool, driver_peak: dict) -> dict:
+    """stats.json["run"]: this invocation's work: splits it skipped because an interrupted run had finished
+    them; the Ray nodes the splits ran on (node id → input files read there, → records processed there,
+    → part files written there); the bytes of completion records the driver received (all it receives
+    from the workers); the driver's peak RSS after each step."""
+    nodes: dict[str, int] = {}
+    rows_by_node: dict[str, int] = {}
+    parts_by_node: dict[str, int] = {}
+    for record in records:
+        if record.node is not None:
+            nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
+            rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
+            parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
+    by_worker = Counter(r.split_report.get("worker") for r in records if r.split_report.get("worker"))
+    return {"resumed": resume, "inputs": inputs, "inputs_skipped": splits.skipped,
+            "records_skipped": splits.records_skipped, "nodes": dict(sorted(nodes.items())),
+            "rows_by_node": dict(sorted(rows_by_node.items())), "parts_by_node": dict(sorted(parts_by_node.items())),
+            "splits": len(splits.tasks), "split_inputs": len({t.index for t in splits.tasks if t.count > 1}),
+            "read_whole_after_a_break": splits.read_whole, "splits_by_worker": dict(sorted(by_worker.items())),
+            "driver_received_bytes": splits.totals.received_bytes, "driver_peak_rss_mib": driver_peak}
 
 
 def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[str] | None = None,
@@ -367,193 +432,64 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     from the inputs' part files. The outputs are the bytes a clean run writes."""
     started = time.perf_counter()
     if is_uri(output or pipeline.output):
-        from gristmill.pipeline.storage import execute_to_uri
-
-        return execute_to_uri(pipeline, str(output or pipeline.output), staging=staging, inputs=inputs,
-                              ray_address=ray_address, max_workers=max_workers, log=log, resume=resume)
-    output = Path(output or pipeline.output or Path("runs") / pipeline.name)
-    sources = list(pipeline.sources)
-    if inputs:  # --input: the first source's kind, reading these paths instead
-        first = sources[0]
-        sources = [WarcSource(list(inputs), first.max_page_bytes) if first.type == "crawl"
-                   else dataclasses.replace(first, paths=list(inputs))]
+        return _execute_to_uri(pipeline, str(output or pipeline.output), staging, inputs=inputs, ray_address=ray_address,
+                               max_workers=max_workers, log=log, resume=resume)
+    folder = RunFolder(output or pipeline.output or Path("runs") / pipeline.name)
+    sources = _sources(pipeline, inputs)
     init_ray(pipeline.ray, ray_address)
-    # A multi-node cluster must share the run folder and the inputs (cluster.py); a laptop skips this.
-    # Only local patterns are globbed here: remote ones are listed once, below, and read alike on every node.
-    local_patterns = [p for s in sources if not hasattr(s, "materialize") for p in s.paths if not is_uri(p)]
-    check_shared_paths([output, *(s.folder(output) for s in sources if hasattr(s, "materialize"))],
-                       lambda: expand_inputs(local_patterns) if local_patterns else [], log=log)
-    # Crawl sources fetch first (on this Ray) and are read as the WARC files they wrote.
-    crawls = {}
-    for index, source in enumerate(sources):
-        if hasattr(source, "materialize"):
-            output.mkdir(parents=True, exist_ok=True)
-            sources[index], crawls[str(index)] = source.materialize(output, log=log)
-    files = sorted({(path, index) for index, source in enumerate(sources) for path in expand_inputs(source.paths)})
-    input_paths = sorted({path for path, _ in files})
-    for stage in pipeline.stages:  # shared indexes and lists, built once here; a bad config fails now
-        stage.prepare()
-    stages = [*pipeline.stages, Decide(rules_of(pipeline), annotate=pipeline.decide_mode == "annotate")]
-    check_columns(stages)
-    work = output / WORK_DIR
-    identity = _identity(pipeline, input_paths)
-    if resume and (output / "stats.json").exists() and not work.exists():
-        log(f"gristmill: {output} is a complete run; nothing to resume")
-        return load_result(output)
-    source_of = {}
-    for path, index in files:  # the first source that names a path reads it
-        source_of.setdefault(path, index)
+    input_paths, source_of, crawls = _input_files(sources, folder, log)
+    stages = _batch_stages(pipeline)
+    if resume and folder.is_complete():
+        log(f"gristmill: {folder.root} is a complete run; nothing to resume")
+        return load_result(folder.root)
     remote_env = worker_env(input_paths)
-    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, work if resume else None, remote_env)
-    if resume:
-        done = prepare_resume(output, work, identity, tasks)
-    else:
-        done = {}
-        prepare_output(output)
-        work.mkdir(parents=True)
-        write_atomic(work / IDENTITY, identity)
-    (output / "job.resolved.yaml").write_text(pipeline.describe())
-    todo = [task for task in tasks if (task.index, task.split) not in done]
-    workers = min(_worker_count(), max_workers or 1 << 30)
-    log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {output}"
+    tasks = plan_tasks(input_paths, source_of, sources, pipeline.split_bytes, folder.work if resume else None, remote_env)
+    done = _start(folder, _identity(pipeline, input_paths), tasks, resume)
+    folder.job.write_text(pipeline.describe())
+    workers = min(worker_count(), max_workers or 1 << 30)
+    log(f"gristmill: {len(input_paths)} input file(s), {workers} worker CPU(s), output {folder.root}"
         + (f"; resuming: {len(done)} split(s) already done" if resume else ""))
-
-    totals = RunTotals([SOURCE_STAGE] + [stage.name for stage in stages])
-    first_split = {task.index: task for task in tasks if task.split == 0}
-    whole: list[SplitTask] = []
-
-    def accept(record: SplitRecord, received: int = 0) -> None:
-        totals.received_bytes += received
-        if (problem := totals.add(record)) is not None:
-            # Its splits do not chain up (or one met a break): read it again whole, so its outcome is exactly
-            # an unsplit file's (splits.py).
-            task = first_split[record.index]
-            log(f"gristmill: {task.path} is read whole instead of in {task.count} splits: {problem}")
-            discard_input(work, task.index)
-            whole.append(SplitTask(task.index, 0, task.path, task.source))
-
-    records_skipped = sum(record.ledger.input for record in done.values())
-    for record in done.values():
-        accept(record)
-    skipped, done = len(done), None  # the records live on folded into `totals`
-    _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log, accept)
-    if whole:
-        _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log, accept)
-        whole_inputs = {t.index for t in whole}
-        tasks = sorted([t for t in tasks if t.index not in whole_inputs] + whole, key=lambda t: (t.index, t.split))
+    splits = _process_splits(tasks, done, sources, stages, pipeline, folder, workers, remote_env, log)
     pipeline_seconds = time.perf_counter() - started
-    missing = [t.path for t in tasks if (t.index, t.split) not in totals.slim]
-    if missing:
-        raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
-    records = [totals.slim[(t.index, t.split)] for t in tasks]
-    ledger, scores, sources_counts = totals.sums.ledger, totals.sums.scores, totals.sums.source_counts()
-    stage_stats = list(totals.sums.stages.values())
-    nodes: dict[str, int] = {}  # node id → input files read there
-    rows_by_node: dict[str, int] = {}  # node id → records processed there
-    parts_by_node: dict[str, int] = {}  # node id → part files written there
-    splits_by_worker = Counter(r.split_report.get("worker") for r in records if r.split_report.get("worker"))
-    for record in records:
-        if record.node is not None:
-            nodes[record.node] = nodes.get(record.node, 0) + (record.split == 0)
-            rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
-            parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
-    driver_peak = {"splits": peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
+    records = [splits.totals.slim[(t.index, t.split)] for t in splits.tasks]
+    sums = splits.totals.sums
+    ledger, sources_counts, stage_stats = sums.ledger, sums.source_counts(), list(sums.stages.values())
     records_read = stage_stats[0].counts["records_read"]
     ledger.check(records_read=records_read)
-
-    dedup = None
-    classifier_cut = None
-    post_record = work / "dedup.json"  # the global steps after the writers, once done (resume keeps them)
-    if post_record.exists():
-        saved = json.loads(post_record.read_text())
-        dedup = _dedup_from_dict(saved["dedup"]) if saved.get("dedup") else None
-        classifier_cut = _cut_from_dict(saved["classifier_cut"]) if saved.get("classifier_cut") else None
-        log("gristmill: the classifier cut and dedup were done before the interruption; kept")
-    else:
-        publish(output, work, records)
-        top_fraction = pipeline.classifier_top_fraction()
-        if top_fraction is not None and pipeline.decide_mode == "filter":
-            from gristmill.pipeline.quality_cut import cut_run
-
-            classifier_cut = cut_run(output, top_fraction, log=log)
-        if pipeline.dedup is not None and any(C.MINHASH in stage.writes for stage in stages):
-            from gristmill.pipeline.dedup import deduplicate_run
-
-            dedup = deduplicate_run(output, pipeline.dedup, log=log, workers=workers)
-        write_atomic(post_record, json.dumps({"dedup": dedup.to_dict() if dedup else None,
-                                              "classifier_cut": classifier_cut.to_dict() if classifier_cut else None}))
-    for step in (classifier_cut, dedup):  # each global step moved kept documents to rejected/
-        if step is not None:
-            ledger.kept -= step.removed
-            ledger.dropped += step.dropped
-            for source, removed in step.removed_by_source.items():
-                sources_counts[source]["kept"] -= removed
-            ledger.check(records_read=records_read)
-
-    driver_peak["dedup"] = peak_rss_mib()
-    from gristmill.pipeline.breakdown import breakdown_of
-
-    breakdown = breakdown_of(output, workers=workers)
-    representation = None
-    tagger = next((stage for stage in stages if C.IDENTITY_DESCRIPTORS in stage.writes), None)
-    if tagger is not None:  # representation before filtering (the tagger's counters) and after (curated/, deduped)
-        from gristmill.pipeline.representation import before_after, counts_of_curated
-
-        before = next(s.counts for s in stage_stats if s.stage == tagger.name)
-        representation = before_after(before, counts_of_curated(output / "curated"))
-
-    driver_peak["breakdown"] = peak_rss_mib()
-    tokenize_started = time.perf_counter()
-    tokens_record = work / "tokens.json"
-    if tokens_record.exists():
-        tokens, exchange = json.loads(tokens_record.read_text()).values()
-    else:
-        exchange: dict = {}
-        manifest = tokenize_run(output / "curated", output / "shards", pipeline.tokenize, work=work / "tokenize",
-                                workers=workers, report=exchange)
-        tokens = {
-            "vocab_size": manifest.vocab_size,
-            "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
-            "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
-            "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
-            "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
-            "shards": len(manifest.shards),
-        }
-        write_atomic(tokens_record, json.dumps({"tokens": tokens, "exchange": exchange}))
-    driver_peak["tokenize"] = peak_rss_mib()
+    driver_peak = {"splits": peak_rss_mib()}  # the driver's peak RSS after each step (VmHWM only grows)
+    context = StepContext(folder, pipeline, stages, records, stage_stats, workers, log)
+    step_stats, step_run, step_seconds = run_steps(context, ledger, sources_counts, records_read,
+                                                   on_step=lambda name: driver_peak.__setitem__(name, peak_rss_mib()))
     fault_point("finish")
-    stats = RunStats(
-        ledger=ledger, stages=stage_stats, scores=scores, sources=sources_counts, tokens=tokens,
-        dedup=dedup.to_dict() if dedup else None, crawl=crawls or None, representation=representation,
-        funnel=funnel(ledger, [s.stage for s in stage_stats]), breakdown=breakdown,
-        pii=pii_stats(pipeline.stages, stage_stats),
-        seconds={"pipeline": round(pipeline_seconds, 3), "tokenize": round(time.perf_counter() - tokenize_started, 3),
-                 "total": round(time.perf_counter() - started, 3)},
-    )
-    if classifier_cut is not None:
-        stats.classifier_cut = classifier_cut.to_dict()
+    stats = RunStats(ledger=ledger, stages=stage_stats, scores=sums.scores, sources=sources_counts, crawl=crawls or None,
+                     funnel=funnel(ledger, [s.stage for s in stage_stats]), pii=pii_stats(pipeline.stages, stage_stats),
+                     seconds={"pipeline": round(pipeline_seconds, 3), **step_seconds,
+                              "total": round(time.perf_counter() - started, 3)}, **step_stats)
     document = json.loads(stats.to_json())
-    # this invocation's work: splits it skipped because an interrupted run had finished them; the Ray nodes
-    # the splits ran on (node id → input files read there, → records processed there, → part files written
-    # there); and the bytes of completion records the driver received (all it receives from the workers)
-    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": skipped,
-                       "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
-                       "rows_by_node": dict(sorted(rows_by_node.items())),
-                       "parts_by_node": dict(sorted(parts_by_node.items())),
-                       "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
-                       "read_whole_after_a_break": len(whole),
-                       "splits_by_worker": dict(sorted(splits_by_worker.items())), "driver_received_bytes": totals.received_bytes,
-                       "driver_peak_rss_mib": driver_peak,
-                       # the tokenize step's tasks: sample, encode tasks, spill, shard units, task peak RSS, seconds
-                       "tokenize": exchange}
-    write_atomic(output / "stats.json", json.dumps(document, indent=2) + "\n")
-    shutil.rmtree(work, ignore_errors=True)
-    return RunResult(output, ledger, stats)
+    document["run"] = _run_report(splits, records, len(input_paths), resume, driver_peak) | step_run
+    folder.finish(document)
+    return RunResult(folder.root, ledger, stats)
+
+
+def _execute_to_uri(pipeline: Pipeline, uri: str, staging, resume: bool, log, **kwargs) -> RunResult:
+    """`execute` into the staging folder of `uri`, then publish the run there (storage.py's docstring)."""
+    from gristmill.pipeline import storage
+
+    uri = uri.rstrip("/")
+    storage.check_output(uri)  # before any work: a missing bucket fails now, not after hours
+    folder = storage.staging_folder(uri, staging)
+    if (complete := storage.check_resumable(uri, folder, resume, load_result, log)) is not None:
+        return complete
+    log(f"gristmill: output {uri}, staged in {folder}")
+    result = execute(pipeline, output=folder, resume=resume, log=log, **kwargs)
+    storage.upload_run(folder, uri, log=log)
+    storage.remove_staging(folder)
+    return dataclasses.replace(result, uri=uri)
 
 
 def load_result(output: Path) -> RunResult:
     """The RunResult of a complete run folder, read back from its stats.json."""
-    d = json.loads((output / "stats.json").read_text())
+    d = RunFolder(output).read_stats()
     ledger = Ledger.from_dict(d["ledger"])
     stats = RunStats(ledger=ledger, stages=[StageStats.from_dict(s) for s in d["stages"]], scores={},
                      sources=d["sources"], tokens=d.get("tokens"), dedup=d.get("dedup"), seconds=d.get("seconds", {}),

@@ -6,7 +6,7 @@ output is a URI works in a local STAGING folder (`--staging`, the job's `staging
 
   1. `_SUCCESS` at the URI is removed first (from then on a reader sees no complete run there), then
      what an earlier run left under the run's own names (curated/, rejected/, quarantine/, shards/,
-     crawl/, stats.json, job.resolved.yaml), as `runner.prepare_output` does for a local folder;
+     crawl/, stats.json, job.resolved.yaml: run_folder.PUBLISHED), as `RunFolder.clear` does for a local folder;
   2. every file of the staging folder but .work/ is uploaded (an object store writes each object
      whole: a reader never sees half a file), stats.json last;
   3. the sizes at the URI are checked against the staging folder, then `_SUCCESS` is written: a JSON
@@ -31,13 +31,11 @@ import re
 import shutil
 from pathlib import Path
 
+from gristmill.pipeline.run_folder import PUBLISHED, STATS, SUCCESS, WORK, RunFolder
 from gristmill.schemas.job import JobError
 from gristmill.schemas.shards import sha256_file
 
-SUCCESS = "_SUCCESS"
-WORK_DIR = ".work"  # runner.WORK_DIR: resume state, never published
-# What a run writes at its top level (runner.prepare_output removes the same names locally, plus crawl/).
-RUN_NAMES = ("curated", "rejected", "quarantine", "shards", "crawl", "stats.json", "job.resolved.yaml")
+RUN_NAMES = PUBLISHED  # what a run writes at its top level (run_folder.py)
 # Storage settings the Ray workers reading remote inputs need from the driver's environment. File-based
 # settings (AWS_PROFILE, AWS_CONFIG_FILE) name things on this machine only, so they are not forwarded.
 FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
@@ -117,14 +115,14 @@ def is_complete(uri: str) -> bool:
 def run_files(folder: Path) -> list[str]:
     """The files of a finished run folder that are published, relative and sorted (never .work/)."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.relative_to(folder).parts[0] != WORK_DIR)
+                  if p.is_file() and p.relative_to(folder).parts[0] != WORK)
 
 
 def upload_run(folder: Path, uri: str, log=print) -> dict:
     """Publish the finished run in `folder` to `uri` (the steps of the module docstring); returns the manifest."""
     fs, path = filesystem(uri)
     files = run_files(folder)
-    if "stats.json" not in files:
+    if STATS not in files:
         raise StorageError(f"{folder} is not a finished run (no stats.json); nothing uploaded to {uri}")
     manifest = {"files": {name: {"bytes": (folder / name).stat().st_size, "sha256": sha256_file(folder / name)}
                           for name in files}}
@@ -134,10 +132,10 @@ def upload_run(folder: Path, uri: str, log=print) -> dict:
         stale = [f"{path}/{name}" for name in RUN_NAMES if fs.exists(f"{path}/{name}")]
         if stale:
             fs.rm(stale, recursive=True)
-        first = [name for name in files if name != "stats.json"]
+        first = [name for name in files if name != STATS]
         if first:
             fs.put([str(folder / name) for name in first], [f"{path}/{name}" for name in first])
-        fs.put(str(folder / "stats.json"), f"{path}/stats.json")
+        fs.put(str(folder / STATS), f"{path}/{STATS}")
         fs.invalidate_cache()
         found = {fs.unstrip_protocol(p): info["size"] for p, info in fs.find(path, detail=True).items()}
         wrong = [name for name, entry in manifest["files"].items()
@@ -186,7 +184,7 @@ def worker_env(paths: list[str]) -> dict:
 
 def remove_staging(folder: Path) -> None:
     """Remove what the run wrote in its staging folder (only that: `--staging` may name a shared folder)."""
-    for name in (*RUN_NAMES, WORK_DIR):
+    for name in (*RUN_NAMES, WORK):
         target = folder / name
         if target.is_dir():
             shutil.rmtree(target)
@@ -203,40 +201,30 @@ def _from_remote_stats(uri: str, read):
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "stats.json").write_bytes(read_run_file(uri, "stats.json"))
+        RunFolder(folder).stats.write_bytes(read_run_file(uri, STATS))
         return read(Path(folder))
 
 
-def remote_result(uri: str):
-    """The RunResult of the complete run at `uri`, read back from its stats.json."""
-    from gristmill.pipeline.runner import load_result
-
+def remote_result(uri: str, load_result):
+    """The RunResult of the complete run at `uri`: `load_result(folder)` over its stats.json."""
     return dataclasses.replace(_from_remote_stats(uri, load_result), uri=uri)
 
 
-def execute_to_uri(pipeline, uri: str, staging: str | Path | None = None, resume: bool = False, log=print, **kwargs):
-    """`runner.execute` into the staging folder of `uri`, then publish the run there (module docstring)."""
-    from gristmill.pipeline.runner import IDENTITY, execute
-
-    uri = uri.rstrip("/")
-    check_output(uri)  # before any work: a missing bucket fails now, not after hours
-    folder = staging_folder(uri, staging)
-    finished = (folder / "stats.json").exists() and not (folder / WORK_DIR).exists()
-    if resume and not finished and not (folder / WORK_DIR / IDENTITY).exists():
+def check_resumable(uri: str, folder: Path, resume: bool, load_result, log=print):
+    """Before a run into `uri` staged in `folder`: with --resume and no interrupted run staged there, the
+    RunResult of the complete run at the URI (`load_result(folder)`: nothing to do), or a clear error;
+    else None."""
+    staged = RunFolder(folder)
+    if resume and not staged.is_complete() and not staged.identity.exists():
         if is_complete(uri):
             log(f"gristmill: {uri} is a complete run; nothing to resume")
-            return remote_result(uri)
+            return remote_result(uri, load_result)
         raise StorageError(f"no interrupted run of {uri} in its staging folder {folder} (removed, or another "
                            "--staging?): the resume state lives only there; run without --resume to start over")
-    log(f"gristmill: output {uri}, staged in {folder}")
-    result = execute(pipeline, output=folder, resume=resume, log=log, **kwargs)
-    upload_run(folder, uri, log=log)
-    remove_staging(folder)
-    return dataclasses.replace(result, uri=uri)
+    return None
 
 
-def stats_of_uri(uri: str) -> dict:
-    """`report_cli.stats_view` of the run published at `uri` (its stats.json is all it reads)."""
-    from gristmill.pipeline.report_cli import stats_view
-
-    return _from_remote_stats(uri, stats_view)
+def stats_of_uri(uri: str, view) -> dict:
+    """`view(folder)` (e.g. `report_cli.stats_view`) of the run published at `uri`: its stats.json is all
+    a view may read."""
+    return _from_remote_stats(uri, view)

@@ -48,8 +48,9 @@ from gristmill.pipeline.parquet_read import batches
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.pipeline.tokenize import DOC_TOKENS
-from gristmill.schemas.shards import Manifest, ShardWriter, read_shard, sha256_file
+from gristmill.schemas.shards import MANIFEST_NAME, Manifest, ShardWriter, read_shard, sha256_file
 from gristmill.schemas.stats import Ledger, funnel
 
 TAKEDOWN_DIR = "takedown"
@@ -105,10 +106,11 @@ def _scan_matches(paths: list[Path], optout: OptOutList):
 def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copies: bool = False,
              log=print, now: dt.datetime | None = None) -> TakedownResult:
     """Remove the listed documents from `run_dir` (see the module docstring); returns what was done."""
-    run = Path(run_dir)
-    curated_dir, rejected_dir, shards_dir = run / "curated", run / "rejected", run / "shards"
-    if not (run / "stats.json").exists() or not curated_dir.exists():
-        raise TakedownError(f"{run}: not a finished gristmill run (needs stats.json and curated/)")
+    folder = RunFolder.of(run_dir)
+    run = folder.root
+    curated_dir, rejected_dir, shards_dir = folder.curated, folder.rejected, folder.shards
+    if not folder.stats.exists() or not curated_dir.exists():
+        raise TakedownError(f"{run}: not a finished gristmill run (needs {folder.stats.name} and {curated_dir.name}/)")
     list_paths = [list_paths] if isinstance(list_paths, (str, os.PathLike)) else list(list_paths)
     optout = OptOutList()
     for path in list_paths:
@@ -188,7 +190,7 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
     result.rejected_scrubbed = len(scrubbed_rows)
     shard_plan: list[tuple] = []  # (entry, docs table, drop mask) of every shard holding a removed document
     shard_of: dict[str, str] = {}
-    manifest = Manifest.read(shards_dir) if (shards_dir / "manifest.json").exists() else None
+    manifest = Manifest.read(shards_dir) if (shards_dir / MANIFEST_NAME).exists() else None
     for entry in manifest.shards if manifest is not None and removed else []:
         if not entry.docs_file:
             continue
@@ -288,8 +290,8 @@ def _rewrite_shard(shards_dir: Path, entry, docs: pa.Table, drop: np.ndarray, dt
 
 def _update_stats(run: Path, result: TakedownResult, per_source: Counter, manifest: Manifest | None,
                   audit_name: str) -> None:
-    path = run / "stats.json"
-    stats = json.loads(path.read_text())
+    folder = RunFolder.of(run)
+    stats = folder.read_stats()
     ledger = Ledger.from_dict(stats["ledger"])
     for reason in ledger.dropped:  # dynamic reasons, so the funnel attributes them to their stage
         if reason.startswith("contaminated:"):
@@ -306,18 +308,13 @@ def _update_stats(run: Path, result: TakedownResult, per_source: Counter, manife
         if source in stats.get("sources", {}):
             stats["sources"][source]["kept"] = stats["sources"][source].get("kept", 0) - n
     if manifest is not None and stats.get("tokens") is not None:
-        stats["tokens"].update({
-            "train_tokens": sum(s.tokens for s in manifest.shards if s.split == "train"),
-            "val_tokens": sum(s.tokens for s in manifest.shards if s.split == "val"),
-            "train_docs": sum(s.docs for s in manifest.shards if s.split == "train"),
-            "val_docs": sum(s.docs for s in manifest.shards if s.split == "val"),
-            "shards": len(manifest.shards),
-        })
+        splits = manifest.split_totals()
+        stats["tokens"].update({"train_tokens": splits["train"]["tokens"], "val_tokens": splits["val"]["tokens"],
+                                "train_docs": splits["train"]["docs"], "val_docs": splits["val"]["docs"],
+                                "shards": len(manifest.shards)})
     stats.setdefault("takedowns", []).append({
         "audit": audit_name, "removed": result.removed, "matched": result.matched, "near_copies": result.near_copies,
         "shards_rewritten": len(result.shards_rewritten), "shards_deleted": len(result.shards_deleted),
         "tokens_removed": result.tokens_removed,
     })
-    tmp = path.with_name("stats.json.tmp")
-    tmp.write_text(json.dumps(stats, indent=2) + "\n")
-    os.replace(tmp, path)
+    folder.write_stats(stats)

@@ -51,7 +51,7 @@ import xxhash
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.process import peak_rss_mib, release_memory
 from gristmill.pipeline.shuffle import KEY, GlobalShuffle, SplitHistograms, SplitPlan, keyed_batch, plan_split, shuffle_schema
-from gristmill.pipeline.writers import write_atomic
+from gristmill.pipeline.run_folder import write_atomic
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
 from gristmill.schemas.shards import (
@@ -442,10 +442,10 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig, wo
     CPUs); the outcome is the same for any value. `report` (a dict) receives the phases' seconds and counts."""
     curated_dir, shards_dir = Path(curated_dir), Path(shards_dir)
     own_work = work is None
-    work = Path(work) if work is not None else shards_dir.with_name(shards_dir.name + ".work")
+    work = Path(work) if work is not None else shards_dir.with_name(shards_dir.name + "-tokenize-work")
     if own_work:
         shutil.rmtree(work, ignore_errors=True)
-    tokenizer_record = work / "tokenizer.json"
+    tokenizer_record = work / "tokenizer-record.json"
     if not tokenizer_record.exists():  # nothing of this step is kept: start clean
         shutil.rmtree(shards_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)

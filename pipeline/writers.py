@@ -28,13 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gristmill.pipeline.run_folder import CURATED, DONE, OUTPUTS, PARTS, QUARANTINE, REJECTED, write_atomic
 from gristmill.schemas import columns as C
 from gristmill.schemas.shards import sha256_file
 from gristmill.schemas.stats import Ledger, StageStats, Summary
 
-CURATED, REJECTED, QUARANTINE = "curated", "rejected", "quarantine"
-OUTPUTS = (CURATED, REJECTED, QUARANTINE)
-PARTS, DONE = "parts", "done"
 QUARANTINE_COLUMNS = (*C.PROVENANCE_COLUMNS, C.WARC_TYPE, C.HTTP_STATUS, C.CONTENT_TYPE, C.QUARANTINE_REASON)
 ROWS_PER_FILE = 50_000
 
@@ -48,16 +46,6 @@ def part_key(name: str) -> str:
     """What follows "part-" in a part file's name, without ".parquet": `{input}-{split}-{k}`. The global
     steps name what they move to rejected/ after the part it came from (`dedup-{part_key}.parquet`)."""
     return name.removeprefix("part-").removesuffix(".parquet")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through `path.tmp` and a rename: readers see the old file or the new one."""
-    tmp = Path(f"{path}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class _RollingParquet:

@@ -70,10 +70,10 @@ def test_driver_killed_three_times_then_resumed(corpus, clean, tmp_path):
     assert not (out / "stats.json").exists()
 
     _check(gristmill_run(job, out, resume=True, fault="dedup:rewrite"), expect_killed=True)
-    assert len(list((out / ".work" / "done").iterdir())) == 4 and not (out / ".work" / "dedup.json").exists()
+    assert len(list((out / ".work" / "done").iterdir())) == 4 and not (out / ".work" / "steps" / "dedup.json").exists()
 
     _check(gristmill_run(job, out, resume=True, fault="tokenize:shard@1"), expect_killed=True)
-    assert (out / ".work" / "dedup.json").exists() and not (out / ".work" / "tokens.json").exists()
+    assert (out / ".work" / "steps" / "dedup.json").exists() and not (out / ".work" / "steps" / "tokenize.json").exists()
 
     _check(gristmill_run(job, out, resume=True), expect_killed=False)
     _assert_complete_and_equal(out, clean)
@@ -114,12 +114,12 @@ def test_driver_killed_mid_exchange_and_a_shard_unit_worker_killed_then_resumed(
     assert exchange["encode_tasks"] >= 3 and exchange["units"] >= 2, exchange
     out, markers, work = tmp_path / "run", tmp_path / "markers", tmp_path / "run" / ".work" / "tokenize"
     _check(gristmill_run(job, out, fault="tokenize:encoded@2"), expect_killed=True)
-    assert len(list((work / "encoded").glob("*.json"))) >= 2 and not (out / ".work" / "tokens.json").exists()
+    assert len(list((work / "encoded").glob("*.json"))) >= 2 and not (out / ".work" / "steps" / "tokenize.json").exists()
 
     _check(gristmill_run(job, out, resume=True, fault="tokenize:write@2,tokenize:shard@3", marker=markers),
            expect_killed=True)
     assert sorted(p.name for p in markers.iterdir()) == ["tokenize_shard@3", "tokenize_write@2"]
-    assert list((work / "units").glob("*.json")) and not (out / ".work" / "tokens.json").exists()
+    assert list((work / "units").glob("*.json")) and not (out / ".work" / "steps" / "tokenize.json").exists()
 
     _check(gristmill_run(job, out, resume=True), expect_killed=False)
     _assert_complete_and_equal(out, clean.output)

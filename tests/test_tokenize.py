@@ -229,7 +229,7 @@ def test_shards_are_byte_identical_with_one_and_two_workers_and_any_part_layout(
 
     keys = [shuffle_key(d[3], 0) for d in train]
     assert keys == sorted(keys) and len(docs) == len(rows)  # the train shards, in manifest order: key order
-    assert not (tmp_path / "w2.work").exists()
+    assert not (tmp_path / "w2-tokenize-work").exists()
 
 
 def test_the_tokenizer_sample_is_bounded_and_independent_of_the_part_layout(tmp_path):

@@ -42,12 +42,11 @@ from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.parquet_read import batches, groups_of
-from gristmill.pipeline.writers import part_key
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import DedupConfig
 
-CURATED, REJECTED = "curated", "rejected"
 # Band rows per bucket partition: bounds a bucket task's memory (~18 bytes a row, + 4·num_perm with verify;
 # a bucket task of 1M rows peaked at 193 MB, under a bands or rewrite task's ~260 MB). Not smaller: a
 # bucket task reads one record batch of every bands task's file, so smaller partitions make more reads.
@@ -57,7 +56,7 @@ BAND_ROWS_PER_PARTITION = 1_000_000
 # of the tasks × partitions pieces (~6 KB each): a count that grows with the square of the corpus (~26,000
 # pieces at 10M documents). Files hold the same bytes and the driver holds their names; removed after the
 # buckets step. (A multi-node run already needs the run folder on every node: pipeline/cluster.py.)
-BANDS_DIR = Path(".work") / "dedup-bands"
+BANDS_DIR = "dedup-bands"  # a step work folder: RunFolder.step_work(BANDS_DIR)
 # Directed candidate edges per partition of the graph steps (components, members, keepers).
 EDGES_PER_PARTITION = 250_000
 # Documents per task of the steps that read curated parts (bands, members, rewrite): consecutive parts are
@@ -410,17 +409,17 @@ def _rewrite_part(path: str, rejected_path: str, decided: list, nodes: np.ndarra
 
 # --- the step ---------------------------------------------------------------------------------------
 
-def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int | None = None,
+def deduplicate_run(run_dir: RunFolder | Path, config: DedupConfig, log=print, workers: int | None = None,
                     on_phase=None) -> DedupResult:
     """Remove exact and near duplicates from `run_dir/curated/` (see the module docstring); Ray must be
     initialized. `workers` caps the tasks running at once (default: the cluster's CPUs); the outcome is
     the same for any value. `on_phase(name)` is called as each phase ends."""
     import ray
 
-    run_dir = Path(run_dir)
+    folder = RunFolder.of(run_dir)
     result = DedupResult()
     result.bands, result.rows = config.band_rows()
-    files = sorted((run_dir / CURATED).glob("part-*.parquet"))
+    files = folder.parts()
     counts = [pq.ParquetFile(f).metadata.num_rows for f in files]
     result.documents = sum(counts)
     if not result.documents or not (config.exact or config.near):
@@ -448,8 +447,8 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     groups = [[(str(files[i]), int(offsets[i]), counts[i]) for i in group] for group in part_groups]
     bounds = offsets[[group[0] for group in part_groups] + [len(files)]]
     result.part_tasks = len(groups)
-    work_existed = (run_dir / BANDS_DIR.parent).exists()
-    bands_dir = run_dir / BANDS_DIR
+    work_existed = folder.work.exists()
+    bands_dir = folder.step_work(BANDS_DIR)
     shutil.rmtree(bands_dir, ignore_errors=True)  # an interrupted earlier attempt's
     bands_dir.mkdir(parents=True)
     band_files = [str(bands_dir / f"group-{g:05d}.arrow") for g in range(len(groups))]
@@ -459,7 +458,7 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     stats, out = exchange.step(_bucket_edges, [(config, result.bands, 1, band_files, p) for p in range(partitions)], None, 1)
     shutil.rmtree(bands_dir)
     if not work_existed:
-        shutil.rmtree(run_dir / BANDS_DIR.parent)
+        shutil.rmtree(folder.work)
     result.candidate_edges = sum(s["edges"] for s in stats)
     result.buckets_truncated = sum(s["truncated"] for s in stats)
     result.largest_bucket = max(s["largest"] for s in stats)
@@ -490,8 +489,8 @@ def deduplicate_run(run_dir: Path, config: DedupConfig, log=print, workers: int 
     result.near_removed = removed[R.NEAR_DUPLICATE]
     result.bytes_saved = removed["bytes_saved"]
     phase("keepers")
-    (run_dir / REJECTED).mkdir(parents=True, exist_ok=True)
-    rewrite_extras = [[(*part, str(run_dir / REJECTED / f"dedup-{part_key(files[i].name)}.parquet"))
+    folder.rejected.mkdir(parents=True, exist_ok=True)
+    rewrite_extras = [[(*part, str(folder.rejected_by("dedup", files[i])))
                        for i, part in zip(indices, group)]
                       for indices, group in zip(part_groups, groups)]  # rejected/dedup-KEY.parquet for curated/part-KEY
     stats, _ = exchange.step(_rewrite, rewrite_extras, Exchange.transpose(out, len(groups)), 0)
