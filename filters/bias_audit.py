@@ -278,7 +278,7 @@ def paired_report(sentences: list[AuditSentence], scores: list[float], threshold
     per term the false-positive rate of non-toxic sentences at `threshold` and at the 90%-specificity
     threshold (pooled over the main group's non-toxic sentences), recall of toxic ones at `threshold`; the
     spread (max − min over terms) of each FPR. `other` gets the same per-term rows, reported apart."""
-    from gristmill.filters.train_toxicity import auc
+    from gristmill.filters.metrics import auc
 
     out: dict = {"threshold": threshold}
     for group in ("main", "other"):

@@ -154,3 +154,12 @@ class Pipeline:
         from gristmill.pipeline.runner import execute
 
         return execute(self, output=output, inputs=inputs, ray_address=ray_address, max_workers=max_workers, log=log)
+
+
+def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
+        max_workers: int | None = None, resume: bool = False, staging: str | Path | None = None):
+    """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`, with its resume and staging options."""
+    from gristmill.pipeline.runner import execute
+
+    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
+                   resume=resume, staging=staging or job.staging)

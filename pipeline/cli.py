@@ -39,7 +39,7 @@ def run_command(
     staging: Optional[Path] = typer.Option(None, "--staging", help="with an output URI: the local folder the run works in before it is uploaded (default: ~/.cache/gristmill/staging/...)"),
 ):
     """Run a job on Ray (local, or the cluster in RAY_ADDRESS): WARC → curated Parquet → shards."""
-    from gristmill.pipeline.runner import run
+    from gristmill.pipeline.api import run
     from gristmill.schemas.job import JobError, load_job
     from gristmill.schemas.stats import LedgerError
 

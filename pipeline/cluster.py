@@ -10,12 +10,13 @@ local Ray) it costs one `ray.nodes()` call.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gristmill.schemas.job import JobError
+from gristmill.schemas.job import JobError, RayConfig
 
 PROBE_PREFIX = ".gristmill-probe-"
 ANSWER_TIMEOUT_S = 120  # a node that has not answered by then (dead, or no worker can start) is reported
@@ -117,3 +118,25 @@ def _answered(path: str, token: str) -> bool:
         return Path(path).read_text() == token
     except OSError:
         return False
+
+
+def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if ray.is_initialized():
+        return
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **quiet)  # the cluster decides CPUs and memory
+    else:
+        memory = ray_config.object_store_memory_mb * 1024 * 1024 if ray_config.object_store_memory_mb else None
+        ray.init(num_cpus=ray_config.num_cpus, object_store_memory=memory, include_dashboard=False, **quiet)
+
+
+def worker_count() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))

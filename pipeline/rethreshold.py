@@ -269,7 +269,7 @@ def _write_and_dedup(run_dir: Path, out: Path, table: pa.Table, before: dict, jo
     workers = 1
     if pipeline.dedup is not None and C.MINHASH in table.column_names:
         from gristmill.pipeline.cluster import check_shared_paths
-        from gristmill.pipeline.runner import init_ray, worker_count
+        from gristmill.pipeline.cluster import init_ray, worker_count
 
         init_ray(job.ray)
         check_shared_paths([out], lambda: [], log=log)  # the dedup tasks rewrite out/curated on any node

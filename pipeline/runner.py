@@ -1,4 +1,4 @@
-"""The runner: a Pipeline (or a YAML job) in, a run folder out.
+"""The runner: a Pipeline in, a run folder out (a YAML job: `api.run`).
 
     sources ─► extract ─► language ─► quality ─► signatures ─► decide ─► writers ─► dedup ─► tokenize
     (one SplitWorker actor task per input split, on the workers: input_task.py)  (global steps)
@@ -31,16 +31,15 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
-import logging
 import os
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gristmill.pipeline.api import Pipeline
-from gristmill.pipeline.cluster import check_shared_paths
+from gristmill.pipeline.cluster import check_shared_paths, init_ray, worker_count
 from gristmill.pipeline.decide import Decide, rules_of
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.input_task import SOURCE_STAGE, SplitTask, SplitWorker
@@ -55,8 +54,11 @@ from gristmill.pipeline.steps import StepContext, run_steps
 from gristmill.pipeline.storage import is_uri, worker_env
 from gristmill.pipeline.writers import RecordSums, SplitRecord, discard_input, read_done, split_name
 from gristmill.schemas import columns as C
-from gristmill.schemas.job import Job, JobError, RayConfig
+from gristmill.schemas.job import JobError
 from gristmill.schemas.stats import Ledger, RunStats, StageStats, funnel
+
+if TYPE_CHECKING:  # the engine takes a Pipeline; api.py (its maker) calls the engine, not the other way
+    from gristmill.pipeline.api import Pipeline
 
 
 @dataclass
@@ -107,28 +109,6 @@ def check_columns(stages: list[Stage]) -> None:
             raise JobError(f"stage {stage.name!r} writes {untyped} without an Arrow type: register them "
                            "with gristmill.schemas.columns.register_score (or add them to columns.TYPES)")
         available = (available | set(stage.writes)) - set(stage.drops)
-
-
-def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    if ray.is_initialized():
-        return
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, **quiet)  # the cluster decides CPUs and memory
-    else:
-        memory = ray_config.object_store_memory_mb * 1024 * 1024 if ray_config.object_store_memory_mb else None
-        ray.init(num_cpus=ray_config.num_cpus, object_store_memory=memory, include_dashboard=False, **quiet)
-
-
-def worker_count() -> int:
-    import ray
-
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
 PLAN_CHUNK = 64  # inputs planned per Ray task
@@ -300,13 +280,6 @@ def prepare_resume(folder: RunFolder, identity: str, tasks: list[SplitTask]) -> 
         if path.name not in kept_records:
             path.unlink()
     return done
-
-
-def run(job: Job, output: str | Path | None = None, inputs: list[str] | None = None, log=print,
-        max_workers: int | None = None, resume: bool = False, staging: str | Path | None = None) -> RunResult:
-    """Run a YAML job: the same as `Pipeline.from_job(job).run(...)`."""
-    return execute(Pipeline.from_job(job), output=output, inputs=inputs, log=log, max_workers=max_workers,
-                   resume=resume, staging=staging or job.staging)
 
 
 def _sources(pipeline: Pipeline, inputs: list[str] | None) -> list:

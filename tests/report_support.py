@@ -27,7 +27,7 @@ _RUNS: dict[str, Path] = {}
 def quickstart_run(tmp_path_factory, updates: dict | None = None) -> Path:
     """The quickstart job, with `updates` ({section: {key: value}}) applied, run once per session on the
     session's Ray."""
-    from gristmill.pipeline.runner import run
+    from gristmill.pipeline.api import run
     from gristmill.schemas.job import Job, load_job
 
     key = json.dumps(updates or {}, sort_keys=True)

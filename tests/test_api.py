@@ -12,7 +12,7 @@ import pytest
 
 from gristmill import DatatroveStep, Pipeline, ScoreFunction, WarcSource, default_stages
 from gristmill.pipeline.api import default_stages as _default_stages
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.stages.extract import ExtractText
 from gristmill.pipeline.stages.extract_sandbox import decode_html
 from gristmill.pipeline.sources.warc import read_warc_table

@@ -118,7 +118,7 @@ def test_representation_before_and_after_on_a_real_run(ray_local, tmp_path):
     from typer.testing import CliRunner
 
     from gristmill.pipeline.cli import app
-    from gristmill.pipeline.runner import run
+    from gristmill.pipeline.api import run
     from gristmill.schemas.job import load_job
 
     docs = [("she", KEPT_SHE), ("he", KEPT_HE), ("attack", ATTACK), ("toxic", TOXIC_DOC)]

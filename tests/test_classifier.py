@@ -119,7 +119,7 @@ def test_top_fraction_run_keeps_exactly_the_top_and_is_recomputable(ray_local, t
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from gristmill.pipeline.runner import run
+    from gristmill.pipeline.api import run
     from gristmill.schemas import columns as C
     from gristmill.schemas import reasons as R
     from gristmill.schemas.job import load_job

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.sources.base import batched
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.schemas import columns as C

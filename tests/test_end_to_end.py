@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 from gristmill.schemas.shards import read_shard, verify_shards

@@ -22,7 +22,7 @@ import pytest
 import yaml
 import zstandard
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
 from gristmill.pipeline.stages.extract_engines import ENGINES
 from gristmill.schemas import columns as C

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.schemas.job import load_job
 
 from reliability_support import DEMO, assert_same_outputs, gristmill_run, small_job, split_warc

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from gristmill.pipeline.cli import app
 from gristmill.pipeline.optout import text_sha256
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.sources.warc import read_warc_table
 from gristmill.pipeline.tokenize import verify_run_shards
 from gristmill.schemas import columns as C

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import Job
 from gristmill.schemas.shards import PII_PLACEHOLDERS, read_shard, verify_shards

@@ -13,7 +13,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import JobError, load_job
 

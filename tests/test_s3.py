@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from gristmill.pipeline.runner import expand_inputs, run
+from gristmill.pipeline.api import run
+from gristmill.pipeline.runner import expand_inputs
 from gristmill.pipeline.storage import SUCCESS, StorageError, staging_folder
 from gristmill.schemas.job import JobError, load_job
 

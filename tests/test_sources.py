@@ -14,7 +14,7 @@ import zstandard
 from warcio.warcwriter import WARCWriter
 
 from gristmill import JsonlSource, ParquetSource, Pipeline, WetSource, default_stages
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.sources.base import generated_id
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job

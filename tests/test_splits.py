@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from gristmill.pipeline.runner import run
+from gristmill.pipeline.api import run
 from gristmill.pipeline.sources.base import WHOLE, SplitRange, SplitReport
 from gristmill.pipeline.sources.documents import JsonlSource, ParquetSource
 from gristmill.pipeline.sources.warc import WarcSource

@@ -112,7 +112,7 @@ class _RayFetchers:
         import ray
 
         if not ray.is_initialized():
-            from gristmill.pipeline.runner import init_ray
+            from gristmill.pipeline.cluster import init_ray
             from gristmill.schemas.job import RayConfig
 
             init_ray(RayConfig())

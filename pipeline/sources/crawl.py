@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gristmill.pipeline.run_folder import RunFolder
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.schemas.job import ExtractConfig
 
@@ -31,7 +32,7 @@ class CrawlSource:
     paths: list[str] = field(default_factory=list, init=False)
 
     def folder(self, output: Path) -> Path:
-        return Path(self.crawl_dir) if self.crawl_dir else output / "crawl"
+        return Path(self.crawl_dir) if self.crawl_dir else RunFolder(output).crawl
 
     def materialize(self, output: Path, log=print) -> tuple[WarcSource, dict]:
         """Crawl (or resume the crawl) and return the WARC source over its files, with the crawl's stats."""

@@ -1,0 +1,143 @@
+"""The shape of the code (issue 27): no import cycle, counting the imports inside functions; no module but
+the run folder object spells a run-folder name; the README's tree names the folders that exist."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGES = {"pipeline": "gristmill.pipeline", "filters": "gristmill.filters", "schemas": "gristmill.schemas",
+            "train": "gristmill.train"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for folder, package in PACKAGES.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = [p for p in path.relative_to(REPO / folder).with_suffix("").parts if p != "__init__"]
+            out[".".join([package, *parts])] = path
+    return out
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module → the gristmill modules it imports anywhere in its body (functions included; not the
+    annotations-only imports under `if TYPE_CHECKING:`, which never run)."""
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(inner) for node in ast.walk(tree)
+                       if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+                       for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    assert _cycles(_imports(_modules())) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+RUN_FOLDER_NAMES = {"curated", "rejected", "quarantine", "shards", "crawl", "stats.json", "job.resolved.yaml", ".work",
+                    "_SUCCESS", "run.json", "parts", "done", "steps"}
+
+
+PATH_CALLS = {"Path", "open", "glob", "rglob", "joinpath", "with_name", "read_run_file", "rmtree", "exists", "fsspec.open"}
+
+
+def _path_literals(path: Path) -> list[tuple[int, str]]:
+    """String literals naming a run-folder entry where a path is built: an operand of `/`, an argument of a
+    path-taking call (Path(...), open(...), glob(...)), an element of a tuple or list of names assigned to
+    a name, or inside a path string ("…/stats.json"). Docstrings, dict keys and labels are not paths."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        value, parent = node.value, parents.get(node)
+        if isinstance(parent, ast.Expr):
+            continue  # a docstring
+        if value in RUN_FOLDER_NAMES:
+            callee = parent.func if isinstance(parent, ast.Call) else None
+            name = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", None)
+            if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Div):
+                found.append((node.lineno, value))
+            elif name in PATH_CALLS and node in parent.args:
+                found.append((node.lineno, value))
+            elif isinstance(parent, (ast.Tuple, ast.List, ast.Set)) and isinstance(parents.get(parent), ast.Assign):
+                found.append((node.lineno, value))
+        elif any(f"/{name}" in value or f"{name}/" in value for name in RUN_FOLDER_NAMES if "." in name):
+            found.append((node.lineno, value))
+    return found
+
+
+def test_the_literal_check_sees_paths_and_not_labels(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""About curated/ and stats.json."""\nfrom pathlib import Path\nNAMES = ("curated", "shards")\n'
+                      'def f(run, stats):\n    a = run / "curated"\n    b = Path("stats.json")\n    c = stats.get("shards")\n'
+                      '    d = f"{run}/.work/x"\n    return stats["curated"]\n')
+    assert _path_literals(module) == [(3, "curated"), (3, "shards"), (5, "curated"), (6, "stats.json"), (8, "/.work/x")]
+
+
+def test_only_the_run_folder_object_spells_run_folder_paths():
+    spelled = {}
+    for folder in ("pipeline", "filters"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path.name == "run_folder.py" or "crawl" in path.relative_to(REPO).parts[1:2]:
+                continue  # the crawler's own store (crawl/) names its own files
+            if literals := _path_literals(path):
+                spelled[str(path.relative_to(REPO))] = literals
+    assert spelled == {}
