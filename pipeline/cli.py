@@ -104,6 +104,23 @@ def print_sections(stats: dict) -> None:
         console.print(representation_table(stats["representation"]))
 
 
+job_app = typer.Typer(no_args_is_help=True, help="Read a job file as the run will.")
+app.add_typer(job_app, name="job")
+
+
+@job_app.command("show")
+def job_show_command(job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/demo-archive.yaml)")):
+    """Print the resolved job as YAML: every option with its value, defaults and `extends:` applied, paths
+    made absolute; a section that is off lists its options as comments. The options: schemas/job.py."""
+    from gristmill.schemas.job import JobError, load_job, show_yaml
+
+    try:
+        job = load_job(job_file)
+    except JobError as err:
+        _fail(str(err))
+    sys.stdout.write(f"# {job_file}, resolved\n{show_yaml(job)}")
+
+
 @app.command("stats")
 def stats_command(
     run_dir: str = typer.Argument(..., help="run folder, or the URI a run was published to (s3://bucket/prefix)"),
