@@ -1,13 +1,18 @@
-"""The `gristmill` command line as the README writes it: arguments reach the run as a user means them."""
+"""What a new user meets: `pip install -e .` without deprecation notices, and the `gristmill` command line
+as the README writes it (arguments reach the run as a user means them, `job show` prints the whole job)."""
 
 from __future__ import annotations
 
 import itertools
 import typing
+import warnings
 
 import pytest
 import typer
 import yaml
+from setuptools import Distribution
+from setuptools.config.pyprojecttoml import apply_configuration
+from setuptools.warnings import SetuptoolsDeprecationWarning
 from typer.testing import CliRunner
 
 from gristmill.pipeline import runner
@@ -18,6 +23,14 @@ from conftest import REPO
 
 JOB = str(REPO / "jobs" / "demo-archive.yaml")
 
+
+
+def test_pyproject_reads_without_a_setuptools_deprecation():
+    """`project.license` as a table printed a deprecation block on every install: an SPDX string does not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SetuptoolsDeprecationWarning)
+        dist = apply_configuration(Distribution(), REPO / "pyproject.toml")
+    assert dist.metadata.license_expression == "Apache-2.0"
 
 @pytest.fixture
 def started(monkeypatch):
