@@ -72,7 +72,7 @@ import trafilatura
 from gristmill.pipeline.stages.extract import ExtractionSandbox, SandboxCrashed, SandboxTimeout, engine_options, trafilatura_options
 from gristmill.pipeline.stages.extract_engines import ENGINES
 from gristmill.pipeline.stages.extract_sandbox import decode_html
-from gristmill.schemas.job import ExtractConfig
+from gristmill.schemas.job import ExtractConfig, load_job
 
 TUNE_PAGES = 70
 BOOTSTRAP_DRAWS = 2000
@@ -378,7 +378,7 @@ def warc_sample_counts(warc_dir: Path, engines: list[str]) -> None:
     files = sorted(str(p.resolve()) for p in warc_dir.glob("*.warc.gz"))  # the job file lives in a temp folder
     if not files:
         sys.exit(f"error: no *.warc.gz in {warc_dir}")
-    job = yaml.safe_load((Path(__file__).resolve().parents[1] / "jobs" / "demo-archive.yaml").read_text())
+    job = load_job(Path(__file__).resolve().parents[1] / "jobs" / "demo-archive.yaml").model_dump(mode="json")
     job["sources"] = [{"type": "warc", "paths": files}]
     job["ray"] = {"num_cpus": 2, "object_store_memory_mb": 256}
     job["tokenize"]["vocab_size"] = 1024

@@ -27,6 +27,10 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
+
+from gristmill.schemas.job import load_job
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -122,14 +126,15 @@ def run_one(warc: Path, output: Path, workers: int, split_bytes: int | None = No
                "--input", str(warc), "--output", str(output)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    job = ROOT / "jobs" / "demo-archive.yaml"
     started = time.perf_counter()
-    # num_cpus comes from the job (all cores); cap it with a job copy so the worker count is `workers`.
-    text = job.read_text().replace("num_cpus: null", f"num_cpus: {workers}")
+    # num_cpus comes from the job (all cores); cap it with a job copy (the resolved job: its paths are
+    # absolute, so the copy reads the same files from anywhere) so the worker count is `workers`.
+    job = load_job(ROOT / "jobs" / "demo-archive.yaml").model_dump(mode="json")
+    job["ray"]["num_cpus"] = workers
     if split_bytes:
-        text += f"split_bytes: {split_bytes}\n"
+        job["split_bytes"] = split_bytes
     job_copy = output.parent / f"{output.name}.job.yaml"
-    job_copy.write_text(text.replace('paths: ["data/demo-web.warc.gz"]', f'paths: ["{ROOT / "jobs" / "data" / "demo-web.warc.gz"}"]'))
+    job_copy.write_text(yaml.safe_dump(job, sort_keys=False))
     command[4] = str(job_copy)
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = Sampler(process.pid)

@@ -33,7 +33,10 @@ def _local_only(path: Path) -> None:
 @app.command("run")
 def run_command(
     job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/quickstart.yaml)"),
-    input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="input path or glob; replaces the job's sources"),
+    input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="input paths, globs or URIs (--input A B ... or --input A --input B); they replace the job's sources"),
+    # click gives an option one value each time it is named, so the values after the first one of
+    # `--input A B` arrive here as positional arguments; they are inputs only when --input was given.
+    more_inputs: Optional[list[str]] = typer.Argument(None, hidden=True, metavar="INPUT"),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="run folder or URI, e.g. s3://bucket/prefix (default: the job's output, or runs/NAME)"),
     resume: bool = typer.Option(False, "--resume", help="finish the interrupted run in the run folder: skip its completed inputs and steps"),
     staging: Optional[Path] = typer.Option(None, "--staging", help="with an output URI: the local folder the run works in before it is uploaded (default: ~/.cache/gristmill/staging/...)"),
@@ -43,9 +46,12 @@ def run_command(
     from gristmill.schemas.job import JobError, load_job
     from gristmill.schemas.stats import LedgerError
 
+    if more_inputs and not input:
+        _fail(f"unexpected argument {more_inputs[0]!r}: inputs go after --input (--input PATH_OR_GLOB ...)")
+    inputs = [*input, *(more_inputs or [])] if input else None
     try:
         job = load_job(job_file)
-        result = run(job, output=output, inputs=input, log=lambda m: console.print(m, highlight=False), resume=resume,
+        result = run(job, output=output, inputs=inputs, log=lambda m: console.print(m, highlight=False), resume=resume,
                      staging=staging)
     except JobError as err:
         _fail(str(err))
@@ -97,6 +103,23 @@ def print_sections(stats: dict) -> None:
         from gristmill.pipeline.bias_cli import representation_table
 
         console.print(representation_table(stats["representation"]))
+
+
+job_app = typer.Typer(no_args_is_help=True, help="Read a job file as the run will.")
+app.add_typer(job_app, name="job")
+
+
+@job_app.command("show")
+def job_show_command(job_file: Path = typer.Argument(..., help="YAML job file (e.g. jobs/demo-archive.yaml)")):
+    """Print the resolved job as YAML: every option with its value, defaults and `extends:` applied, paths
+    made absolute; a section that is off lists its options as comments. The options: schemas/job.py."""
+    from gristmill.schemas.job import JobError, load_job, show_yaml
+
+    try:
+        job = load_job(job_file)
+    except JobError as err:
+        _fail(str(err))
+    sys.stdout.write(f"# {job_file}, resolved\n{show_yaml(job)}")
 
 
 @app.command("stats")

@@ -2,14 +2,16 @@
 
 Every model forbids unknown keys; a bad job fails with a `JobError` that names the file and the key
 path (`quality.min_wrods: unknown key`). Units are in field names (`timeout_s`, `max_page_bytes`).
-Relative input paths and the tokenizer path resolve against the job file's folder.
+Relative input paths and the tokenizer path resolve against the folder of the job file that writes them.
+A job states what differs from the defaults and may build on another with `extends: OTHER.yaml`;
+`show_yaml` prints the resolved job with every option (`gristmill job show`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -421,13 +423,67 @@ class Job(_Model):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def show_yaml(job: Job) -> str:
+    """The job as YAML with every option and its value (what `gristmill job show` prints). A section that is
+    off (null) is followed by its options with their defaults as comments: the full set a job can set."""
+    lines = []
+    for key, value in job.model_dump(mode="json").items():
+        lines.append(yaml.safe_dump({key: value}, sort_keys=False).rstrip("\n"))
+        section = _model_in(Job.model_fields[key].annotation)
+        if value is None and section is not None:
+            lines.append(f"#   off; setting `{key}:` turns it on, with these options (defaults shown):")
+            options = yaml.safe_dump(_options(section), sort_keys=False)
+            lines += [f"#     {line}" for line in options.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The model class in a field's type (`X`, `X | None`, `list[X]`), if any."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _options(model: type[BaseModel]) -> dict:
+    """A model's options with their defaults; a required one as `(required)` (a list of models: one item's options)."""
+    out = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            item = _model_in(field.annotation)
+            out[name] = [_options(item)] if item is not None else "(required)"
+        else:
+            default = field.get_default(call_default_factory=True)
+            out[name] = default.model_dump(mode="json") if isinstance(default, BaseModel) else default
+    return out
+
+
 def _key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def load_job(path: str | Path) -> Job:
-    """Read and validate a job file; relative paths in it resolve against its folder."""
+    """Read and validate a job file; relative paths in it resolve against its folder.
+
+    `extends: OTHER.yaml` (relative to the job file) builds the job on another: mappings merge key by
+    key, the extending file's values win, any other value (a list, a scalar, null) replaces the one it
+    extends. Each file's relative paths resolve against that file's own folder."""
     path = Path(path)
+    chain = _extends_chain(path)
+    merged: dict = {}
+    for _, raw in reversed(chain):
+        merged = _merge(merged, raw)
+    try:
+        return Job.model_validate(merged)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            what = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"{_written_in(e['loc'], chain)}: {_key_path(e['loc'])}: {what}")
+        raise JobError("\n".join(problems)) from None
+
+
+def _read_job_file(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as err:
@@ -436,48 +492,89 @@ def load_job(path: str | Path) -> Job:
         raise JobError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
         raise JobError(f"{path}: a job is a YAML mapping, got {type(raw).__name__}")
-    try:
-        job = Job.model_validate(raw)
-    except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            what = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-            problems.append(f"{path}: {_key_path(e['loc'])}: {what}")
-        raise JobError("\n".join(problems)) from None
-    return resolve_paths(job, path.parent)
+    return raw
 
 
-def resolve_paths(job: Job, base: Path) -> Job:
-    """Make source globs, the tokenizer, the bad-words file, opt-out lists and eval sets absolute, relative to `base`."""
+def _extends_chain(path: Path) -> list[tuple[Path, dict]]:
+    """The job file and the files it extends, nearest first, each read with its paths made absolute."""
+    chain: list[tuple[Path, dict]] = []
+    while True:
+        raw = _read_job_file(path)
+        parent = raw.pop("extends", None)
+        chain.append((path, _absolute_paths(raw, path.parent)))
+        if parent is None:
+            return chain
+        if not isinstance(parent, str) or not parent:
+            raise JobError(f"{path}: extends: a job file path (relative to this file), got {parent!r}")
+        following = path.parent / parent
+        seen = [p.resolve() for p, _ in chain]
+        if following.resolve() in seen:
+            files = " → ".join(str(p) for p, _ in chain[seen.index(following.resolve()):])
+            raise JobError(f"{path}: extends: a cycle: {files} → {following}")
+        path = following
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """`override` over `base`: mappings merge key by key, any other value replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict)
+                       else value)
+    return merged
+
+
+def _written_in(loc: tuple, chain: list[tuple[Path, dict]]) -> Path:
+    """The nearest file of the chain that writes the key path `loc` (or a part of it); the job file if none does."""
+    for depth in range(len(loc), 0, -1):
+        for path, raw in chain:
+            node = raw
+            try:
+                for part in loc[:depth]:
+                    node = node[part]
+            except (KeyError, IndexError, TypeError):
+                continue
+            return path
+    return chain[0][0]
+
+
+# Where a job holds file paths, as key paths into its mapping ("*": every element of a list). A path
+# resolves against the folder of the job file that writes it; "default" and "auto" are not paths, and a
+# spaCy model is a path only when it looks like one (a package name otherwise).
+_PATH_KEYS = [
+    ("sources", "*", "paths", "*"), ("tokenize", "tokenizer_file"), ("quality", "c4_bad_words_file"),
+    ("optout", "lists", "*"), ("decontaminate", "eval_sets", "*", "path"), ("toxicity", "model_file"),
+    ("toxicity", "word_list_file"), ("toxicity", "identity_lexicon_file"), ("bias", "identity_lexicon_file"),
+    ("url_filter", "blocklist_files", "*"), ("url_filter", "banned_word_files", "*"), ("classifier", "model"),
+    ("pii", "ner_model"),
+]
+
+
+def _is_path(keys: tuple, value) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    if keys == ("classifier", "model"):
+        return value != "default"
+    if keys == ("pii", "ner_model"):
+        return value != "auto" and ("/" in value or value.startswith("."))
+    return True
+
+
+def _absolute_paths(raw: dict, base: Path) -> dict:
+    """`raw` (a job's mapping, not yet validated) with its relative file paths made absolute against `base`;
+    values of the wrong shape are left for validation to name."""
     def absolute(p: str) -> str:
         return p if "://" in p or Path(p).is_absolute() else str((base / p).resolve())
 
-    sources = [s.model_copy(update={"paths": [absolute(p) for p in s.paths]}) for s in job.sources]
-    tokenize = job.tokenize
-    if tokenize.tokenizer_file:
-        tokenize = tokenize.model_copy(update={"tokenizer_file": absolute(tokenize.tokenizer_file)})
-    quality = job.quality
-    if quality.c4_bad_words_file:
-        quality = quality.model_copy(update={"c4_bad_words_file": absolute(quality.c4_bad_words_file)})
-    update = {"sources": sources, "tokenize": tokenize, "quality": quality}
-    if job.optout is not None:
-        update["optout"] = job.optout.model_copy(update={"lists": [absolute(p) for p in job.optout.lists]})
-    if job.decontaminate is not None:
-        update["decontaminate"] = job.decontaminate.model_copy(update={"eval_sets": [
-            s.model_copy(update={"path": absolute(s.path)}) for s in job.decontaminate.eval_sets]})
-    if job.toxicity is not None:
-        update["toxicity"] = job.toxicity.model_copy(update={
-            key: absolute(getattr(job.toxicity, key))
-            for key in ("model_file", "word_list_file", "identity_lexicon_file") if getattr(job.toxicity, key)})
-    if job.bias is not None and job.bias.identity_lexicon_file:
-        update["bias"] = job.bias.model_copy(update={"identity_lexicon_file": absolute(job.bias.identity_lexicon_file)})
-    if job.url_filter is not None:
-        update["url_filter"] = job.url_filter.model_copy(update={
-            "blocklist_files": [absolute(p) for p in job.url_filter.blocklist_files],
-            "banned_word_files": [absolute(p) for p in job.url_filter.banned_word_files]})
-    if job.classifier is not None and job.classifier.model != "default":
-        update["classifier"] = job.classifier.model_copy(update={"model": absolute(job.classifier.model)})
-    pii = job.pii
-    if pii is not None and pii.ner_model and pii.ner_model != "auto" and ("/" in pii.ner_model or pii.ner_model.startswith(".")):
-        update["pii"] = pii.model_copy(update={"ner_model": absolute(pii.ner_model)})
-    return job.model_copy(update=update)
+    def walk(node, rest: tuple, keys: tuple):
+        if not rest:
+            return absolute(node) if _is_path(keys, node) else node
+        head, tail = rest[0], rest[1:]
+        if head == "*":
+            return [walk(item, tail, keys) for item in node] if isinstance(node, list) else node
+        if isinstance(node, dict) and head in node:
+            return {**node, head: walk(node[head], tail, keys)}
+        return node
+
+    for keys in _PATH_KEYS:
+        raw = walk(raw, keys, keys)
+    return raw

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from gristmill.schemas.job import load_job
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GRISTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shipped_job(name: str) -> dict:
+    """A shipped job (jobs/NAME) as the run resolves it, as plain data to change and write to a job file:
+    `extends:` and every default applied, paths absolute. The files state only what differs from the
+    defaults, so read them through this, never with yaml.safe_load."""
+    return load_job(REPO / "jobs" / name).model_dump(mode="json")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, shipped_job
 
 OUTPUT_FOLDERS = ("curated", "rejected", "quarantine", "shards")
 DEMO = REPO / "jobs" / "data" / "demo-web.warc.gz"
@@ -44,7 +44,7 @@ def small_job(folder: Path, inputs: list[Path], num_cpus: int | None = 2, tokeni
               **overrides) -> Path:
     """The quickstart job over `inputs`, with small shards (several per split, so tokenization has a middle);
     `tokenize`: settings of its tokenize section to change."""
-    job = yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())
+    job = shipped_job("demo-archive.yaml")
     job["sources"] = [{"type": "warc", "paths": [str(p) for p in inputs]}]
     job["output"] = str(folder / "unused")
     job["ray"] = {"num_cpus": num_cpus, "object_store_memory_mb": 256}

@@ -403,7 +403,8 @@ def test_plagiarised_short_answers(shared_data, ray_local, tmp_path):
 
 def test_torch_signature_path_is_bit_identical():
     """The GPU path's arithmetic, run with torch on the CPU here (on CUDA when a GPU is present)."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is optional (the train extra: pip install 'gristmill[train]')",
+                                   exc_type=ModuleNotFoundError)
     rng = random.Random(11)
     texts = [" ".join(fake_words(rng, rng.randint(0, 300))) for _ in range(60)] + ["", "a b"]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -415,7 +416,8 @@ def test_torch_signature_path_is_bit_identical():
 def test_the_prepared_gpu_check_runs(tmp_path):
     """bench/minhash_gpu.py is the one command a session lent a GPU runs for the GPU point: it must not
     rot while no GPU is lent. Here with torch on the CPU (same assertions, small corpus)."""
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is optional (the train extra: pip install 'gristmill[train]')",
+                        exc_type=ModuleNotFoundError)
     import subprocess
     import sys
 

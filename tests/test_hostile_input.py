@@ -19,7 +19,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 import zstandard
 
 from gristmill.pipeline.api import run
@@ -28,7 +27,7 @@ from gristmill.pipeline.stages.extract_engines import ENGINES
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 
-from conftest import REPO
+from conftest import REPO, shipped_job
 from hostile_corpus import KINDS, write_corpus
 from reliability_support import small_job
 
@@ -114,7 +113,7 @@ def test_hostile_corpus_each_kind_its_outcome_and_memory_bound(ray_local, shared
     paths = write_corpus(tmp_path / "in")
     edge = shared_data / "warc-samples" / "edge-cases"
     inputs = [*paths.values(), *(str(edge / name) for name in EDGE_CASES)]
-    extract = {**yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())["extract"], "engine": engine}
+    extract = {**shipped_job("demo-archive.yaml")["extract"], "engine": engine}
     split = {"split_bytes": split_bytes} if split_bytes else {}
     # dedup off: the kinds that survive share one article, so each is judged alone.
     job = small_job(tmp_path, inputs, dedup=None, extract=extract, **split)

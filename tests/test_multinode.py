@@ -34,24 +34,15 @@ START_TIMEOUT_S = 120  # both nodes registered and alive
 RUN_TIMEOUT_S = 480
 
 
-def _ray_cli() -> list[str] | None:
+def _ray_cli() -> list[str]:
     """The `ray` command of this Python environment: its console script, else the same entry point run
-    as a module (an editable venv layered over another may lack the script); None when Ray's CLI is
-    not installed."""
-    import importlib.util
-
+    as a module (an editable venv layered over another may lack the script). Ray is a dependency of
+    gristmill, so a missing CLI fails these tests rather than skipping them."""
     script = Path(sys.executable).parent / "ray"
-    if script.exists():
-        return [str(script)]
-    try:
-        found = importlib.util.find_spec("ray.scripts.scripts") is not None
-    except ImportError:  # no ray, or a ray without its scripts package
-        found = False
-    return [sys.executable, "-m", "ray.scripts.scripts"] if found else None
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 RAY_CLI = _ray_cli()
-pytestmark = pytest.mark.skipif(RAY_CLI is None, reason="the `ray` CLI is not installed")
 
 
 def _free_ports(n: int) -> list[int]:
@@ -237,7 +228,8 @@ def test_a_node_without_the_run_folder_or_the_inputs_stops_the_run_before_any_wo
     (The first test shows the check passing on a cluster whose nodes share the folders.)"""
     hidden = tmp_path / "node-disk"
     if not _private_mount_works(hidden):
-        pytest.skip("cannot mount a tmpfs in a private mount namespace here (needs root or user namespaces)")
+        pytest.skip("`unshare --mount` cannot mount a tmpfs in a private mount namespace here (needs util-linux's "
+                    "unshare and root or user namespaces)")
     shared_inputs = split_warc(DEMO, tmp_path / "in", 2)
     hidden_inputs = split_warc(DEMO, hidden / "in", 2)
     with two_node_cluster(tmp_path, hide=hidden) as cluster:

@@ -27,7 +27,7 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import load_job
 from gristmill.schemas.shards import Manifest, read_shard
 
-from conftest import REPO
+from conftest import REPO, shipped_job
 from optout_fixtures import CLEAN_PAGE, COMMON_PHRASES_PAGE, PLANTED_PAGE, write_eval_sets
 from warc_fixtures import write_warc
 
@@ -68,7 +68,7 @@ def finished_run(ray_local, tmp_path_factory):
         "prefix:http://forum.demo.test/t/bees-  # both bee threads\n"
         "url:HTTPS://Blog.demo.test:443/posts/./why-bread-rises/#comments\n"
         f"sha256:{text_sha256(JSONL_DOCS[1]['text'])}\n")
-    raw = yaml.safe_load((REPO / "jobs" / "demo-archive.yaml").read_text())
+    raw = shipped_job("demo-archive.yaml")
     raw["sources"] = [{"type": "warc", "paths": [str(REPO / "jobs" / "data" / "demo-web.warc.gz"), "planted.warc.gz"]},
                       {"type": "jsonl", "paths": ["docs.jsonl"]}]
     raw["optout"] = {"lists": ["optout.txt"]}

@@ -90,21 +90,6 @@ def test_cli_prints_the_funnel_change(base_run):
     assert refused.exit_code == 2 and "cannot recompute extract.timeout_s" in refused.output
 
 
-def _job_with(updates: dict):
-    """The quickstart job with `updates`, or None when this build of gristmill does not accept them."""
-    from gristmill.schemas.job import Job, load_job
-
-    from conftest import REPO
-
-    data = load_job(REPO / "jobs" / "demo-archive.yaml").model_dump(mode="json")
-    for section, values in updates.items():
-        data[section] = {**(data.get(section) or {}), **values}
-    try:
-        return Job.model_validate(data)
-    except Exception:  # noqa: BLE001 - the section is not in this build
-        return None
-
-
 def _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, updates: dict, key: str, value) -> None:
     base = quickstart_run(tmp_path_factory, updates)
     section, field = key.split(".")
@@ -117,14 +102,11 @@ def _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, updates: dict, key:
     assert result.ledger.to_dict() == json.loads((rerun / "stats.json").read_text())["ledger"]
 
 
-@pytest.mark.skipif(_job_with({"classifier": {"top_fraction": 0.5}}) is None,
-                    reason="this build has no quality classifier (classifier.top_fraction)")
 def test_top_fraction_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path):
     """The quality classifier's global top-fraction cut, replayed from the stored classifier scores."""
     _assert_what_if_equals_rerun(tmp_path_factory, tmp_path, {"classifier": {"top_fraction": 0.5}}, "classifier.top_fraction", 0.3)
 
 
-@pytest.mark.skipif(_job_with({"toxicity": {}}) is None, reason="this build has no toxicity stage (toxicity section of the job)")
 def test_toxicity_what_if_equals_rerun(ray_local, tmp_path_factory, tmp_path):
     """A toxicity threshold: the key is found generically (the toxicity field rethreshold accepts), its
     new value is the median stored toxicity score, so the kept set changes."""

@@ -24,8 +24,9 @@ from gristmill.schemas.job import JobError, load_job
 from conftest import REPO
 from reliability_support import DEMO, assert_same_outputs, files
 
-pytest.importorskip("s3fs", reason="the s3 tests need s3fs (pip install 'gristmill[s3,dev]')")
-moto_server = pytest.importorskip("moto.server", reason="the S3 stand-in needs moto[server] (the dev extra)")
+pytest.importorskip("s3fs", reason="the s3 tests need s3fs (pip install 'gristmill[s3,dev]')", exc_type=ModuleNotFoundError)
+moto_server = pytest.importorskip("moto.server", reason="the S3 stand-in needs moto[server] (the dev extra)",
+                                  exc_type=ModuleNotFoundError)
 
 BUCKET = "gristmill-test"
 JOB = REPO / "jobs" / "demo-archive.yaml"

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import yaml
 
 from gristmill.schemas import reasons as R
 from gristmill.schemas.job import JobError, load_job
@@ -126,8 +127,68 @@ def test_every_shipped_job_validates(path):
 
 
 def test_the_demo_archive_job_is_the_quickstart_on_the_archive():
-    """Tests run the deterministic twin; it must stay the README's main job in every other respect."""
+    """Tests run the deterministic twin (it `extends:` the quickstart); it must stay the README's main job in
+    every other respect, so it may set nothing but its name, input and output."""
     quick, archive = (load_job(REPO / "jobs" / name).model_dump() for name in ("quickstart.yaml", "demo-archive.yaml"))
     for key in ("name", "sources", "output"):
         quick.pop(key), archive.pop(key)
     assert quick == archive
+
+
+@pytest.mark.parametrize("name", ["quickstart", "demo-archive"])
+def test_shipped_jobs_resolve_to_the_job_they_always_were(name):
+    """The resolved jobs as the files gave them before they stated only what differs from the defaults
+    (frozen from the old files): the same job.resolved.yaml, so every run's outputs are the same bytes."""
+    expected = (REPO / "tests" / "data" / "jobs" / f"{name}.resolved.yaml").read_text().replace("REPO", str(REPO))
+    assert load_job(REPO / "jobs" / f"{name}.yaml").to_yaml() == expected
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_extends_merges_mappings_and_the_extending_file_wins(tmp_path):
+    _write(tmp_path / "base" / "base.yaml", (
+        "name: base\nsources: [{paths: [in/*.warc.gz]}]\nbatch_size: 8\n"
+        "tokenize: {vocab_size: 1024, shard_tokens: 5000, tokenizer_file: tok.json}\n"
+        "language: {keep: [en, de], min_score: 0.5}\ntoxicity: {max_score: 0.3}\n"))
+    child = _write(tmp_path / "jobs" / "child.yaml", (
+        "extends: ../base/base.yaml\nname: child\ntokenize: {shard_tokens: 7000}\n"
+        "language: {keep: [fr]}\ntoxicity: null\nquality: {c4_bad_words_file: words.txt}\n"))
+    job = load_job(child)
+    assert (job.name, job.batch_size) == ("child", 8)
+    assert (job.tokenize.vocab_size, job.tokenize.shard_tokens) == (1024, 7000)  # mappings merge key by key
+    assert (job.language.keep, job.language.min_score) == (["fr"], 0.5)        # a list is replaced, not joined
+    assert job.toxicity is None                                                  # null replaces a section
+    # Each file's relative paths resolve against its own folder.
+    assert job.sources[0].paths == [str(tmp_path / "base" / "in" / "*.warc.gz")]
+    assert job.tokenize.tokenizer_file == str(tmp_path / "base" / "tok.json")
+    assert job.quality.c4_bad_words_file == str(tmp_path / "jobs" / "words.txt")
+    assert "extends" not in yaml.safe_load(job.to_yaml())
+
+
+def test_extends_chains_and_refuses_a_cycle_naming_the_files(tmp_path):
+    _write(tmp_path / "a.yaml", "name: a\nsources: [{paths: [x.warc]}]\nbatch_size: 2\n")
+    _write(tmp_path / "b.yaml", "extends: a.yaml\nname: b\n")
+    assert load_job(_write(tmp_path / "c.yaml", "extends: b.yaml\nname: c\n")).batch_size == 2
+    _write(tmp_path / "a.yaml", "extends: c.yaml\nname: a\nsources: [{paths: [x.warc]}]\n")
+    with pytest.raises(JobError, match="cycle") as err:
+        load_job(tmp_path / "c.yaml")
+    assert all(str(tmp_path / name) in str(err.value) for name in ("a.yaml", "b.yaml", "c.yaml"))
+    with pytest.raises(JobError, match="cycle"):
+        load_job(_write(tmp_path / "self.yaml", "extends: self.yaml\nname: s\n"))
+
+
+def test_extends_errors_name_the_file_that_wrote_the_key(tmp_path):
+    _write(tmp_path / "base.yaml", "name: base\nsources: [{paths: [x.warc]}]\nquality: {min_wrods: 3}\n")
+    child = _write(tmp_path / "child.yaml", "extends: base.yaml\nname: child\nextract: {timeout_s: -1}\n")
+    with pytest.raises(JobError) as err:
+        load_job(child)
+    assert f"{tmp_path / 'base.yaml'}: quality.min_wrods: unknown key" in str(err.value)
+    assert f"{child}: extract.timeout_s" in str(err.value)
+    with pytest.raises(JobError, match="missing.yaml: cannot read job file"):
+        load_job(_write(tmp_path / "orphan.yaml", "extends: missing.yaml\nname: o\n"))
+    with pytest.raises(JobError, match="extends: a job file path"):
+        load_job(_write(tmp_path / "odd.yaml", "extends: [base.yaml]\nname: o\n"))

@@ -226,7 +226,8 @@ def test_megatron_export_reads_back_as_the_shards(shards, tmp_path):
 
 
 def test_datatrove_export_reads_back_with_our_reader_and_datatroves(shards, tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is optional (the train extra: pip install 'gristmill[train]')",
+                        exc_type=ModuleNotFoundError)
     from datatrove.pipeline.tokens.merger import DocumentTokenizerMerger
     from datatrove.utils.dataset import DatatroveFileDataset, DatatroveFolderDataset
 

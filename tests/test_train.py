@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tokenizers
 
-torch = pytest.importorskip("torch")
-tokenizers = pytest.importorskip("tokenizers")
+torch = pytest.importorskip("torch", reason="torch is optional (the train extra: pip install 'gristmill[train]')",
+                            exc_type=ModuleNotFoundError)
 
 from gristmill.schemas.shards import (  # noqa: E402
     EOS_TOKEN,
