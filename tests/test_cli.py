@@ -15,7 +15,7 @@ from setuptools.config.pyprojecttoml import apply_configuration
 from setuptools.warnings import SetuptoolsDeprecationWarning
 from typer.testing import CliRunner
 
-from gristmill.pipeline import runner
+from gristmill.pipeline import api
 from gristmill.pipeline.cli import app
 from gristmill.schemas.job import Job, load_job
 
@@ -34,14 +34,14 @@ def test_pyproject_reads_without_a_setuptools_deprecation():
 
 @pytest.fixture
 def started(monkeypatch):
-    """The inputs `gristmill run` hands to the runner; the run itself stops there."""
+    """The inputs `gristmill run` hands to `api.run`; the run itself stops there."""
     calls = []
 
     def fake_run(job, output=None, inputs=None, **_):
         calls.append({"name": job.name, "output": output, "inputs": inputs})
         raise typer.Exit(0)
 
-    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(api, "run", fake_run)
     return calls
 
 
