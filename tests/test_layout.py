@@ -141,3 +141,52 @@ def test_only_the_run_folder_object_spells_run_folder_paths():
             if literals := _path_literals(path):
                 spelled[str(path.relative_to(REPO))] = literals
     assert spelled == {}
+
+
+def test_the_wheel_installs_and_every_module_imports(tmp_path):
+    """Build the wheel, unpack it into a fresh venv (dependencies from this environment, not the
+    editable checkout), import every module of it there, and find the shipped models in it: so
+    pyproject's package-dir and package-data list every subpackage and file a user needs."""
+    import json
+    import subprocess
+    import sys
+    import sysconfig
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(REPO)], check=True, capture_output=True, timeout=600)
+    wheel = next((tmp_path / "dist").glob("gristmill-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in names if n.endswith(".py"))
+    assert set(_modules()) <= set(modules), sorted(set(_modules()) - set(modules))
+    assert any(n.startswith("gristmill/filters/models/") and n.endswith(".ftz") for n in names)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True, timeout=120)
+    site = next((tmp_path / "venv" / "lib").glob("python*/site-packages"))
+    zipfile.ZipFile(wheel).extractall(site)
+    # the dependencies: this environment's site-packages as a plain path (its editable finder does not run)
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    script = ("import importlib, json, sys\nfailed = {}\nfor name in json.loads(sys.argv[1]):\n"
+              "    try:\n        importlib.import_module(name)\n    except Exception as err:\n"
+              "        failed[name] = repr(err)\n"
+              "import gristmill\nprint(json.dumps({'failed': failed, 'from': gristmill.__file__}))\n")
+    python = tmp_path / "venv" / "bin" / "python"
+    out = subprocess.run([str(python), "-c", script, json.dumps(modules)], capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["failed"] == {} and result["from"].startswith(str(site))
+
+
+def test_the_readme_tree_names_the_folders_that_exist():
+    """Every top-level folder and every pipeline/ subpackage appears in the README's tree, and every
+    folder the tree names exists."""
+    readme = (REPO / "README.md").read_text()
+    tree = readme[readme.index("\ngristmill/ "):]
+    tree = tree[:tree.index("```")]
+    named = {line.split()[0].rstrip("/") for line in tree.splitlines() if line[:1].strip() and line.split()[0].endswith("/")}
+    folders = {p.name for p in REPO.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in
+               ("runs", "build", "dist") and not p.name.endswith(".egg-info")}
+    assert named == folders, (sorted(named - folders), sorted(folders - named))
+    pipeline_text = tree[tree.index("\npipeline/ "):]
+    for package in sorted(p.parent.name for p in (REPO / "pipeline").glob("*/__init__.py")):
+        assert f"{package}/" in pipeline_text, package
