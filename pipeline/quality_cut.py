@@ -11,16 +11,14 @@ Ranking ties are broken by id, so the outcome does not depend on worker count or
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gristmill.filters.quality_model import Cutoff, percentile_cutoff
-from gristmill.pipeline.parquet_read import batches
+from gristmill.pipeline.move_to_rejected import move_to_rejected
 from gristmill.pipeline.run_folder import RunFolder
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -56,33 +54,15 @@ def cut_run(run_dir, top_fraction: float, log=print) -> CutResult:
     result = CutResult(cutoff)
     by_source: Counter = Counter()
     folder.rejected.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        parquet = pq.ParquetFile(path)
-        kept_writer = pq.ParquetWriter(f"{path}.tmp", parquet.schema_arrow, compression="zstd")
-        rejected_path = folder.rejected_by("classifier", path)  # named after its curated part
-        rejected_writer = None
-        for batch in batches(parquet, BATCH_ROWS):
-            table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)
-            keep = pa.array([cutoff.kept(s, i) for s, i in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(),
-                                                                  table[C.ID].to_pylist())], pa.bool_())
-            kept_writer.write_table(table.filter(keep))
-            below = table.filter(pc.invert(keep))
-            if below.num_rows:
-                below = below.set_column(below.schema.get_field_index(C.KEEP), C.KEEP,
-                                         pa.array([False] * below.num_rows, pa.bool_()))
-                below = below.set_column(below.schema.get_field_index(C.DROP_REASON), C.DROP_REASON,
-                                         pa.array([R.QUALITY_NOT_TOP_FRACTION] * below.num_rows, pa.string()))
-                if rejected_writer is None:
-                    rejected_writer = pq.ParquetWriter(f"{rejected_path}.tmp", below.schema, compression="zstd")
-                rejected_writer.write_table(below)
-                result.removed += below.num_rows
-                if C.SOURCE_FILE in below.column_names:
-                    by_source.update(below[C.SOURCE_FILE].to_pylist())
-        kept_writer.close()
-        if rejected_writer is not None:
-            rejected_writer.close()
-            os.replace(f"{rejected_path}.tmp", rejected_path)
-        os.replace(f"{path}.tmp", path)
+
+    def below_cut(table: pa.Table, first: int) -> tuple[pa.Table, list]:
+        return table, [None if cutoff.kept(score, doc_id) else R.QUALITY_NOT_TOP_FRACTION
+                       for score, doc_id in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(), table[C.ID].to_pylist())]
+
+    for path in files:  # rejected/classifier-KEY.parquet, named after its curated part
+        moved = move_to_rejected(path, folder.rejected_by("classifier", path), below_cut, batch_rows=BATCH_ROWS)
+        result.removed += moved.removed
+        by_source.update(moved.by_source)
     if result.removed != cutoff.documents - cutoff.keep:
         raise RuntimeError(f"classifier cut removed {result.removed} documents, expected "
                            f"{cutoff.documents - cutoff.keep}: are document ids unique?")

@@ -5,6 +5,7 @@ records of a resumable run. Every other module asks this one; none spells a run-
       curated/ rejected/ quarantine/   the documents, as part files (writers.py), published from .work/parts/
       shards/                          tokenized shards, tokenizer.json, manifest.json (tokenize.py)
       crawl/                           a crawl source's WARC files and frontier (sources/crawl.py)
+      takedown/                        each takedown's audit file, STAMP.jsonl (takedown.py)
       job.resolved.yaml                the job as run
       stats.json                       written last, by `write_stats`: the run is complete when it exists
                                        and .work/ does not
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CURATED, REJECTED, QUARANTINE, SHARDS, CRAWL = "curated", "rejected", "quarantine", "shards", "crawl"
+TAKEDOWNS = "takedown"
 OUTPUTS = (CURATED, REJECTED, QUARANTINE)  # the document folders, written as parts by the workers
 STATS, JOB, WORK, SUCCESS = "stats.json", "job.resolved.yaml", ".work", "_SUCCESS"
 IDENTITY, PARTS, DONE, STEPS = "run.json", "parts", "done", "steps"
@@ -73,6 +75,10 @@ class RunFolder:
     @property
     def crawl(self) -> Path:
         return self.root / CRAWL
+
+    @property
+    def takedowns(self) -> Path:
+        return self.root / TAKEDOWNS
 
     @property
     def stats(self) -> Path:

@@ -4,11 +4,12 @@
 
 A step reads the run's part files (through the run folder, run_folder.py) and returns a `StepResult`:
 the documents it moved from curated/ to rejected/, by drop reason and by source, and what it reports in
-stats.json. `run_steps` is the one place the ledger changes after the writers, and the one place step
-records are kept: each step's result is written to .work/steps/NAME.json when it is done, so a resumed
-run skips it. The steps that rewrite curated/ in place (publish, classifier_cut, dedup) are redone
-together from publish when any of them has no record: publish re-links the workers' parts, so the others
-start again from the written documents.
+stats.json. `apply_removals` is the one way the ledger changes after the writers (run_steps and
+takedown call it), and `run_steps` the one place step records are kept: each step's result is written to
+.work/steps/NAME.json when it is done, so a resumed run skips it. The steps that rewrite curated/ in
+place (publish, classifier_cut, dedup) are redone together from publish when any of them has no record:
+publish re-links the workers' parts, so the others start again from the written documents. The steps
+that move documents to rejected/ do it with move_to_rejected.py, as takedown does.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ class Tokenize:
 GLOBAL_STEPS: tuple[GlobalStep, ...] = (Publish(), ClassifierCut(), Dedup(), Breakdown(), Representation(), Tokenize())
 
 
+def apply_removals(result: StepResult, ledger, sources: dict, records_read: int | None = None) -> None:
+    """The documents `result` moved from curated/ to rejected/ leave `kept` and join `dropped` under their
+    reasons, in the ledger and in the per-source counts (stats.json["sources"]); then the ledger must still
+    sum. The one way the ledger changes after the writers: run_steps and takedown call it."""
+    for source, removed in result.removed_by_source.items():
+        sources[source]["kept"] -= removed
+    ledger.kept -= result.removed
+    ledger.dropped += Counter(result.removed_by_reason)
+    ledger.check(records_read=records_read)
+
+
 def run_steps(context: StepContext, ledger, sources: dict, records_read: int, steps=GLOBAL_STEPS,
               on_step=None) -> tuple[dict, dict, dict]:
     """Run (or, resuming, take the recorded result of) each applicable step in order; apply what each
@@ -193,11 +205,7 @@ def run_steps(context: StepContext, ledger, sources: dict, records_read: int, st
             result = step.run(context)
             folder.write_step(step.name, result.__dict__)
             seconds[step.name] = round(time.perf_counter() - started, 3)
-        for source, removed in result.removed_by_source.items():
-            sources[source]["kept"] -= removed
-        ledger.kept -= result.removed
-        ledger.dropped += Counter(result.removed_by_reason)
-        ledger.check(records_read=records_read)
+        apply_removals(result, ledger, sources, records_read=records_read)
         stats.update(result.stats)
         run.update(result.run)
         if on_step is not None:

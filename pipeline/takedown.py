@@ -11,8 +11,9 @@ The list has the opt-out format (pipeline/optout.py: domain, prefix, url, sha256
                then one line per removed document with its id and provenance (url, source file, offset,
                WARC ids, text sha256, cluster, the entry it matched, the shard it left); never its text
   3. curated   only the parts holding a removed document are rewritten, without those rows; the rows go
-               to rejected/takedown-<timestamp>.parquet with keep=false, drop_reason `taken_down` and
-               their text and signature cleared, so every record of the run still ends in one place.
+               to rejected/takedown-<timestamp>-KEY.parquet (KEY: its curated/part-KEY; the rewrite the global
+               steps share, move_to_rejected.py) with keep=false, drop_reason `taken_down` and their
+               text and signature cleared, so every record of the run still ends in one place.
                Rows the list names that were already in rejected/ (a dropped duplicate, a page that
                failed a filter; with --near-copies also the dropped members of an affected cluster) keep
                their drop reason but lose their text and signature too (audit lines of type `scrubbed`)
@@ -20,8 +21,9 @@ The list has the opt-out format (pipeline/optout.py: domain, prefix, url, sha256
                without that document's token range, their index and `.docs.parquet` without its row; a
                shard left empty is deleted. Untouched shards keep their bytes. The manifest gets the new
                checksums and counts
-  5. ledger    stats.json: kept - n, dropped.taken_down + n (the sum still holds), per-source kept,
-               token totals, and a `takedowns` entry naming the audit file
+  5. ledger    stats.json: kept - n, dropped.taken_down + n (the sum still holds), per-source kept (the
+               ledger update of the global steps, steps.apply_removals), token totals, and a `takedowns`
+               entry naming the audit file
 
 The audit file is written as `.partial` first and renamed last, so a takedown that died midway is visible.
 The tokenizer is not retrained (that would change every shard): its vocabulary was learned on a corpus that
@@ -43,17 +45,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from gristmill.pipeline.move_to_rejected import move_to_rejected
 from gristmill.pipeline.optout import OptOutList, read_optout_file, text_sha256
 from gristmill.pipeline.parquet_read import batches
 from gristmill.pipeline.stages.base import set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 from gristmill.pipeline.run_folder import RunFolder
+from gristmill.pipeline.steps import StepResult, apply_removals
 from gristmill.pipeline.tokenize import DOC_TOKENS
 from gristmill.schemas.shards import MANIFEST_NAME, Manifest, ShardWriter, read_shard, sha256_file
 from gristmill.schemas.stats import Ledger, funnel
 
-TAKEDOWN_DIR = "takedown"
+STEP = "takedown"  # what it moves goes to rejected/takedown-STAMP-KEY.parquet
 _BATCH_ROWS = 4096
 
 
@@ -147,14 +151,13 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
                 for doc_id, cluster in zip(table[C.ID].to_pylist(), table[C.DUP_CLUSTER_ID].to_pylist()):
                     if cluster in clusters and doc_id not in removed:
                         removed[doc_id] = f"near_copy_of:{cluster}"
-    result = TakedownResult(run / TAKEDOWN_DIR / f"{stamp}.jsonl", removed=len(removed), matched=matched,
+    result = TakedownResult(folder.takedowns / f"{stamp}.jsonl", removed=len(removed), matched=matched,
                             near_copies=len(removed) - matched)
     log(f"takedown: {matched} listed document(s) in curated/, {result.near_copies} near copies")
 
     # 2. the audit, before any file of the run changes (.partial until everything is done)
     removed_ids = pa.array(sorted(removed), pa.string())
     audit_rows: list[dict] = []
-    per_source: Counter = Counter()
     affected_parts: list[Path] = []
     for path in curated_parts if removed else []:
         names = _columns_of(path)
@@ -169,7 +172,6 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
             row["matched"] = removed[row[C.ID]]
             row["curated_part"] = path.name
             audit_rows.append(row)
-            per_source[row[C.SOURCE_FILE]] += 1
     scrub_ids = pa.array(sorted(scrub), pa.string())
     scrubbed_rows: list[dict] = []
     scrub_parts: list[Path] = []
@@ -203,7 +205,7 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
             result.tokens_removed += int(np.asarray(docs[DOC_TOKENS])[drop].sum())
             (result.shards_deleted if drop.all() else result.shards_rewritten).append(entry.file)
     result.curated_parts_rewritten = [p.name for p in affected_parts]
-    audit_dir = run / TAKEDOWN_DIR
+    audit_dir = folder.takedowns
     audit_dir.mkdir(exist_ok=True)
     partial = result.audit_file.with_name(result.audit_file.name + ".partial")
     list_digests = {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() if Path(p).exists() else None
@@ -221,20 +223,17 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
         for row in sorted(scrubbed_rows, key=lambda r: r[C.ID]):
             handle.write(json.dumps({"type": "scrubbed", **row}, sort_keys=True) + "\n")
 
-    # 3. curated: affected parts rewritten; the rows go to rejected/ without their text
-    taken: list[pa.Table] = []
-    for path in affected_parts:
-        table = pq.read_table(path)
-        hit = pc.is_in(table[C.ID], value_set=removed_ids)
-        gone = table.filter(hit)
-        gone = set_column(gone, C.TEXT, pa.nulls(gone.num_rows, C.TYPES[C.TEXT]))
-        if C.MINHASH in gone.column_names:
-            gone = set_column(gone, C.MINHASH, pa.nulls(gone.num_rows, C.TYPES[C.MINHASH]))
-        gone = set_column(gone, C.KEEP, pa.array([False] * gone.num_rows, pa.bool_()))
-        taken.append(set_column(gone, C.DROP_REASON, pa.array([R.TAKEN_DOWN] * gone.num_rows, pa.string())))
-        _write_parquet(table.filter(pc.invert(hit)), path)
-    if taken:
-        _write_parquet(pa.concat_tables(taken, promote_options="default"), rejected_dir / f"takedown-{stamp}.parquet")
+    # 3. curated: affected parts rewritten; the rows go to rejected/ without their text and signature
+    def listed(table: pa.Table, first: int) -> tuple[pa.Table, list]:
+        return table, [R.TAKEN_DOWN if doc_id in removed else None for doc_id in table[C.ID].to_pylist()]
+
+    moved: Counter = Counter()
+    moved_by_source: Counter = Counter()
+    for path in affected_parts:  # rejected/takedown-STAMP-KEY.parquet for curated/part-KEY.parquet
+        rows = move_to_rejected(path, folder.rejected_by(f"{STEP}-{stamp}", path), listed,
+                                clears=(C.TEXT, C.MINHASH))
+        moved.update(rows.by_reason)
+        moved_by_source.update(rows.by_source)
 
     for path in scrub_parts:  # already dropped: the row stays (the ledger is unchanged), its text goes
         table = pq.read_table(path)
@@ -257,8 +256,9 @@ def takedown(run_dir: str | os.PathLike, list_paths: list[str] | str, near_copie
         manifest.shards = [new_entries.get(e.file, e) for e in manifest.shards if new_entries.get(e.file, e) is not None]
         manifest.write(shards_dir)
 
-    # 5. the ledger
-    _update_stats(run, result, per_source, manifest, audit_name=f"{TAKEDOWN_DIR}/{result.audit_file.name}")
+    # 5. the ledger: the documents moved, through the step protocol's ledger update
+    removal = StepResult(removed_by_reason=dict(moved), removed_by_source=dict(moved_by_source))
+    _update_stats(folder, result, removal, manifest, audit_name=result.audit_file.relative_to(run).as_posix())
     os.replace(partial, result.audit_file)
     log(f"takedown: removed {result.removed} document(s); rewrote {len(result.curated_parts_rewritten)} curated "
         f"part(s) and {len(result.shards_rewritten)} shard(s) ({len(result.shards_deleted)} deleted); "
@@ -288,25 +288,19 @@ def _rewrite_shard(shards_dir: Path, entry, docs: pa.Table, drop: np.ndarray, dt
                    docs_sha256=sha256_file(shards_dir / entry.docs_file))
 
 
-def _update_stats(run: Path, result: TakedownResult, per_source: Counter, manifest: Manifest | None,
+def _update_stats(folder: RunFolder, result: TakedownResult, removal: StepResult, manifest: Manifest | None,
                   audit_name: str) -> None:
-    folder = RunFolder.of(run)
     stats = folder.read_stats()
     ledger = Ledger.from_dict(stats["ledger"])
     for reason in ledger.dropped:  # dynamic reasons, so the funnel attributes them to their stage
         if reason.startswith("contaminated:"):
             R.contaminated(reason.split(":", 1)[1])
-    ledger.kept -= result.removed
-    ledger.dropped[R.TAKEN_DOWN] += result.removed
-    if not ledger.dropped[R.TAKEN_DOWN]:
-        del ledger.dropped[R.TAKEN_DOWN]
-    ledger.check()
+    sources = stats.get("sources", {})
+    known = {s: n for s, n in removal.removed_by_source.items() if s in sources}  # unlisted: no count to lower
+    apply_removals(StepResult(removal.removed_by_reason, known), ledger, sources)
     stats["ledger"] = ledger.to_dict()
     stages = [s["stage"] for s in stats.get("stages", [])]
     stats["funnel"] = funnel(ledger, stages + ([R.get(R.TAKEN_DOWN).stage] if R.TAKEN_DOWN in ledger.dropped else []))
-    for source, n in per_source.items():
-        if source in stats.get("sources", {}):
-            stats["sources"][source]["kept"] = stats["sources"][source].get("kept", 0) - n
     if manifest is not None and stats.get("tokens") is not None:
         splits = manifest.split_totals()
         stats["tokens"].update({"train_tokens": splits["train"]["tokens"], "val_tokens": splits["val"]["tokens"],

@@ -91,7 +91,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 RUN_FOLDER_NAMES = {"curated", "rejected", "quarantine", "shards", "crawl", "stats.json", "job.resolved.yaml", ".work",
-                    "_SUCCESS", "run.json", "parts", "done", "steps"}
+                    "_SUCCESS", "run.json", "parts", "done", "steps", "takedown"}
 
 
 PATH_CALLS = {"Path", "open", "glob", "rglob", "joinpath", "with_name", "read_run_file", "rmtree", "exists", "fsspec.open"}

@@ -198,6 +198,10 @@ def test_takedown_removes_listed_documents_and_near_copies_from_parquet_and_shar
     lines = [json.loads(line) for line in audits[0].read_text().splitlines()]
     assert lines[0]["type"] == "takedown" and lines[0]["removed"] == 2 and lines[0]["near_copies_removed"] == 1
     assert lines[0]["lists"][str(listed)] == hashlib.sha256(listed.read_bytes()).hexdigest()
+    # what left a curated part is in rejected/takedown-STAMP-KEY.parquet, named after that part
+    moved_to = sorted(p.name for p in (run_dir / "rejected").glob("takedown-*.parquet"))
+    assert [name.split("-", 2)[2] for name in moved_to] == sorted(
+        name.removeprefix("part-") for name in lines[0]["curated_parts_rewritten"])
     documents = {d[C.ID]: d for d in lines[1:] if d["type"] == "document"}
     scrubbed = {d[C.ID]: d for d in lines[1:] if d["type"] == "scrubbed"}
     # the listed copy that dedup had dropped keeps its reason in rejected/ but not its text

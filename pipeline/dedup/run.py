@@ -41,6 +41,7 @@ from gristmill.filters import minhash
 from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.move_to_rejected import move_to_rejected
 from gristmill.pipeline.parquet_read import batches, groups_of
 from gristmill.pipeline.run_folder import RunFolder
 from gristmill.schemas import columns as C
@@ -347,26 +348,18 @@ def _rewrite(extra, pieces) -> tuple[dict, list]:
     by_source: Counter = Counter()
     for path, offset, count, rejected_path in extra:
         start, stop = np.searchsorted(nodes, [offset, offset + count])
-        stats = _rewrite_part(path, rejected_path, decided[start:stop], nodes[start:stop] - offset)
-        kept, removed = kept + stats["kept"], removed + stats["removed"]
-        by_source.update(stats["by_source"])
+        moved = move_to_rejected(path, rejected_path, _cluster_columns(decided[start:stop], nodes[start:stop] - offset),
+                                 adds=(C.DUP_CLUSTER_ID, C.DUP_CLUSTER_SIZE), batch_rows=BATCH_ROWS)
+        kept, removed = kept + moved.kept, removed + moved.removed
+        by_source.update(moved.by_source)
     return {"kept": kept, "removed": removed, "by_source": by_source}, []
 
 
-def _rewrite_part(path: str, rejected_path: str, decided: list, nodes: np.ndarray) -> dict:
-    """Stream the part in batches (memory: one batch), writing the survivors and the duplicates; `nodes`:
-    the decided rows' positions in the part."""
-    parquet = pq.ParquetFile(path)
-    schema = parquet.schema_arrow
-    for name in (C.DUP_CLUSTER_ID, C.DUP_CLUSTER_SIZE):
-        if schema.get_field_index(name) < 0:
-            schema = schema.append(pa.field(name, C.TYPES[name]))
-    kept_writer = pq.ParquetWriter(f"{path}.tmp", schema, compression="zstd")
-    rejected_writer = None
-    first = kept = removed = 0
-    by_source: Counter = Counter()
-    for batch in batches(parquet, BATCH_ROWS):
-        table = pa.Table.from_batches([batch])
+def _cluster_columns(decided: list, nodes: np.ndarray):
+    """The decision for one part (`nodes`: the decided rows' positions in it): every row gets its cluster's
+    kept id and size (1 and null outside a cluster), and a duplicate its reason."""
+
+    def decide(table: pa.Table, first: int) -> tuple[pa.Table, list]:
         lo, hi = np.searchsorted(nodes, [first, first + table.num_rows])
         cluster_id: list = [None] * table.num_rows
         cluster_size = np.ones(table.num_rows, np.int64)
@@ -378,33 +371,9 @@ def _rewrite_part(path: str, rejected_path: str, decided: list, nodes: np.ndarra
                              (C.DUP_CLUSTER_SIZE, pa.array(cluster_size, C.TYPES[C.DUP_CLUSTER_SIZE]))):
             index = table.schema.get_field_index(name)
             table = table.set_column(index, name, values) if index >= 0 else table.append_column(pa.field(name, values.type), values)
-        dropped = np.array([r is not None for r in reason], bool)
-        if dropped.any():
-            duplicates = table.filter(pa.array(dropped))
-            duplicates = duplicates.set_column(duplicates.schema.get_field_index(C.KEEP), C.KEEP,
-                                               pa.array([False] * duplicates.num_rows, pa.bool_()))
-            duplicates = duplicates.set_column(duplicates.schema.get_field_index(C.DROP_REASON), C.DROP_REASON,
-                                               pa.array([r for r in reason if r is not None], pa.string()))
-            if rejected_writer is None:
-                rejected_writer = pq.ParquetWriter(f"{rejected_path}.tmp", duplicates.schema, compression="zstd")
-            rejected_writer.write_table(duplicates)
-            removed += duplicates.num_rows
-            if C.SOURCE_FILE in duplicates.column_names:
-                by_source.update(duplicates[C.SOURCE_FILE].to_pylist())
-        survivors = table.filter(pa.array(~dropped))
-        kept_writer.write_table(survivors.cast(schema))
-        kept += survivors.num_rows
-        first += table.num_rows
-        del table, survivors
-        # Hand the batch's buffers back now: pyarrow's pool (mimalloc) kept freed batches resident, and a
-        # task's peak drifted with them (280–320 MB per rewrite task at 1M documents; 235–255 with this).
-        pa.default_memory_pool().release_unused()
-    kept_writer.close()
-    if rejected_writer is not None:
-        rejected_writer.close()
-        os.replace(f"{rejected_path}.tmp", rejected_path)
-    os.replace(f"{path}.tmp", path)
-    return {"kept": kept, "removed": removed, "by_source": by_source}
+        return table, reason
+
+    return decide
 
 
 # --- the step ---------------------------------------------------------------------------------------
