@@ -25,18 +25,34 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# The demo archive at one fixed absolute path: every row records its input file's path (provenance), so the
+# recorded output hashes hold in any checkout only if the run reads the archive from the same place.
+FIXED_DEMO = Path("/tmp/gristmill-test-fixture/demo-web.warc.gz")
+
+
+def fixed_demo_archive() -> list[str]:
+    source = REPO / "jobs" / "data" / "demo-web.warc.gz"
+    if not FIXED_DEMO.exists() or FIXED_DEMO.read_bytes() != source.read_bytes():
+        FIXED_DEMO.parent.mkdir(parents=True, exist_ok=True)
+        tmp = FIXED_DEMO.with_name(f"{FIXED_DEMO.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(source.read_bytes())
+        os.replace(tmp, FIXED_DEMO)
+    return [str(FIXED_DEMO)]
+
+
 @pytest.fixture(scope="module")
 def quickstart_run(ray_local, tmp_path_factory):
+    """The demo-archive job over its archive (read from FIXED_DEMO)."""
     out = tmp_path_factory.mktemp("quickstart")
-    return run(load_job(REPO / "jobs" / "demo-archive.yaml"), output=out, log=lambda m: None)
+    return run(load_job(REPO / "jobs" / "demo-archive.yaml"), output=out, inputs=fixed_demo_archive(), log=lambda m: None)
 
 
 OUTPUT_HASHES = Path(__file__).parent / "data" / "demo_archive_outputs.sha256.json"
 
 
 def test_outputs_are_the_recorded_bytes(quickstart_run):
-    """Every file of curated/, rejected/, quarantine/ and shards/ of the demo-archive run has the sha256
-    recorded in tests/data (the guard of issue 27's refactor: moving code must not change an output byte).
+    """Every file of curated/, rejected/, quarantine/ and shards/ of the demo-archive run (its archive read
+    from FIXED_DEMO, so the provenance column is the same in any checkout) has the sha256 recorded in tests/data (the guard of issue 27's refactor: moving code must not change an output byte).
     An intended change of the outputs is recorded again with GRISTMILL_RECORD_OUTPUTS=1, in its own commit."""
     import hashlib
 
@@ -92,7 +108,8 @@ def test_quickstart_shards_verify_and_decode_to_curated_text(quickstart_run):
 
 
 def test_rerun_with_one_worker_is_byte_identical(quickstart_run, tmp_path):
-    again = run(load_job(REPO / "jobs" / "demo-archive.yaml"), output=tmp_path / "again", log=lambda m: None, max_workers=1)
+    again = run(load_job(REPO / "jobs" / "demo-archive.yaml"), output=tmp_path / "again", inputs=fixed_demo_archive(),
+                log=lambda m: None, max_workers=1)
     first, second = quickstart_run.output, again.output
     for folder in ("curated", "rejected", "quarantine", "shards"):
         assert _files(first / folder) == _files(second / folder), folder
