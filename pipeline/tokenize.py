@@ -7,9 +7,10 @@ footers and folds counts; tasks read and write every document byte (DESIGN.md "S
                of 2**20 sample bins, a document's bin being the top bits of xxh3_64("sample:" + id, seed).
                The driver takes the bins in order while their bytes stay within `tokenizer_sample_bytes`
                (at least one bin): a seeded sample of whole documents, chosen by id, so it depends on the
-               set of documents and not on how they lie in parts.
+               set of documents and not on how they lie in parts. The same tasks' row groups then write
+               their sampled texts to sample/{task}.arrow (a second parallel read).
   2. train     one task: a byte-level BPE on the sampled texts in curated order (every text when the
-               curated text is within the bound) -> shards/tokenizer.json.
+               curated text is within the bound), read from the sample files only -> shards/tokenizer.json.
   3. encode    per group of row groups (about `encode_task_bytes` of text): encode, end each document with
                eos, key it (pipeline/shuffle.py: shuffle key, global position = its ordinal in curated
                order, split-unit keys) and spill it to the group's file, an Arrow IPC file of record batches
@@ -255,12 +256,30 @@ def sample_limit(hist: np.ndarray, sample_bytes: int) -> int:
     return max(within, first + 1)
 
 
-def _train_task(tasks: list[list[RowGroup]], seed: int, limit: int, vocab_size: int, path: str) -> dict:
+_SAMPLE_SCHEMA = pa.schema([pa.field(C.TEXT, pa.large_string())])
+
+
+def _gather_task(index: int, task: list[RowGroup], seed: int, limit: int, work: str) -> dict:
+    """The task's sampled texts (bin below `limit`), in curated order, to sample/{index}.arrow: the train
+    task then reads the sample only (at most tokenizer_sample_bytes), never the whole curated text."""
+    path = Path(work) / SAMPLE / f"{index:05d}.arrow"
+    with pa.ipc.new_file(pa.OSFile(f"{path}.tmp", "wb"), _SAMPLE_SCHEMA) as writer:
+        for _, batch in _read(task, [C.ID, C.TEXT]):
+            keep = _sample_bins(batch[C.ID], seed) < limit
+            texts = [t for t, k in zip(batch[C.TEXT], keep) if k]
+            if texts:
+                writer.write_batch(pa.record_batch([pa.array(texts, pa.large_string())], schema=_SAMPLE_SCHEMA))
+    os.replace(f"{path}.tmp", path)
+    return {"peak_rss_mib": peak_rss_mib()}
+
+
+def _train_task(tasks: int, work: str, vocab_size: int, path: str) -> dict:
     def texts():
-        for task in tasks:
-            for _, batch in _read(task, [C.ID, C.TEXT]):
-                keep = _sample_bins(batch[C.ID], seed) < limit
-                yield from (t for t, k in zip(batch[C.TEXT], keep) if k)
+        for index in range(tasks):
+            with pa.memory_map(str(Path(work) / SAMPLE / f"{index:05d}.arrow")) as source:
+                reader = pa.ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    yield from reader.get_batch(i).column(0).to_pylist()
 
     tokenizer = train_tokenizer(texts(), vocab_size)
     check_placeholders(tokenizer)
@@ -485,9 +504,10 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig, wo
             limit = sample_limit(hist, config.tokenizer_sample_bytes)
             report["sample"] = {"text_bytes": int(hist.sum()), "sample_bytes": int(hist[:limit].sum()),
                                 "bins": limit, "of_bins": len(hist)}
+            runner.run(_gather_task, [(i, task, config.seed, limit, str(work)) for i, task in enumerate(tasks)])
             phase("sample")
             # One task, so it gets the whole of `workers` (BPE training is multi-threaded).
-            runner.run(_train_task, [(tasks, config.seed, limit, config.vocab_size, str(tokenizer_path))],
+            runner.run(_train_task, [(len(tasks), str(work), config.vocab_size, str(tokenizer_path))],
                        cpus=runner.cpus * runner.workers)
         write_atomic(tokenizer_record, json.dumps({"added": added, "sample": report.get("sample")}))
         phase("train")
