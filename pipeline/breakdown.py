@@ -133,11 +133,13 @@ def breakdown_of(run_dir: str | Path, top_domains: int = TOP_DOMAINS, workers: i
         from gristmill.pipeline.dedup.shuffle import Exchange
 
         rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
-        cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
-        workers = max(1, min(workers or int(cpus), int(cpus)))
-        partitions = max(1, min(workers, len(files)), math.ceil(sum(rows) / DOCUMENTS_PER_PARTITION))
+        from gristmill.pipeline.cluster import task_cpus
+
+        workers, cpus_per_task = task_cpus(workers)
+        # Partitions follow the rows only (map tasks × partitions pieces: not one partition per worker).
+        partitions = max(1, math.ceil(sum(rows) / DOCUMENTS_PER_PARTITION))
         groups = [[str(files[i]) for i in group] for group in groups_of(rows, ROWS_PER_TASK)]
-        exchange = Exchange(cpus_per_task=cpus / workers)
+        exchange = Exchange(cpus_per_task=cpus_per_task)
         stats, out = exchange.step(_map_files, [(group, partitions) for group in groups], None, partitions)
         reduced, _ = exchange.step(_reduce_domains, [top_domains] * partitions, Exchange.transpose(out, partitions), 0)
         for s in stats:

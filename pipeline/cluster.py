@@ -140,3 +140,16 @@ def worker_count() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def task_cpus(workers: int | None) -> tuple[int, float]:
+    """(workers, CPUs each task of a global step reserves) so that at most `workers` run at once (default:
+    the cluster's CPUs): the cluster's CPUs over the workers, but never more than the largest node has, or
+    Ray could never place the task (it would wait forever on a cluster of small nodes)."""
+    import ray
+
+    cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
+    workers = max(1, min(workers or int(cpus), int(cpus)))
+    largest = max((float(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")),
+                  default=cpus)
+    return workers, max(0.01, min(cpus / workers, largest or cpus))

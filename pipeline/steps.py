@@ -188,7 +188,7 @@ def run_steps(context: StepContext, ledger, sources: dict, records_read: int, st
     import time
 
     folder = context.folder
-    chain = [step.name for step in steps if step.rewrites_curated]
+    chain = [step.name for step in steps if step.rewrites_curated and step.applies(context)]
     if any(folder.read_step(name) is None for name in chain):
         folder.forget_steps(chain)  # an in-place rewrite was interrupted: publish and redo them all
     stats, run, seconds = {}, {}, {}

@@ -65,6 +65,9 @@ DOC_TOKENS = "tokens"
 _DOCS_SCHEMA = pa.schema([*C.schema_of(C.PROVENANCE_COLUMNS), pa.field(DOC_TOKENS, pa.int64())])
 _ENCODE_BATCH = 256  # documents encoded at a time
 ROWS_PER_TASK = 50_000  # documents per sample/encode task at most (and about encode_task_bytes of text)
+# At most this many encode tasks (their tasks grow past encode_task_bytes beyond): every shard-unit task
+# reads each encode task's record and spill file, so the exchange's file operations are tasks x units.
+MAX_ENCODE_TASKS = 4096
 SAMPLE_BITS = 20  # the tokenizer sample's bins: 2**20, so a bin of a 10 TB corpus holds ~10 MB
 SHARDS_PER_UNIT = 8  # a shard unit holds about this many shards' tokens (one partial shard a unit and split)
 MAX_UNIT_BITS = 16
@@ -187,12 +190,13 @@ class RowGroup:
 def plan_groups(curated_dir: Path, task_bytes: int) -> tuple[list[list[RowGroup]], int, int]:
     """The curated row groups, in order, cut into tasks of consecutive row groups holding at most
     `task_bytes` of text (by the footers; a larger row group is a task of its own) and ROWS_PER_TASK
-    documents; and the documents and text bytes in all (the footers' uncompressed text size)."""
+    documents, merged in runs when that makes more than MAX_ENCODE_TASKS; and the documents and text bytes
+    in all (the footers' uncompressed text size)."""
     tasks: list[list[RowGroup]] = []
     position = text_bytes = 0
     size = rows = task_bytes + 1
-    for path in sorted(curated_dir.glob("part-*.parquet")):
-        meta = pq.ParquetFile(path).metadata
+    for part in sorted(curated_dir.glob("part-*.parquet")):
+        path, meta = str(part), pq.ParquetFile(part).metadata  # one path string per file, shared by its row groups
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
             n = group.num_rows
@@ -203,8 +207,11 @@ def plan_groups(curated_dir: Path, task_bytes: int) -> tuple[list[list[RowGroup]
             if size + text > task_bytes or rows + n > ROWS_PER_TASK:
                 tasks.append([])
                 size = rows = 0
-            tasks[-1].append(RowGroup(str(path), g, position, n))
+            tasks[-1].append(RowGroup(path, g, position, n))
             size, rows, position, text_bytes = size + text, rows + n, position + n, text_bytes + text
+    if len(tasks) > MAX_ENCODE_TASKS:  # a big corpus: larger tasks, so unit tasks read fewer spill files
+        per = math.ceil(len(tasks) / MAX_ENCODE_TASKS)
+        tasks = [[rg for task in tasks[i:i + per] for rg in task] for i in range(0, len(tasks), per)]
     return tasks, position, text_bytes
 
 
@@ -416,11 +423,11 @@ class _Tasks:
     task ends."""
 
     def __init__(self, workers: int | None):
-        import ray
+        from gristmill.pipeline.cluster import task_cpus
 
-        cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
-        self.workers = max(1, min(workers or int(cpus), int(cpus)))
-        self.cpus = cpus / self.workers
+        self.workers, self.cpus = task_cpus(workers)
+        # the one train task: every worker's CPUs, as many as one node has
+        self.train_cpus = task_cpus(1)[1] if self.workers > 1 else self.cpus
         self.peaks: dict[str, float] = {}  # step → the largest peak RSS (MiB) a task of it reported
 
     def run(self, fn, calls: list[tuple], on_result=None, cpus: float | None = None) -> None:
@@ -433,17 +440,23 @@ class _Tasks:
         threads = str(max(1, int(cpus)))
         env = {"env_vars": {"RAYON_NUM_THREADS": threads, "RAYON_RS_NUM_CPUS": threads}}
         remote = ray.remote(fn).options(num_cpus=cpus, runtime_env=env, max_retries=3)
-        index = {remote.remote(*args): i for i, args in enumerate(calls)}
-        pending = list(index)
-        while pending:
-            ray.wait(pending, num_returns=1)
-            done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+        # A bounded window in flight (not every task at once): the driver's bookkeeping and each wait stay
+        # small however many tasks a step has.
+        calls, index, window = iter(enumerate(calls)), {}, 4 * self.workers
+        while True:
+            for i, args in calls:
+                index[remote.remote(*args)] = i
+                if len(index) >= window:
+                    break
+            if not index:
+                return
+            done, _ = ray.wait(list(index), num_returns=1)
             for ref in done:
-                result = ray.get(ref)
+                i, result = index.pop(ref), ray.get(ref)
                 step = fn.__name__.strip("_").removesuffix("_task")
                 self.peaks[step] = max(self.peaks.get(step, 0.0), result.get("peak_rss_mib") or 0.0)
                 if on_result is not None:
-                    on_result(index.pop(ref), result)
+                    on_result(i, result)
 
 
 def _load_record(path: Path) -> dict | None:
@@ -508,7 +521,7 @@ def tokenize_run(curated_dir: Path, shards_dir: Path, config: TokenizeConfig, wo
             phase("sample")
             # One task, so it gets the whole of `workers` (BPE training is multi-threaded).
             runner.run(_train_task, [(len(tasks), str(work), config.vocab_size, str(tokenizer_path))],
-                       cpus=runner.cpus * runner.workers)
+                       cpus=runner.train_cpus)
         write_atomic(tokenizer_record, json.dumps({"added": added, "sample": report.get("sample")}))
         phase("train")
         fault_point("tokenize:tokenizer")  # test-only fault injection (pipeline/faults.py)

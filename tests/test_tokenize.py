@@ -271,3 +271,18 @@ def test_a_rerun_resumes_from_the_step_records_and_redoes_a_torn_unit(tmp_path):
     assert "sample" not in report and "train" not in report["seconds"]
     assert report["encode_tasks_run"] == 0 and report["units_run"] == 1
     assert _files(tmp_path / "shards") == _files(tmp_path / "clean")
+
+
+def test_encode_tasks_are_capped_and_the_shards_do_not_change(tmp_path, monkeypatch):
+    """Past MAX_ENCODE_TASKS, consecutive encode tasks merge (fewer spill files for every unit to read);
+    the shards are the same bytes."""
+    from gristmill.pipeline import tokenize as T
+
+    curated = write_curated(tmp_path, web_rows(n_sites=40), files=6)
+    report = {}
+    tokenize_run(curated, tmp_path / "many", _exchange_config(), report=report)
+    monkeypatch.setattr(T, "MAX_ENCODE_TASKS", 2)
+    capped = {}
+    tokenize_run(curated, tmp_path / "few", _exchange_config(), report=capped)
+    assert report["encode_tasks"] == 6 and capped["encode_tasks"] == 2
+    assert _files(tmp_path / "many") == _files(tmp_path / "few")

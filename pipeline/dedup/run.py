@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from gristmill.filters import minhash
 from gristmill.pipeline.dedup.components import connected_components, split
 from gristmill.pipeline.dedup.shuffle import Exchange
+from gristmill.pipeline.cluster import task_cpus
 from gristmill.pipeline.faults import fault_point
 from gristmill.pipeline.move_to_rejected import move_to_rejected
 from gristmill.pipeline.parquet_read import batches, groups_of
@@ -383,8 +384,6 @@ def deduplicate_run(run_dir: RunFolder | Path, config: DedupConfig, log=print, w
     """Remove exact and near duplicates from `run_dir/curated/` (see the module docstring); Ray must be
     initialized. `workers` caps the tasks running at once (default: the cluster's CPUs); the outcome is
     the same for any value. `on_phase(name)` is called as each phase ends."""
-    import ray
-
     folder = RunFolder.of(run_dir)
     result = DedupResult()
     result.bands, result.rows = config.band_rows()
@@ -394,9 +393,8 @@ def deduplicate_run(run_dir: RunFolder | Path, config: DedupConfig, log=print, w
     if not result.documents or not (config.exact or config.near):
         return result
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1)))
-    workers = max(1, min(workers or int(cpus), int(cpus)))
-    exchange = Exchange(cpus_per_task=cpus / workers)
+    workers, cpus_per_task = task_cpus(workers)
+    exchange = Exchange(cpus_per_task=cpus_per_task)
     band_rows = result.documents * ((result.bands if config.near else 0) + (1 if config.exact else 0))
     partitions = result.partitions = max(workers, math.ceil(band_rows / BAND_ROWS_PER_PARTITION))
     clock = time.perf_counter()
