@@ -7,9 +7,10 @@ near max_page_bytes, run split (split_bytes = its size / --splits) and unsplit.
                                          [--data ../shared/data] [--json OUT.json]
 
 Each run is a `gristmill run` subprocess with its own local Ray. A sampler thread reads every process of
-its tree every 0.25 s: RSS, PSS and USS (/proc/PID/smaps_rollup, and RSS's exact peak VmHWM from /proc/PID/status; PSS splits shared pages, such as the
-Arrow and model mappings, between the processes that map them, so a process's PSS falls as more Ray
-workers are alive: USS, its private pages alone, is the figure to compare across runs). Processes are grouped as the driver (the
+its tree every 0.25 s: RSS, PSS and USS from /proc/PID/smaps_rollup, and RSS's exact peak (VmHWM) from
+/proc/PID/status. PSS splits shared pages, such as the Arrow and model mappings, between the processes
+that map them, so a process's PSS rises as other Ray workers exit: USS, its private pages alone, is the
+figure to compare across runs. Processes are grouped as the driver (the
 `gristmill run` process), the split workers (Ray actors `SplitWorker`, which read, score and write), the
 other Ray workers (the global steps' tasks, dedup) and Ray's own daemons (raylet, GCS; not reported).
 Peaks are over the whole run, so the driver's includes tokenization, which still runs in the driver
