@@ -1,14 +1,16 @@
 """Memory against file size, and one big file split over the workers: single-file WARCs of 1,000 and 8,000
 pages, each run through `gristmill run jobs/demo-archive.yaml --input FILE` on 2 worker CPUs, with
-per-process peak RSS and PSS; then (with --split-pages) one file of that many pages plus `--big` pages
+per-process peak RSS, PSS and USS; then (with --split-pages) one file of that many pages plus `--big` pages
 near max_page_bytes, run split (split_bytes = its size / --splits) and unsplit.
 
     .venv/bin/python bench/scale_file.py [--pages 1000 8000] [--split-pages 40000 --big 20 --splits 8]
                                          [--data ../shared/data] [--json OUT.json]
 
 Each run is a `gristmill run` subprocess with its own local Ray. A sampler thread reads every process of
-its tree every 0.25 s: RSS and PSS (/proc/PID/smaps_rollup; PSS splits shared pages, such as the Arrow
-and model mappings, between the processes that map them). Processes are grouped as the driver (the
+its tree every 0.25 s: RSS, PSS and USS from /proc/PID/smaps_rollup, and RSS's exact peak (VmHWM) from
+/proc/PID/status. PSS splits shared pages, such as the Arrow and model mappings, between the processes
+that map them, so a process's PSS rises as other Ray workers exit: USS, its private pages alone, is the
+figure to compare across runs. Processes are grouped as the driver (the
 `gristmill run` process), the split workers (Ray actors `SplitWorker`, which read, score and write), the
 other Ray workers (the global steps' tasks, dedup) and Ray's own daemons (raylet, GCS; not reported).
 Peaks are over the whole run, so the driver's includes tokenization, which still runs in the driver
@@ -57,14 +59,25 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _memory(pid: int) -> tuple[int, int] | None:
-    """(RSS, PSS) in bytes, from smaps_rollup."""
+def _memory(pid: int) -> tuple[int, int, int] | None:
+    """(RSS, PSS, USS) in bytes, from smaps_rollup; USS is the process's private memory (Private_Clean +
+    Private_Dirty), which, unlike PSS, does not change with how many other processes map the same pages."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
     values = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in text.splitlines()[1:] if line.split()[1:]}
-    return values.get("Rss", 0), values.get("Pss", 0)
+    return values.get("Rss", 0), values.get("Pss", 0), values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)
+
+
+def _rss_high_water(pid: int) -> int:
+    """VmHWM in bytes: the process's exact peak RSS so far, which a sample every 0.25 s can miss (the
+    driver's peak at the end of tokenization lasts less than that). PSS and USS have no such mark."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next((int(line.split()[1]) * 1024 for line in handle if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -98,23 +111,32 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(self.every_s):
+            sample = {}
             for pid in _tree(self.driver):
                 role = _role(pid, self.driver)
                 memory = _memory(pid) if role else None
-                if memory is None:
-                    continue
-                peak = self.peaks.setdefault(pid, {"role": role, "rss": 0, "pss": 0, "cpu_s": 0.0, "first": time.monotonic()})
+                if memory is not None:
+                    sample[pid] = (role, (max(memory[0], _rss_high_water(pid)), *memory[1:]))
+            for pid, (role, memory) in sample.items():
+                peak = self.peaks.setdefault(pid, {"role": role, "rss": 0, "pss": 0, "uss": 0, "cpu_s": 0.0,
+                                                   "first": time.monotonic()})
                 peak["cpu_s"], peak["last"] = _cpu_seconds(pid) or peak["cpu_s"], time.monotonic()
                 peak["role"] = role if role != "other_ray_worker" else peak["role"]  # an actor names itself late
-                peak["rss"], peak["pss"] = max(peak["rss"], memory[0]), max(peak["pss"], memory[1])
+                if memory[1] > peak["pss"]:  # PSS shares pages among the processes alive: count them
+                    peak["alive_at_pss_peak"] = len(sample)
+                peak["rss"], peak["pss"], peak["uss"] = (max(peak["rss"], memory[0]), max(peak["pss"], memory[1]),
+                                                         max(peak["uss"], memory[2]))
 
     def by_role(self) -> dict[str, dict]:
         out = {}
         for role in ("driver", "split_worker", "other_ray_worker"):
             peaks = [p for p in self.peaks.values() if p["role"] == role]
             if peaks:
+                top = max(peaks, key=lambda p: p["pss"])
                 out[role] = {"processes": len(peaks), "peak_rss_mib": round(max(p["rss"] for p in peaks) / MIB, 1),
-                             "peak_pss_mib": round(max(p["pss"] for p in peaks) / MIB, 1)}
+                             "peak_pss_mib": round(top["pss"] / MIB, 1),
+                             "peak_uss_mib": round(max(p["uss"] for p in peaks) / MIB, 1),
+                             "alive_at_pss_peak": top.get("alive_at_pss_peak")}
         out["split_workers"] = [{"pid": pid, "cpu_s": round(p["cpu_s"], 1), "seen_s": round(p["last"] - p["first"], 1),
                                  "peak_rss_mib": round(p["rss"] / MIB, 1), "peak_pss_mib": round(p["pss"] / MIB, 1)}
                                 for pid, p in sorted(self.peaks.items()) if p["role"] == "split_worker"]
@@ -174,13 +196,17 @@ def main(argv: list[str] | None = None) -> None:
         results.append({"pages": pages, **result})
         print(json.dumps(results[-1]), flush=True)
     first, last = results[0], results[-1]
-    print(f"\n{'process':<18} " + " ".join(f"{r['pages']:>7} pages RSS/PSS MiB" for r in results) + "   growth RSS / PSS")
+    keys = ("peak_rss_mib", "peak_pss_mib", "peak_uss_mib")
+    print(f"\n{'process':<18} " + " ".join(f"{r['pages']:>5} pages RSS/PSS/USS MiB (alive)" for r in results)
+          + "   growth RSS / PSS / USS")
     for role in ("driver", "split_worker", "other_ray_worker"):
         if role not in first["memory"] or role not in last["memory"]:
             continue
-        cells = " ".join(f"{r['memory'][role]['peak_rss_mib']:>12.0f} / {r['memory'][role]['peak_pss_mib']:<10.0f}" for r in results)
-        grow = [last["memory"][role][k] / first["memory"][role][k] - 1 for k in ("peak_rss_mib", "peak_pss_mib")]
-        print(f"{role:<18} {cells}   {grow[0]:+.1%} / {grow[1]:+.1%}")
+        cells = " ".join(f"{' / '.join(f'{m[k]:.0f}' for k in keys):>22} ({m['alive_at_pss_peak']:>2})       "
+                         for m in (r["memory"][role] for r in results))
+        grow = [last["memory"][role][k] / first["memory"][role][k] - 1 for k in keys]
+        print(f"{role:<18} {cells}   " + " / ".join(f"{g:+.1%}" for g in grow))
+    print("(alive: processes of the run, driver and Ray workers, sampled when that peak PSS was)")
     print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.split_pages:
         corpus = args.work / f"corpus-{args.split_pages}-big{args.big}"

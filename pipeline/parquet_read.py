@@ -1,8 +1,9 @@
 """Reading a run's own Parquet files (curated/, rejected/) in bounded memory.
 
 pyarrow's `ParquetFile.iter_batches` reads ahead across row groups: on a 50,000-row part of 3 KB
-documents it held the whole 165 MB text column at once. The run writer writes one row group per written
-batch, so decoding one row group at a time bounds memory by a batch. (Inputs written by others may have
+documents it held the whole 165 MB text column at once. The run writer writes row groups of at most
+writers.ROWS_PER_GROUP rows (about GROUP_BYTES of Arrow data at most), so decoding one row group at a time
+bounds memory by a row group. (Inputs written by others may have
 row groups of any size: sources keep iter_batches.)
 """
 

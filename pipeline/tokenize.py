@@ -218,7 +218,7 @@ def plan_groups(curated_dir: Path, task_bytes: int) -> tuple[list[list[RowGroup]
 def _read(task: list[RowGroup], columns: list[str]) -> Iterator[tuple[int, dict]]:
     """(global position of the batch's first row, the batch as a dict of lists), in batches of _ENCODE_BATCH
     rows: a task's row groups of one file are read together (a task holds about encode_task_bytes of text;
-    the writers' row groups are often a few dozen documents, too few for one batched encode)."""
+    a file's last row group, and any row group of a part rewritten by dedup, can be a few documents)."""
     runs: list[list[RowGroup]] = []
     for rg in task:  # consecutive row groups of one file
         if runs and runs[-1][-1].path == rg.path:
