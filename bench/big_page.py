@@ -1,0 +1,221 @@
+"""Memory and time of one page near max_page_bytes, stage by stage (issue 21).
+
+    .venv/bin/python bench/big_page.py [--pages 256] [--data ../shared/data] [--json OUT.json]
+
+The big page is built as bench/corpus.py builds `--big` pages (about 4.9 MB of HTML, about 4.76 MB of
+extracted text: the corpus's own paragraphs, each numbered, so every paragraph is distinct but its
+sentences repeat). Two measurements, each in a fresh process:
+
+- **worker**: the per-batch stages of jobs/demo-archive.yaml plus decide, run as a split worker runs them
+  (WarcSource → batched → stage … stage; the writers left out): first a WARC of `--pages` ordinary pages
+  (batches of 32), then a WARC of 31 of them plus the big page (one batch). Per stage and WARC: wall
+  seconds and the process's peak RSS while the stage ran (a thread samples /proc/self/statm every 2 ms);
+  and the process's ru_maxrss after each WARC. Extraction runs in its sandbox process, as in a run, so
+  its memory is not the worker's.
+- **steps**: the quality and dedup scoring steps on the big page's text alone: wall (untraced) and
+  tracemalloc peak (a second, traced pass: tracemalloc slows allocation-heavy Python several times, so
+  the traced walls are not speed figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import BIG, big_pages, build, write_warc  # noqa: E402
+
+MIB = 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def prepare(work: Path, pages: int, data: Path | None) -> dict:
+    """normal.warc.gz, big.warc.gz and big.txt (the big page's extracted text) under `work`."""
+    from gristmill.pipeline.stages.extract_engines import make_engine
+    from gristmill.schemas.job import ExtractConfig
+
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = build(max(pages, 2000), 0, 0.05, data)
+    big = next(p for p in big_pages(corpus, 1, 0) if p.kind == BIG)
+    write_warc(work / "normal.warc.gz", corpus[:pages])
+    write_warc(work / "big.warc.gz", [*corpus[:31], big])
+    extract, _ = make_engine(ExtractConfig().model_dump())
+    text = extract(big.body.decode("utf-8"), "utf-8")
+    (work / "big.txt").write_text(text, encoding="utf-8")
+    return {"big_html_bytes": len(big.body), "big_text_chars": len(text), "big_text_lines": text.count("\n") + 1,
+            "normal_pages": pages}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+def _maxrss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakRss:
+    """The process's peak RSS since the last `reset`, sampled by a thread."""
+
+    def __init__(self, interval_s: float = 0.002):
+        self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.peak = max(self.peak, _rss())
+
+    def reset(self) -> None:
+        self.peak = _rss()
+
+    def read(self) -> int:
+        self.peak = max(self.peak, _rss())
+        return self.peak
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def worker(work: Path) -> dict:
+    from gristmill.pipeline.api import default_stages
+    from gristmill.pipeline.decide import Decide
+    from gristmill.pipeline.sources.base import batched
+    from gristmill.pipeline.sources.warc import WarcSource
+    from gristmill.schemas.job import load_job
+
+    job = load_job(ROOT / "jobs" / "demo-archive.yaml")
+    stages = default_stages(job)
+    stages.append(Decide([rule for stage in stages for rule in stage.rules()]))
+    source = WarcSource([], job.extract.max_page_bytes)
+    sampler = PeakRss()
+    out = {"start_rss_mib": _rss() / MIB}
+    for name in ("normal", "big"):
+        per_stage = {stage.name: {"wall_s": 0.0, "peak_rss_mib": 0.0} for stage in stages}
+        started = time.perf_counter()
+        for batch in batched(source.rows(str(work / f"{name}.warc.gz")), job.batch_size, job.batch_bytes):
+            for stage in stages:
+                sampler.reset()
+                begun = time.perf_counter()
+                batch = stage(batch)
+                figures = per_stage[stage.name]
+                figures["wall_s"] += time.perf_counter() - begun
+                figures["peak_rss_mib"] = max(figures["peak_rss_mib"], sampler.read() / MIB)
+        out[name] = {"wall_s": time.perf_counter() - started, "rss_after_mib": _rss() / MIB,
+                     "maxrss_mib": _maxrss_mib(), "stages": per_stage}
+    sampler.stop()
+    return out
+
+
+def steps(work: Path) -> dict:
+    import tracemalloc
+
+    import pyarrow as pa
+
+    from gristmill.filters import minhash
+    from gristmill.filters.c4 import C4LineRules, c4_lines
+    from gristmill.filters.english import EnglishTokenizer, paused_gc
+    from gristmill.filters.fineweb import fineweb_scores
+    from gristmill.filters.gopher import gopher_quality_scores, gopher_repetition_scores
+    from gristmill.filters.textsplit import SplitText
+    from gristmill.schemas.job import DedupConfig
+
+    text = (work / "big.txt").read_text(encoding="utf-8")
+    dedup = DedupConfig()
+    tokenizer = EnglishTokenizer.shared()
+
+    def words():  # as ScoreQuality does it
+        tokenizer.start_document()
+        try:
+            from gristmill.filters.english import chunk_pieces
+        except ImportError:  # the code before issue 21's change (for the "before" figures): one list of all chunks
+            chunks = text.split()
+            tokenizer.learn(chunks)
+            split = SplitText(text, tokenizer, chunks)
+        else:
+            tokenizer.learn(chunk for piece in chunk_pieces(text) for chunk in piece)
+            split = SplitText(text, tokenizer)
+        split.word_ids
+        return split
+
+    def run(traced: bool) -> dict:
+        tokenizer._reset()  # each pass learns the text's words afresh
+        figures, state = {}, {}
+        plan = [
+            ("words (SplitText)", lambda: state.setdefault("split", words())),
+            ("gopher quality", lambda: gopher_quality_scores(state["split"])),
+            ("gopher repetition", lambda: gopher_repetition_scores(state["split"])),
+            ("c4 lines", lambda: state.setdefault("c4", c4_lines(state["split"], C4LineRules()))),
+            ("fineweb", lambda: fineweb_scores(state["c4"])),
+            ("minhash signatures", lambda: minhash.signatures(pa.array([text], pa.large_string()), dedup.n,
+                                                              dedup.num_perm, dedup.seed)),
+        ]
+        with paused_gc():
+            for name, step in plan:
+                if traced:
+                    tracemalloc.start()
+                started = time.perf_counter()
+                step()
+                wall = time.perf_counter() - started
+                if traced:
+                    figures[name] = {"traced_peak_mib": tracemalloc.get_traced_memory()[1] / MIB, "traced_wall_s": wall}
+                    tracemalloc.stop()
+                else:
+                    figures[name] = {"wall_s": wall}
+        return figures
+
+    plain, traced = run(False), run(True)
+    return {name: {**plain[name], **traced[name]} for name in plain}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=256, help="ordinary pages in the normal WARC")
+    parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-big-page")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--part", choices=("worker", "steps"), help=argparse.SUPPRESS)  # one measurement, in-process
+    args = parser.parse_args(argv)
+    if args.part:
+        print(json.dumps((worker if args.part == "worker" else steps)(args.work)))
+        return
+    result = {"input": prepare(args.work, args.pages, args.data if args.data.is_dir() else None)}
+    for part in ("steps", "worker"):
+        done = subprocess.run([sys.executable, __file__, "--part", part, "--work", str(args.work)],
+                              check=True, capture_output=True, text=True)
+        result[part] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load_average"] = os.getloadavg()
+    print(f"big page: {result['input']['big_html_bytes']:,} bytes of HTML, "
+          f"{result['input']['big_text_chars']:,} characters of text")
+    print(f"\n{'step (big page text only)':<22} {'wall s':>7} {'traced peak MiB':>16}")
+    for name, f in result["steps"].items():
+        print(f"{name:<22} {f['wall_s']:>7.2f} {f['traced_peak_mib']:>16.1f}")
+    w = result["worker"]
+    print(f"\n{'stage':<12} {'normal: wall s':>14} {'peak RSS MiB':>13}   {'big batch: wall s':>17} {'peak RSS MiB':>13}")
+    for name in w["normal"]["stages"]:
+        a, b = w["normal"]["stages"][name], w["big"]["stages"][name]
+        print(f"{name:<12} {a['wall_s']:>14.2f} {a['peak_rss_mib']:>13.0f}   {b['wall_s']:>17.2f} {b['peak_rss_mib']:>13.0f}")
+    print(f"worker ru_maxrss: {w['normal']['maxrss_mib']:.0f} MiB after {args.pages} ordinary pages, "
+          f"{w['big']['maxrss_mib']:.0f} MiB after the big batch "
+          f"({w['big']['maxrss_mib'] / w['normal']['maxrss_mib'] - 1:+.1%}); RSS at start {w['start_rss_mib']:.0f}, "
+          f"after the big batch {w['big']['rss_after_mib']:.0f}")
+    print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in result["load_average"]))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
