@@ -8,7 +8,8 @@ the rule that reads it defines it (datatrove's definitions, for parity):
 - `lines`: `str.splitlines()` (Gopher quality, C4);
 - `newline_lines`: the text split on runs of "\\n" (Gopher repetition's lines);
 - `paragraphs`: the stripped text split on runs of two or more "\\n" (Gopher repetition);
-- `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes;
+- `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes (the words
+  never need this list: the tokenizer splits in bounded pieces, `filters.english.chunk_pieces`);
 - `word_ids` / `words`: English words as datatrove's spaCy tokenizer finds them
   (`filters.english.EnglishTokenizer`), as ids into the tokenizer's vocabulary;
 - `sentence_ends`: where each sentence ends: a run of ".", "!", "?" (closing quotes and brackets
@@ -78,7 +79,9 @@ class SplitText:
         # All at once, so every fact comes from the vocabulary generation the ids belong to.
         tokenizer = self.tokenizer
         tokenizer.start_document()
-        ids, self._chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.chunks)
+        # Without `chunks` given, the tokenizer splits the text in bounded pieces: a long text's list of
+        # chunks would be ~10 bytes per byte of text.
+        ids, self._chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.__dict__.get("chunks"))
         return ids, tokenizer.length[ids], tokenizer.content[ids], tokenizer.alpha[ids]
 
     @property

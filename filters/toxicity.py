@@ -97,22 +97,60 @@ class TermBlinder:
         return found
 
     def __call__(self, normalized: str) -> str:
-        words = normalized.split(" ")
+        """`normalized` without the terms: its words but those of each term found (scanning left to right,
+        longest term first) joined by single spaces. The words are split a piece of the text at a time,
+        so a long document never has a list of all its words; a term is matched in the text itself
+        (its words joined by spaces, then a space or the end), which is the same for any string split on " "."""
         by_first = self._by_first
-        starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
-        if not starts:
+        removed: list[tuple[int, int]] = []  # character spans of the terms found, in order
+        cursor = 0  # a word starting before this lies inside a term already found
+        for offset, words in _word_pieces(normalized):
+            starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
+            at, position = 0, offset
+            for i in starts:
+                position += sum(map(len, words[at:i])) + i - at  # the character offset of word i
+                at = i
+                if position < cursor:
+                    continue
+                for phrase in by_first[words[i]]:
+                    end = position + len(phrase[0]) if len(phrase) == 1 else _phrase_end(normalized, position, phrase)
+                    if end:
+                        removed.append((position, end))
+                        cursor = end
+                        break
+        if not removed:
             return normalized
-        out, cursor = [], 0
-        for i in starts:
-            if i < cursor:
-                continue  # inside a phrase already replaced
-            for phrase in by_first[words[i]]:
-                if len(phrase) == 1 or tuple(words[i:i + len(phrase)]) == phrase:
-                    out += words[cursor:i]
-                    cursor = i + len(phrase)
-                    break
-        out += words[cursor:]
-        return " ".join(out)
+        # The words between two terms (or the ends) are one slice, less the spaces beside the terms.
+        kept, first = [], 0  # `first`: where the next kept word would start
+        for start, end in removed:
+            if start > first:
+                kept.append(normalized[first:start - 1])
+            first = end + 1
+        if first <= len(normalized):
+            kept.append(normalized[first:])
+        return " ".join(kept)
+
+
+_BLIND_PIECE_CHARS = 1 << 16
+
+
+def _word_pieces(normalized: str):
+    """(character offset, `piece.split(" ")`) for consecutive pieces of single-spaced text, cut at spaces."""
+    start, size = 0, len(normalized)
+    while True:
+        end = normalized.find(" ", start + _BLIND_PIECE_CHARS) if start + _BLIND_PIECE_CHARS < size else -1
+        if end < 0:
+            yield start, (normalized if start == 0 else normalized[start:]).split(" ")
+            return
+        yield start, normalized[start:end].split(" ")
+        start = end + 1
+
+
+def _phrase_end(text: str, position: int, phrase: tuple[str, ...]) -> int:
+    """Where `phrase` (words) ends if its words are the words of `text` from `position` on, else 0."""
+    joined = " ".join(phrase)
+    end = position + len(joined)
+    return end if text.startswith(joined, position) and (end == len(text) or text[end] == " ") else 0
 
 
 def default_model_path() -> str:
