@@ -6,6 +6,7 @@ context cases)."""
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 
@@ -267,3 +268,38 @@ def blinding_texts(rng: random.Random, terms: list[str], count: int) -> list[str
                 words.append(rng.choice(["the", "people", "are", "x", "black", "women", "old", "man", "and"]))
         out.append(" ".join(words))
     return out
+
+
+def normalize(text: str) -> str:
+    """filters.toxicity.normalize as it was."""
+    import html
+
+    from gristmill.filters.toxicity import _HASHTAG, _MENTION, _NOT_WORD, _RT, _URL
+
+    text = text or ""
+    if "&" in text:
+        text = html.unescape(html.unescape(text))
+    lowered = text.lower()
+    if "://" in text or "www." in lowered:
+        text = _URL.sub(" ", text)
+    if "@" in text or "\uff20" in text:
+        text = _MENTION.sub(" ", text)
+    if "rt" in lowered:
+        text = _RT.sub(" ", text)
+    if "#" in text:
+        text = _HASHTAG.sub(r"\1", text)
+    text = _NOT_WORD.sub(" ", text.lower().replace("\u2019", "'"))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+TWEETY = ["&amp;", "&amp;#128514;", "&#32;", "&#10;", "&lt;b&gt;", "&ampx", "&amp", "&notit;", "&#x41;", "&NewLine;",
+          "http://x.test/a?b=c", "www.Example.com/p", "HTTPS://A.B", "@user:", "＠someone", "RT", "rt:", "art", "#tag",
+          "#_x", "don't", "it\u2019s", "'quoted'", "snake_case", "__", "ΣΑΣ", "ΌΣΟΣ.", "σς", "İ", "ß", "🙂", "x&y"]
+
+
+def tweety_text(rng: random.Random, max_words: int = 120) -> str:
+    """Words with entities (double-escaped too), URLs, mentions, RT markers, hashtags, apostrophes, Greek
+    sigma, between every kind of whitespace."""
+    words = [rng.choice(TWEETY + WORDS) for _ in range(rng.randint(0, max_words))]
+    seps = SPACES + BREAKS
+    return "".join(w + (rng.choice(seps) if rng.random() < 0.3 else " ") for w in words)

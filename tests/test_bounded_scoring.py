@@ -157,3 +157,34 @@ def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_cha
     for _ in range(2000):
         text = " ".join(rng.choice("abcdef") if rng.random() < 0.9 else "" for _ in range(rng.randint(0, 25)))
         assert synthetic(text) == ref.blind(synthetic, text), text
+
+
+MINHASH_CASES = ["", None, "...", "one", "two words", "a b c d", "Café e\u0301t\u00e9 \u0301x naïve", "3.14 2,5 1 000 .5 ,5",
+                 "İstanbul ΣΑΣ ΌΣΟΣ straße", "emoji 🙂 here\nand\tthere\u3000wide\xa0space", "\n\n \n", "x\ny\nz w v u"]
+
+
+@pytest.mark.parametrize("n", [1, 5])
+@pytest.mark.parametrize("piece_chars", [3, 80])
+def test_long_texts_signed_in_pieces_equal_the_whole(monkeypatch, n, piece_chars):
+    from gristmill.filters import minhash
+
+    rng = random.Random(11 + n)
+    batch = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(30)]
+    expected_sigs, expected_present, word_lists = minhash.signatures(batch, n, 32, 7)
+    expected_exact = minhash.exact_hashes(word_lists)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", piece_chars)
+    sigs, present, exact = minhash.document_signatures(batch, n, 32, 7)
+    assert sum(len(t or "") > piece_chars for t in batch) > 20  # most go the long way
+    np.testing.assert_array_equal(present, expected_present)
+    np.testing.assert_array_equal(sigs, expected_sigs)
+    assert exact == expected_exact
+
+
+@pytest.mark.parametrize("piece_chars", [1, 5, 40, None])
+def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_chars):
+    if piece_chars:
+        monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    rng = random.Random(12)
+    cases = [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(300)), *texts(60, seed=13)]
+    for text in cases:
+        assert toxicity.normalize(text) == ref.normalize(text), text
