@@ -11,19 +11,7 @@ from __future__ import annotations
 
 import ray
 
-
-def _release_memory() -> None:
-    import ctypes
-    import gc
-
-    import pyarrow as pa
-
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+from gristmill.pipeline.memory import release_memory
 
 
 # Ray returns a task output under max_direct_call_object_size (100 KB) inline to its owner, the driver,
@@ -39,7 +27,7 @@ _RUNTIME_ENV = {"env_vars": {"RAY_max_direct_call_object_size": str(INLINE_BYTES
 def _step(fn, partitions: int, extra, *pieces):
     stats, outputs = fn(extra, list(pieces))
     del pieces
-    _release_memory()  # worker processes are reused: hand freed pages back so peaks do not pile up
+    release_memory(collect_garbage=True)  # worker processes are reused: hand freed pages back so peaks do not pile up
     if len(outputs) != partitions:
         raise AssertionError(f"step returned {len(outputs)} pieces for {partitions} partitions")
     return (stats, *outputs) if partitions else stats
