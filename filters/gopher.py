@@ -108,17 +108,19 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
 
     Level by level: an n-gram can repeat only where its (n-1)-gram prefix repeats, so each level
     relabels only the positions whose prefix repeated (exact dense ids, no hashing) and the work
-    shrinks fast on natural text. Memory is a few arrays of one entry per word (positions and dense ids
-    are int32 where they fit; no Python list of every position), ~40 bytes per word at the peak.
+    shrinks fast on natural text. Memory is a few arrays of one entry per word (positions, prefix sums
+    and dense ids are int32 where they fit; no Python list of every position): ~30 bytes per word at the
+    peak, the keys and their sort order.
     """
     n_words = len(ids)
     top = {n: 0 for n in top_sizes}
     duplicate = {n: 0 for n in duplicate_sizes}
     if n_words < 2:
         return top, duplicate
-    ids = np.asarray(ids, dtype=np.int64)
-    prefix = np.zeros(n_words + 1, dtype=np.int64)
-    np.cumsum(lengths, out=prefix[1:])
+    ids = np.asarray(ids)  # int32 or int64
+    total = int(np.sum(lengths, dtype=np.int64))
+    prefix = np.zeros(n_words + 1, dtype=np.int32 if total < 1 << 31 else np.int64)
+    np.cumsum(lengths, out=prefix[1:], dtype=prefix.dtype)
 
     def chars(start: int, n: int) -> int:  # the n-gram at `start`, words joined by one space
         return int(prefix[start + n] - prefix[start]) + n - 1
@@ -134,11 +136,10 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
         if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
             top.update({m: chars(0, m) for m in top if n <= m <= n_words})
             break
-        keys = grams * np.int64(base)
-        keys += ids[positions + (n - 1)]
-        grams = None  # the keys replace them (one array of a word's size fewer at the peak)
-        inverse, counts, first = _group(keys, index)
-        del keys
+        # The keys go to _group as a temporary, which drops them once sorted (no array of a word's size
+        # more at the peak).
+        inverse, counts, first = _group(_append_word(grams, base, ids[positions + (n - 1)]), index)
+        grams = None
         best = int(counts.max())
         if n in top:
             start = int(positions[first[counts == best].min()]) if best > 1 else 0
@@ -154,25 +155,39 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
     return top, duplicate
 
 
+def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
+    """Keys of (n-1)-gram id, next word: gram * base + word, exact in int64."""
+    keys = grams * np.int64(base)
+    keys += words
+    return keys
+
+
+_BLOCK = 1 << 16  # elements per step of the scans below, so their temporaries stay small
+
+
 def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dense id of each key, count per id, index of each id's first occurrence): `np.unique`'s
     inverse, counts and index, with less overhead for the many small arrays here (and an unstable
     sort, three times faster; the first occurrence is the smallest index of its group). `index`: the
-    integer type of the dense ids and counts."""
+    integer type of the results. Pass `keys` as a temporary: they are dropped once sorted, and the
+    scans go in blocks, so the peak is the keys and their sort order, ~16 bytes per key."""
+    size = len(keys)
     order = np.argsort(keys, kind="quicksort")
-    ordered = keys[order]
-    new = np.empty(len(ordered), dtype=bool)
+    new = np.empty(size, dtype=bool)
     new[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    del ordered
-    starts = np.flatnonzero(new)
+    for a in range(1, size, _BLOCK):  # where the sorted keys change, without a sorted copy of them
+        b = min(size, a + _BLOCK)
+        np.not_equal(keys[order[a:b]], keys[order[a - 1:b - 1]], out=new[a:b])
+    del keys
+    order = order.astype(index, copy=False)
+    starts = np.concatenate([np.flatnonzero(new[a:a + _BLOCK]).astype(index) + a for a in range(0, size, _BLOCK)])
     counts = np.empty(len(starts), dtype=index)
     counts[:-1] = starts[1:] - starts[:-1]
-    counts[-1] = len(new) - starts[-1]
-    inverse = np.empty(len(new), dtype=index)
+    counts[-1] = size - starts[-1]
     labels = np.cumsum(new, dtype=index)
     del new
     labels -= 1
+    inverse = np.empty(size, dtype=index)
     inverse[order] = labels
     del labels
     return inverse, counts, np.minimum.reduceat(order, starts)
@@ -210,14 +225,19 @@ def gopher_repetition_scores(split: SplitText) -> GopherRepetition:
     def share(chars: int) -> float:
         return chars / n_chars if n_chars else 0.0
 
-    paragraphs, lines = split.paragraphs, split.newline_lines
-    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
-    dup_lines, dup_line_chars = find_duplicates(lines)
+    # Counted before the n-grams, and dropped: a long text's paragraph and line copies are not kept under
+    # the n-gram step's peak.
+    paragraphs = split.paragraphs
+    n_paragraphs, (dup_paragraphs, dup_paragraph_chars) = len(paragraphs), find_duplicates(paragraphs)
+    del paragraphs
+    lines = split.newline_lines
+    n_lines, (dup_lines, dup_line_chars) = len(lines), find_duplicates(lines)
+    del lines
     top, duplicate = ngram_repetition(split.word_ids, split.word_lengths)
     return GopherRepetition(
-        duplicate_paragraphs_ratio=dup_paragraphs / len(paragraphs) if paragraphs else 0.0,
+        duplicate_paragraphs_ratio=dup_paragraphs / n_paragraphs if n_paragraphs else 0.0,
         duplicate_paragraph_chars_ratio=share(dup_paragraph_chars),
-        duplicate_lines_ratio=dup_lines / len(lines) if lines else 0.0,
+        duplicate_lines_ratio=dup_lines / n_lines if n_lines else 0.0,
         duplicate_line_chars_ratio=share(dup_line_chars),
         top_2gram_chars_ratio=share(top[2]),
         top_3gram_chars_ratio=share(top[3]),

@@ -115,9 +115,10 @@ def adversarial_sequences(rng: random.Random) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("greedy_block", [1, 3, 1 << 16])
-def test_ngram_repetition_equals_the_reference(monkeypatch, greedy_block):
-    monkeypatch.setattr(gopher, "_GREEDY_BLOCK", greedy_block)
+@pytest.mark.parametrize("block", [1, 3, 1 << 16])
+def test_ngram_repetition_equals_the_reference(monkeypatch, block):
+    monkeypatch.setattr(gopher, "_GREEDY_BLOCK", block)
+    monkeypatch.setattr(gopher, "_BLOCK", block)
     rng = random.Random(5)
     for ids in adversarial_sequences(rng):
         lengths = np.array([rng.randint(1, 12) for _ in range(len(ids))], dtype=np.int64)
