@@ -6,12 +6,12 @@ The big page is built as bench/corpus.py builds `--big` pages (about 4.9 MB of H
 extracted text: the corpus's own paragraphs, each numbered, so every paragraph is distinct but its
 sentences repeat). Two measurements, each in a fresh process:
 
-- **worker**: the per-batch stages of jobs/demo-archive.yaml plus decide, run as a split worker runs them
-  (WarcSource → batched → stage … stage; the writers left out): first a WARC of `--pages` ordinary pages
-  (batches of 32), then a WARC of 31 of them plus the big page (one batch). Per stage and WARC: wall
-  seconds and the process's peak RSS while the stage ran (a thread samples /proc/self/statm every 2 ms);
-  and the process's ru_maxrss after each WARC. Extraction runs in its sandbox process, as in a run, so
-  its memory is not the worker's.
+- **worker**: the split worker's own code (`SplitWorker.process`: read, the per-batch stages of
+  jobs/demo-archive.yaml, decide, write the parts) on a WARC of `--pages` ordinary pages (batches of 32),
+  then on a WARC of 31 of them plus the big page (one batch). Per stage and WARC: wall seconds and the
+  process's peak RSS while the stage ran (a thread samples /proc/self/statm every 2 ms, so a spike
+  shorter than that can be missed); and the process's ru_maxrss after each WARC, the figure to compare.
+  Extraction runs in its sandbox process, as in a run, so its memory is not the worker's.
 - **steps**: the quality and dedup scoring steps on the big page's text alone: wall (untraced) and
   tracemalloc peak (a second, traced pass: tracemalloc slows allocation-heavy Python several times, so
   the traced walls are not speed figures).
@@ -89,32 +89,54 @@ class PeakRss:
         self._thread.join()
 
 
+class Measured:
+    """A stage as the split worker sees it, timed and with the process's peak RSS while it runs."""
+
+    def __init__(self, stage, sampler: PeakRss, figures: dict):
+        vars(self).update(_stage=stage, _sampler=sampler, _figures=figures)
+
+    def __getattr__(self, name):
+        return getattr(self._stage, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._stage, name, value)
+
+    def __call__(self, batch):
+        self._sampler.reset()
+        started = time.perf_counter()
+        out = self._stage(batch)
+        figures = self._figures.setdefault(self._stage.name, {"wall_s": 0.0, "peak_rss_mib": 0.0})
+        figures["wall_s"] += time.perf_counter() - started
+        figures["peak_rss_mib"] = max(figures["peak_rss_mib"], self._sampler.read() / MIB)
+        figures["maxrss_after_mib"] = _maxrss_mib()  # the process's peak so far: which stage raised it
+        return out
+
+
 def worker(work: Path) -> dict:
+    """The split worker's own code (`SplitWorker.process`: read, stages, decide, write) on each WARC."""
+    import tempfile
+
     from gristmill.pipeline.api import default_stages
     from gristmill.pipeline.decide import Decide
-    from gristmill.pipeline.sources.base import batched
+    from gristmill.pipeline.input_task import SplitTask, SplitWorker
     from gristmill.pipeline.sources.warc import WarcSource
     from gristmill.schemas.job import load_job
 
     job = load_job(ROOT / "jobs" / "demo-archive.yaml")
     stages = default_stages(job)
     stages.append(Decide([rule for stage in stages for rule in stage.rules()]))
-    source = WarcSource([], job.extract.max_page_bytes)
     sampler = PeakRss()
     out = {"start_rss_mib": _rss() / MIB}
-    for name in ("normal", "big"):
-        per_stage = {stage.name: {"wall_s": 0.0, "peak_rss_mib": 0.0} for stage in stages}
-        started = time.perf_counter()
-        for batch in batched(source.rows(str(work / f"{name}.warc.gz")), job.batch_size, job.batch_bytes):
-            for stage in stages:
-                sampler.reset()
-                begun = time.perf_counter()
-                batch = stage(batch)
-                figures = per_stage[stage.name]
-                figures["wall_s"] += time.perf_counter() - begun
-                figures["peak_rss_mib"] = max(figures["peak_rss_mib"], sampler.read() / MIB)
-        out[name] = {"wall_s": time.perf_counter() - started, "rss_after_mib": _rss() / MIB,
-                     "maxrss_mib": _maxrss_mib(), "stages": per_stage}
+    with tempfile.TemporaryDirectory() as folder:
+        for index, name in enumerate(("normal", "big")):
+            figures: dict = {}
+            split_worker = SplitWorker([WarcSource([], job.extract.max_page_bytes)],
+                                       [Measured(stage, sampler, figures) for stage in stages],
+                                       folder, job.batch_size, job.batch_bytes)
+            started = time.perf_counter()
+            split_worker.process(SplitTask(index, 0, str(work / f"{name}.warc.gz"), 0))
+            out[name] = {"wall_s": time.perf_counter() - started, "rss_after_mib": _rss() / MIB,
+                         "maxrss_mib": _maxrss_mib(), "stages": figures}
     sampler.stop()
     return out
 
@@ -134,6 +156,8 @@ def steps(work: Path) -> dict:
 
     text = (work / "big.txt").read_text(encoding="utf-8")
     dedup = DedupConfig()
+    # What ComputeDedupSignatures calls (before issue 21's change: `signatures`, the whole text at once).
+    sign = getattr(minhash, "document_signatures", minhash.signatures)
     tokenizer = EnglishTokenizer.shared()
 
     def words():  # as ScoreQuality does it
@@ -159,8 +183,8 @@ def steps(work: Path) -> dict:
             ("gopher repetition", lambda: gopher_repetition_scores(state["split"])),
             ("c4 lines", lambda: state.setdefault("c4", c4_lines(state["split"], C4LineRules()))),
             ("fineweb", lambda: fineweb_scores(state["c4"])),
-            ("minhash signatures", lambda: minhash.signatures(pa.array([text], pa.large_string()), dedup.n,
-                                                              dedup.num_perm, dedup.seed)),
+            ("minhash signatures", lambda: sign(pa.array([text], pa.large_string()), dedup.n, dedup.num_perm,
+                                                dedup.seed)),
         ]
         with paused_gc():
             for name, step in plan:
@@ -203,10 +227,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, f in result["steps"].items():
         print(f"{name:<22} {f['wall_s']:>7.2f} {f['traced_peak_mib']:>16.1f}")
     w = result["worker"]
-    print(f"\n{'stage':<12} {'normal: wall s':>14} {'peak RSS MiB':>13}   {'big batch: wall s':>17} {'peak RSS MiB':>13}")
+    print(f"\n{'stage':<12} {'normal: wall s':>14} {'peak RSS MiB':>13}   {'big batch: wall s':>17} {'peak RSS MiB':>13}"
+          f" {'ru_maxrss after':>16}")
     for name in w["normal"]["stages"]:
         a, b = w["normal"]["stages"][name], w["big"]["stages"][name]
-        print(f"{name:<12} {a['wall_s']:>14.2f} {a['peak_rss_mib']:>13.0f}   {b['wall_s']:>17.2f} {b['peak_rss_mib']:>13.0f}")
+        print(f"{name:<12} {a['wall_s']:>14.2f} {a['peak_rss_mib']:>13.0f}   {b['wall_s']:>17.2f} {b['peak_rss_mib']:>13.0f}"
+              f" {b['maxrss_after_mib']:>16.0f}")
     print(f"worker ru_maxrss: {w['normal']['maxrss_mib']:.0f} MiB after {args.pages} ordinary pages, "
           f"{w['big']['maxrss_mib']:.0f} MiB after the big batch "
           f"({w['big']['maxrss_mib'] / w['normal']['maxrss_mib'] - 1:+.1%}); RSS at start {w['start_rss_mib']:.0f}, "
