@@ -442,7 +442,10 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     records_skipped = sum(record.ledger.input for record in done.values())
     for record in done.values():
         accept(record)
-    skipped, done = len(done), None  # the records live on folded into `totals`
+    # Splits whose record was kept, and input files all of whose splits were (the same count unsplit).
+    splits_skipped = len(done)
+    inputs_skipped = len({t.index for t in tasks} - {t.index for t in tasks if (t.index, t.split) not in done})
+    done = None  # the records live on folded into `totals`
     _run_splits(todo, sources, stages, pipeline, work, workers, remote_env, log, accept)
     if whole:
         _run_splits(list(whole), sources, stages, pipeline, work, workers, remote_env, log, accept)
@@ -538,11 +541,11 @@ def execute(pipeline: Pipeline, output: str | Path | None = None, inputs: list[s
     if classifier_cut is not None:
         stats.classifier_cut = classifier_cut.to_dict()
     document = json.loads(stats.to_json())
-    # this invocation's work: splits it skipped because an interrupted run had finished them; the Ray nodes
+    # this invocation's work: input files and splits it skipped because an interrupted run had finished them; the Ray nodes
     # the splits ran on (node id → input files read there, → records processed there, → part files written
     # there); and the bytes of completion records the driver received (all it receives from the workers)
-    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": skipped,
-                       "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
+    document["run"] = {"resumed": resume, "inputs": len(input_paths), "inputs_skipped": inputs_skipped,
+                       "splits_skipped": splits_skipped, "records_skipped": records_skipped, "nodes": dict(sorted(nodes.items())),
                        "rows_by_node": dict(sorted(rows_by_node.items())),
                        "parts_by_node": dict(sorted(parts_by_node.items())),
                        "splits": len(tasks), "split_inputs": len({t.index for t in tasks if t.count > 1}),
