@@ -189,3 +189,19 @@ def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_ch
     cases = [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(300)), *texts(60, seed=13)]
     for text in cases:
         assert toxicity.normalize(text) == ref.normalize(text), text
+
+
+def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
+    """The GPU path of the piecewise signing, with torch on the CPU here (on CUDA when a GPU is present)."""
+    torch = pytest.importorskip("torch")
+    from gristmill.filters import minhash
+
+    rng = random.Random(14)
+    batch = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(20)]
+    expected = minhash.document_signatures(batch, 5, 32, 7)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", 40)
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        sigs, present, exact = minhash.document_signatures(batch, 5, 32, 7, device=device)
+        np.testing.assert_array_equal(sigs, expected[0])
+        np.testing.assert_array_equal(present, expected[1])
+        assert exact == expected[2]
