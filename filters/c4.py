@@ -62,17 +62,20 @@ def c4_lines(split: SplitText, rules: C4LineRules = C4LineRules()) -> C4Lines:
     return split.derived(("c4", rules), lambda s: _c4_lines(s, rules))
 
 
-def _line_shape(line: str, max_length: int | None) -> tuple[int, bool]:
-    """(chunks, whether one is longer than `max_length`) of a stripped line; a long line is split in
-    bounded pieces rather than into one list of all its chunks."""
+def _line_shape(line: str, max_length: int | None) -> tuple[int, bool, bool]:
+    """(chunks, whether one is longer than `max_length`, whether single spaces join them into the line)
+    of a stripped line; a long line is split in bounded pieces rather than into one list of all its
+    chunks (and for a stripped line, `" ".join(line.split()) == line` is "no whitespace but single
+    spaces", which a regex finds without the chunks)."""
     if len(line) <= english.PIECE_CHARS:
         chunks = line.split()
-        return len(chunks), max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length
+        return (len(chunks), max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length,
+                len(chunks) < 2 or " ".join(chunks) == line)
     count = longest = 0
     for piece in english.chunk_pieces(line):
         count += len(piece)
         longest = max(longest, max(map(len, piece)))
-    return count, max_length is not None and longest > max_length
+    return count, max_length is not None and longest > max_length, count < 2 or _IRREGULAR_SPACE.search(line) is None
 
 
 def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
@@ -82,7 +85,7 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
     # Each line's chunks are counted and dropped: a list of every line's chunks would be ~10 bytes per
     # byte of text, for a document near max_page_bytes some 50 MB.
     shapes = [_line_shape(line, max_length) for line in stripped]
-    chunks_per_line = np.fromiter((n for n, _ in shapes), dtype=np.int64, count=len(shapes))
+    chunks_per_line = np.fromiter((n for n, _, _ in shapes), dtype=np.int64, count=len(shapes))
     # Words and sentences of every line at once from the document's chunks (the lines' chunks, in
     # order), unless some neighbouring chunks need spaCy's context: then line by line.
     fast = not split.needs_context and int(chunks_per_line.sum()) == len(split.chunk_ids)
@@ -93,7 +96,7 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
     lorem = curly = sentences = words = 0
     long_word = too_few = javascript = policy = citations = 0
     kept: list[str] = []
-    for i, (line, (n_chunks, has_long_word)) in enumerate(zip(stripped, shapes)):
+    for i, (line, (n_chunks, has_long_word, single_spaced)) in enumerate(zip(stripped, shapes)):
         if has_long_word:
             long_word += 1
             continue
@@ -117,8 +120,7 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
             policy += 1
             continue
         citations += cited
-        # (For a stripped line, "only single spaces between chunks" is `" ".join(line.split()) == line`.)
-        if fast and not cited and (n_chunks < 2 or _IRREGULAR_SPACE.search(line) is None):
+        if fast and not cited and single_spaced:
             n_words, n_sentences = line_words[i], line_sentences[i]
         else:
             # Cutting a citation makes new neighbours; other whitespace than one space makes tokens.

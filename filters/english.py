@@ -540,6 +540,8 @@ class EnglishTokenizer:
         sentences = np.ones(n_lines, np.int64)
         if not n_lines or not len(chunk_ids):
             return words, sentences
+        if len(chunk_ids) <= block:  # all at once (the common case: fewer numpy calls)
+            return self._line_facts(chunk_ids, chunks_per_line, words, sentences)
         ends = np.cumsum(chunks_per_line)  # a line's chunks end (exclusive) where the next line's start
         count, first_class, last_class, po = (self._chunk_count.view, self._chunk_first_class.view,
                                               self._chunk_last_class.view, self._chunk_po.view)
@@ -568,6 +570,25 @@ class EnglishTokenizer:
             sentences[line[runs]] += np.add.reduceat(events, runs)
             if last_nonempty[-1] >= 0:
                 carry_line, carry_class = int(line[last_nonempty[-1]]), int(last[last_nonempty[-1]])
+        return words, sentences
+
+    def _line_facts(self, chunk_ids: np.ndarray, chunks_per_line: np.ndarray, words: np.ndarray,
+                    sentences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_lines = len(chunks_per_line)
+        filled = chunks_per_line > 0
+        line_of_chunk = np.repeat(np.arange(n_lines), chunks_per_line)
+        starts = (np.cumsum(chunks_per_line) - chunks_per_line)[filled]
+        words[filled] = np.add.reduceat(self._chunk_count.view[chunk_ids], starts)
+        first, last = self._chunk_first_class.view[chunk_ids], self._chunk_last_class.view[chunk_ids]
+        position = np.arange(len(chunk_ids))
+        last_nonempty = np.maximum.accumulate(np.where(last > 0, position, -1))
+        before = np.empty_like(last_nonempty)
+        before[0] = -1
+        before[1:] = last_nonempty[:-1]
+        same_line = (before >= 0) & (line_of_chunk[np.maximum(before, 0)] == line_of_chunk)
+        opens = (first == 1) & same_line & (last[np.maximum(before, 0)] == 2)
+        events = opens.astype(np.int64) + self._chunk_po.view[chunk_ids]
+        sentences[filled] += np.add.reduceat(events, starts)
         return words, sentences
 
     def words(self, text: str) -> list[str]:

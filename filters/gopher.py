@@ -80,8 +80,17 @@ def gopher_quality_scores(split: SplitText) -> GopherQuality:
         ellipsis_lines_ratio=_share(lines, lambda line: line.rstrip().endswith(ELLIPSES))
         if any(e in text for e in ELLIPSES) else 0.0,
         alpha_words_ratio=int(split.word_has_alpha.sum()) / n_words if n_words else 0.0,
-        stop_word_count=sum(bool((ids == stop).any()) for stop in stop_ids),  # distinct ids: no list of every word
+        stop_word_count=_distinct_present(stop_ids, ids),
     )
+
+
+def _distinct_present(wanted: list[int], ids: np.ndarray, block: int = 1 << 16) -> int:
+    """How many of the distinct `wanted` ids occur in `ids` (a block of ids at a time as Python ints, so
+    a long document never has a list of all its words)."""
+    wanted, found = set(wanted), set()
+    for a in range(0, len(ids), block):
+        found |= wanted.intersection(ids[a:a + block].tolist())
+    return len(found)
 
 
 def _share(lines: list[str], test) -> float:
@@ -175,12 +184,18 @@ def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np
     order = np.argsort(keys, kind="quicksort")
     new = np.empty(size, dtype=bool)
     new[0] = True
-    for a in range(1, size, _BLOCK):  # where the sorted keys change, without a sorted copy of them
-        b = min(size, a + _BLOCK)
-        np.not_equal(keys[order[a:b]], keys[order[a - 1:b - 1]], out=new[a:b])
-    del keys
-    order = order.astype(index, copy=False)
-    starts = np.concatenate([np.flatnonzero(new[a:a + _BLOCK]).astype(index) + a for a in range(0, size, _BLOCK)])
+    if size <= _BLOCK:
+        ordered = keys[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        del keys, ordered
+        starts = np.flatnonzero(new)
+    else:
+        for a in range(1, size, _BLOCK):  # where the sorted keys change, without a sorted copy of them
+            b = min(size, a + _BLOCK)
+            np.not_equal(keys[order[a:b]], keys[order[a - 1:b - 1]], out=new[a:b])
+        del keys
+        order = order.astype(index)
+        starts = np.concatenate([np.flatnonzero(new[a:a + _BLOCK]).astype(index) + a for a in range(0, size, _BLOCK)])
     counts = np.empty(len(starts), dtype=index)
     counts[:-1] = starts[1:] - starts[:-1]
     counts[-1] = size - starts[-1]

@@ -205,3 +205,22 @@ def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
         np.testing.assert_array_equal(sigs, expected[0])
         np.testing.assert_array_equal(present, expected[1])
         assert exact == expected[2]
+
+
+def test_the_quality_stage_scores_long_texts_as_short_ones(monkeypatch):
+    """ScoreQuality with every text on the long path (learned and split in pieces, no list of its chunks)
+    writes the same table as with every text on the short path."""
+    import pyarrow as pa
+
+    from gristmill.pipeline.stages import quality
+    from gristmill.schemas import columns as C
+
+    batch = texts(60, seed=15)
+    rows = [{name: None for name in C.SOURCE_COLUMNS} | {C.ID: str(i), C.TEXT: t, C.LANGUAGE: "en", C.LANGUAGE_SCORE: 1.0}
+            for i, t in enumerate(batch)]
+    table = pa.Table.from_pylist(rows, schema=C.schema_of(dict.fromkeys([*C.SOURCE_COLUMNS, C.TEXT, C.LANGUAGE,
+                                                                         C.LANGUAGE_SCORE])))
+    expected = quality.ScoreQuality()(table)
+    monkeypatch.setattr(quality, "PIECE_CHARS", 0)
+    monkeypatch.setattr(english, "PIECE_CHARS", 7)
+    assert quality.ScoreQuality()(table).equals(expected)
