@@ -1,10 +1,10 @@
 """Memory and time of one page near max_page_bytes, stage by stage (issue 21).
 
-    .venv/bin/python bench/big_page.py [--pages 256] [--data ../shared/data] [--json OUT.json]
+    .venv/bin/python bench/big_page.py [--pages 256] [--memo-pages 6] [--data ../shared/data] [--json OUT.json]
 
 The big page is built as bench/corpus.py builds `--big` pages (about 4.9 MB of HTML, about 4.76 MB of
 extracted text: the corpus's own paragraphs, each numbered, so every paragraph is distinct but its
-sentences repeat). Two measurements, each in a fresh process:
+sentences repeat). Three measurements, each in a fresh process:
 
 - **worker**: the split worker's own code (`SplitWorker.process`: read, the per-batch stages of
   jobs/demo-archive.yaml, decide, write the parts) on a WARC of `--pages` ordinary pages (batches of 32),
@@ -15,6 +15,8 @@ sentences repeat). Two measurements, each in a fresh process:
 - **steps**: the quality and dedup scoring steps on the big page's text alone: wall (untraced) and
   tracemalloc peak (a second, traced pass: tracemalloc slows allocation-heavy Python several times, so
   the traced walls are not speed figures).
+- **memo**: `--memo-pages` more big pages through the word tokenizer: the distinct chunks each leaves
+  in its memo (kept across documents until MAX_CHUNKS), and the RSS that costs.
 """
 
 from __future__ import annotations
@@ -38,21 +40,51 @@ MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def prepare(work: Path, pages: int, data: Path | None) -> dict:
-    """normal.warc.gz, big.warc.gz and big.txt (the big page's extracted text) under `work`."""
+def prepare(work: Path, pages: int, data: Path | None, memo_pages: int) -> dict:
+    """normal.warc.gz, big.warc.gz, big.txt (the big page's extracted text) and big-K.txt (`memo_pages`
+    more big pages' texts) under `work`."""
     from gristmill.pipeline.stages.extract_engines import make_engine
     from gristmill.schemas.job import ExtractConfig
 
     work.mkdir(parents=True, exist_ok=True)
     corpus = build(max(pages, 2000), 0, 0.05, data)
-    big = next(p for p in big_pages(corpus, 1, 0) if p.kind == BIG)
+    bigs = [p for p in big_pages(corpus, 1 + memo_pages, 0) if p.kind == BIG]
+    big = bigs[0]
     write_warc(work / "normal.warc.gz", corpus[:pages])
     write_warc(work / "big.warc.gz", [*corpus[:31], big])
     extract, _ = make_engine(ExtractConfig().model_dump())
-    text = extract(big.body.decode("utf-8"), "utf-8")
-    (work / "big.txt").write_text(text, encoding="utf-8")
+    for k, page in enumerate(bigs):
+        text = extract(page.body.decode("utf-8"), "utf-8")
+        (work / (f"big-{k}.txt" if k else "big.txt")).write_text(text, encoding="utf-8")
+    text = (work / "big.txt").read_text(encoding="utf-8")
     return {"big_html_bytes": len(big.body), "big_text_chars": len(text), "big_text_lines": text.count("\n") + 1,
-            "normal_pages": pages}
+            "normal_pages": pages, "memo_pages": memo_pages}
+
+
+def memo(work: Path) -> dict:
+    """What each big page leaves in the word tokenizer's chunk memo (kept across documents until it holds
+    MAX_CHUNKS chunks): distinct chunks and tokens known, and the process's RSS, after each page."""
+    from gristmill.filters.english import EnglishTokenizer
+    from gristmill.filters.textsplit import SplitText
+
+    try:
+        from gristmill.pipeline.memory import release_memory
+    except ImportError:  # before issue 21's change
+        def release_memory(collect_garbage=False):
+            pass
+    tokenizer = EnglishTokenizer.shared()
+    tokenizer.learn(["warm", "up"])
+    release_memory(collect_garbage=True)
+    start, out = _rss(), []
+    for path in sorted(work.glob("big-*.txt"), key=lambda p: int(p.stem.split("-")[1])):
+        text = path.read_text(encoding="utf-8")
+        tokenizer.start_document()
+        SplitText(text, tokenizer).word_ids  # learns the page's new chunks, as ScoreQuality does
+        del text
+        release_memory(collect_garbage=True)
+        out.append({"chunks": len(tokenizer.chunk_index), "tokens": len(tokenizer.tokens),
+                    "rss_growth_mib": (_rss() - start) / MIB})
+    return {"max_chunks": tokenizer.max_chunks, "after_each_page": out}
 
 
 def _rss() -> int:
@@ -210,13 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-big-page")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--part", choices=("worker", "steps"), help=argparse.SUPPRESS)  # one measurement, in-process
+    parser.add_argument("--memo-pages", type=int, default=6, help="more big pages, for what they leave in the memo")
+    parser.add_argument("--part", choices=("worker", "steps", "memo"), help=argparse.SUPPRESS)  # one measurement
     args = parser.parse_args(argv)
     if args.part:
-        print(json.dumps((worker if args.part == "worker" else steps)(args.work)))
+        print(json.dumps({"worker": worker, "steps": steps, "memo": memo}[args.part](args.work)))
         return
-    result = {"input": prepare(args.work, args.pages, args.data if args.data.is_dir() else None)}
-    for part in ("steps", "worker"):
+    result = {"input": prepare(args.work, args.pages, args.data if args.data.is_dir() else None, args.memo_pages)}
+    for part in ("steps", "worker", "memo"):
         done = subprocess.run([sys.executable, __file__, "--part", part, "--work", str(args.work)],
                               check=True, capture_output=True, text=True)
         result[part] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -237,6 +270,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{w['big']['maxrss_mib']:.0f} MiB after the big batch "
           f"({w['big']['maxrss_mib'] / w['normal']['maxrss_mib'] - 1:+.1%}); RSS at start {w['start_rss_mib']:.0f}, "
           f"after the big batch {w['big']['rss_after_mib']:.0f}")
+    for k, page in enumerate(result["memo"]["after_each_page"], 1):
+        print(f"memo after big page {k}: {page['chunks']:,} chunks, {page['tokens']:,} tokens, RSS "
+              f"+{page['rss_growth_mib']:.0f} MiB ({page['rss_growth_mib'] * MIB / max(1, page['chunks']):.0f} bytes a chunk;"
+              f" kept until {result['memo']['max_chunks']:,} chunks)")
     print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in result["load_average"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
