@@ -165,6 +165,22 @@ def big_pages(pages: list[Page], n: int, seed: int, size: int = 4_900_000) -> li
     return out
 
 
+def write_warc(path: Path, pages: list[Page], seed: int = 0, first_index: int = 0) -> None:
+    """`pages` as one gzipped WARC/1.1 of response records (the page at position i dated `first_index + i`
+    seconds after the corpus start)."""
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True, warc_version="1.1")
+    for index, page in enumerate(pages, first_index):
+        http = StatusAndHeaders("200 OK", [("Content-Type", page.content_type),
+                                           ("Content-Length", str(len(page.body)))], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            page.url, "response", payload=io.BytesIO(page.body), length=len(page.body), http_headers=http,
+            warc_headers_dict={"WARC-Record-ID": _record_id(seed, page.url),
+                               "WARC-Date": (_START + dt.timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                               "WARC-Identified-Payload-Type": "text/html"}))
+    path.write_bytes(buffer.getvalue())
+
+
 def write_corpus(out: Path, count: int = 20_000, seed: int = 0, files: int = 8, near_dup_fraction: float = 0.05,
                  data: Path | None = None, big: int = 0) -> dict:
     pages = build(count, seed, near_dup_fraction, data)
@@ -175,18 +191,8 @@ def write_corpus(out: Path, count: int = 20_000, seed: int = 0, files: int = 8, 
         old.unlink()
     per_file = -(-len(pages) // files)
     for f in range(files):
-        buffer = io.BytesIO()
-        writer = WARCWriter(buffer, gzip=True, warc_version="1.1")
-        for index in range(f * per_file, min(len(pages), (f + 1) * per_file)):
-            page = pages[index]
-            http = StatusAndHeaders("200 OK", [("Content-Type", page.content_type),
-                                               ("Content-Length", str(len(page.body)))], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(
-                page.url, "response", payload=io.BytesIO(page.body), length=len(page.body), http_headers=http,
-                warc_headers_dict={"WARC-Record-ID": _record_id(seed, page.url),
-                                   "WARC-Date": (_START + dt.timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                   "WARC-Identified-Payload-Type": "text/html"}))
-        (out / f"corpus-{f:03d}.warc.gz").write_bytes(buffer.getvalue())
+        first = f * per_file
+        write_warc(out / f"corpus-{f:03d}.warc.gz", pages[first:(f + 1) * per_file], seed, first)
     kinds: dict[str, int] = {}
     for page in pages:
         kinds[page.kind] = kinds.get(page.kind, 0) + 1

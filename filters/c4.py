@@ -25,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gristmill.filters import english
 from gristmill.filters.textsplit import SplitText
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 _POLICY = re.compile("|".join(map(re.escape, POLICY_PHRASES)))
+_IRREGULAR_SPACE = re.compile(r"[^\S ]| {2}")  # whitespace other than one space between chunks
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,30 @@ def c4_lines(split: SplitText, rules: C4LineRules = C4LineRules()) -> C4Lines:
     return split.derived(("c4", rules), lambda s: _c4_lines(s, rules))
 
 
+def _line_shape(line: str, max_length: int | None) -> tuple[int, bool, bool]:
+    """(chunks, whether one is longer than `max_length`, whether single spaces join them into the line)
+    of a stripped line; a long line is split in bounded pieces rather than into one list of all its
+    chunks (and for a stripped line, `" ".join(line.split()) == line` is "no whitespace but single
+    spaces", which a regex finds without the chunks)."""
+    if len(line) <= english.PIECE_CHARS:
+        chunks = line.split()
+        return (len(chunks), max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length,
+                len(chunks) < 2 or " ".join(chunks) == line)
+    count = longest = 0
+    for piece in english.chunk_pieces(line):
+        count += len(piece)
+        longest = max(longest, max(map(len, piece)))
+    return count, max_length is not None and longest > max_length, count < 2 or _IRREGULAR_SPACE.search(line) is None
+
+
 def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
     tokenizer = split.tokenizer
-    stripped = [line.strip() for line in split.lines]
-    line_chunks = [line.split() for line in stripped]
-    chunks_per_line = np.fromiter(map(len, line_chunks), dtype=np.int64, count=len(line_chunks))
+    max_length = rules.max_word_length
+    stripped = [line.strip() for line in split.lines]  # the line itself where nothing is stripped
+    # Each line's chunks are counted and dropped: a list of every line's chunks would be ~10 bytes per
+    # byte of text, for a document near max_page_bytes some 50 MB.
+    shapes = [_line_shape(line, max_length) for line in stripped]
+    chunks_per_line = np.fromiter((n for n, _, _ in shapes), dtype=np.int64, count=len(shapes))
     # Words and sentences of every line at once from the document's chunks (the lines' chunks, in
     # order), unless some neighbouring chunks need spaCy's context: then line by line.
     fast = not split.needs_context and int(chunks_per_line.sum()) == len(split.chunk_ids)
@@ -72,12 +93,11 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
         line_words, line_sentences = tokenizer.line_facts(split.chunk_ids, chunks_per_line)
         line_words, line_sentences = line_words.tolist(), line_sentences.tolist()
     min_words = rules.min_words_per_line if rules.min_words_per_line is not None else -1
-    max_length = rules.max_word_length
     lorem = curly = sentences = words = 0
     long_word = too_few = javascript = policy = citations = 0
     kept: list[str] = []
-    for i, (line, chunks) in enumerate(zip(stripped, line_chunks)):
-        if max_length is not None and len(line) > max_length and max(map(len, chunks)) > max_length:
+    for i, (line, (n_chunks, has_long_word, single_spaced)) in enumerate(zip(stripped, shapes)):
+        if has_long_word:
             long_word += 1
             continue
         cited = False
@@ -85,7 +105,7 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
             cleaned = CITATION.sub("", line)
             if cleaned != line:
                 line, cited = cleaned, True
-        if len(chunks) < min_words:  # datatrove counts the words before the citations are cut
+        if n_chunks < min_words:  # datatrove counts the words before the citations are cut
             too_few += 1
             continue
         lower = line.lower()
@@ -100,12 +120,11 @@ def _c4_lines(split: SplitText, rules: C4LineRules) -> C4Lines:
             policy += 1
             continue
         citations += cited
-        if fast and not cited and (len(chunks) < 2 or " ".join(chunks) == line):
+        if fast and not cited and single_spaced:
             n_words, n_sentences = line_words[i], line_sentences[i]
         else:
             # Cutting a citation makes new neighbours; other whitespace than one space makes tokens.
-            n_words, n_sentences = tokenizer.line_counts(line, line.split() if cited else chunks,
-                                                         check_context=cited or not fast)
+            n_words, n_sentences = tokenizer.line_counts(line, check_context=cited or not fast)
         sentences += n_sentences
         words += n_words
         kept.append(line)

@@ -38,6 +38,7 @@ import re
 import unicodedata
 from contextlib import contextmanager
 from itertools import chain
+from typing import Iterator
 
 import numpy as np
 from datatrove.utils.text import PUNCTUATION_SET
@@ -49,7 +50,27 @@ from datatrove.utils.text import PUNCTUATION_SET
 # smaller memo costs first sightings: on 4 MB of mixed real text, the quality stage took 1.3 s of CPU
 # with the memo never full, 1.7 s at 65,536 (one start-over) and 1.9 s at 16,384.
 MAX_CHUNKS = 1 << 16
+# Characters of text split at a time (`chunk_pieces`): a piece's chunk strings are ~10x its size in memory.
+PIECE_CHARS = 1 << 16
 _WHITESPACE_RUNS = re.compile(r"(\s+)")
+_WHITESPACE = re.compile(r"\s")  # str.isspace(), the separators of str.split()
+
+
+def chunk_pieces(text: str, piece_chars: int | None = None) -> Iterator[list[str]]:
+    """`text.split()` as consecutive non-empty lists, each from about `piece_chars` (default `PIECE_CHARS`)
+    characters of the text, cut at whitespace, so a long text never has a list of all its chunks (~10
+    bytes per byte of text)."""
+    piece_chars = piece_chars or PIECE_CHARS
+    start, size = 0, len(text)
+    while start < size:
+        end = start + piece_chars
+        if end < size:  # cut at the first whitespace from `end` on (none: the rest is one piece)
+            found = _WHITESPACE.search(text, end)
+            end = found.start() if found is not None else size
+        chunks = text.split() if start == 0 and end >= size else text[start:end].split()
+        if chunks:
+            yield chunks
+        start = end
 
 
 @contextmanager
@@ -307,7 +328,6 @@ class EnglishTokenizer:
         tests/test_quality_tokenizer.py checks it)."""
         known = self._plain_words.get(word)
         if known is None:
-            spacy = self._spacy
             known = self._plain_words[word] = (
                 word not in self._exceptions and not self._prefix_length(word) and not self._suffix_length(word))
         return known
@@ -423,8 +443,22 @@ class EnglishTokenizer:
             self.learn(chunks)
             return np.fromiter(map(get, chunks), dtype=np.int64, count=len(chunks))
 
-    def chunk_words(self, chunk_ids: np.ndarray) -> np.ndarray:
-        """Token ids of the chunks, each tokenized on its own, concatenated."""
+    def chunk_words(self, chunk_ids: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+        """Token ids of the chunks, each tokenized on its own, concatenated (`block` chunks at a time, so
+        the scratch arrays stay bounded however long the text)."""
+        if len(chunk_ids) <= block:
+            return self._chunk_words(chunk_ids)
+        count = self._chunk_count.view
+        blocks = range(0, len(chunk_ids), block)
+        out = np.empty(sum(int(count[chunk_ids[a:a + block]].sum()) for a in blocks), np.int64)
+        filled = 0
+        for a in blocks:
+            words = self._chunk_words(chunk_ids[a:a + block])
+            out[filled:filled + len(words)] = words
+            filled += len(words)
+        return out
+
+    def _chunk_words(self, chunk_ids: np.ndarray) -> np.ndarray:
         counts = self._chunk_count.view[chunk_ids]
         if not counts.size or counts.max() == 1:
             return self._chunk_first.view[chunk_ids]
@@ -473,11 +507,23 @@ class EnglishTokenizer:
         return self.document_words(text, chunks)[0]
 
     def document_words(self, text: str, chunks: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(word ids, chunk ids, whether some neighbouring chunks needed spaCy's context) of a text."""
-        chunks = text.split() if chunks is None else chunks
-        chunk_ids = ids = self.chunk_ids(chunks)
-        if not self.context_matters(ids, chunks):
-            return self.chunk_words(ids), chunk_ids, False
+        """(word ids, chunk ids, whether some neighbouring chunks needed spaCy's context) of a text.
+        `chunks`: `text.split()` when the caller has it; else the text is split in bounded pieces."""
+        if chunks is not None:
+            chunk_ids = self.chunk_ids(chunks)
+            context = self.context_matters(chunk_ids, chunks)
+        else:
+            parts, context, last = [], False, None
+            for piece in chunk_pieces(text):
+                ids = self.chunk_ids(piece)
+                if not context:  # the pairs inside the piece, and the one across from the piece before
+                    context = (self.context_matters(ids, piece) if last is None else
+                               self.context_matters(np.concatenate([last[1], ids]), [last[0], *piece]))
+                parts.append(ids)
+                last = piece[-1], ids[-1:]
+            chunk_ids = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, np.int64)
+        if not context:
+            return self.chunk_words(chunk_ids), chunk_ids, False
         # Lines never interact (a newline is a token of its own): redo only the lines that need it.
         parts = []
         for line in text.splitlines():
@@ -489,20 +535,55 @@ class EnglishTokenizer:
                 parts.append(self.chunk_words(ids))
         return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), chunk_ids, True
 
-    def line_facts(self, chunk_ids: np.ndarray, chunks_per_line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def line_facts(self, chunk_ids: np.ndarray, chunks_per_line: np.ndarray,
+                   block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
         """(words, sentences) per line, for lines whose chunks are `chunk_ids` in order, separated by
-        single spaces, each tokenized on its own (see `line_counts` for the general case)."""
+        single spaces, each tokenized on its own (see `line_counts` for the general case). Works through
+        the chunks `block` at a time, so its scratch arrays stay bounded however long the text."""
         n_lines = len(chunks_per_line)
         words = np.zeros(n_lines, np.int64)
         sentences = np.ones(n_lines, np.int64)
-        filled = chunks_per_line > 0
-        if not filled.any():
+        if not n_lines or not len(chunk_ids):
             return words, sentences
+        if len(chunk_ids) <= block:  # all at once (the common case: fewer numpy calls)
+            return self._line_facts(chunk_ids, chunks_per_line, words, sentences)
+        ends = np.cumsum(chunks_per_line)  # a line's chunks end (exclusive) where the next line's start
+        count, first_class, last_class, po = (self._chunk_count.view, self._chunk_first_class.view,
+                                              self._chunk_last_class.view, self._chunk_po.view)
+        # The last chunk before the block with a sentence class: its line and class (none: line -1).
+        carry_line, carry_class = -1, 0
+        for offset in range(0, len(chunk_ids), block):
+            ids = chunk_ids[offset:offset + block]
+            line = np.searchsorted(ends, np.arange(offset, offset + len(ids)), side="right")
+            # A sentence starts where a chunk opens with "O" after a "P" earlier in the line, with only
+            # punctuation-only chunks between; plus the "PO" inside chunks.
+            first, last = first_class[ids], last_class[ids]
+            position = np.arange(len(ids))
+            last_nonempty = np.maximum.accumulate(np.where(last > 0, position, -1))
+            before = np.empty_like(last_nonempty)
+            before[0] = -1
+            before[1:] = last_nonempty[:-1]
+            inside = before >= 0
+            before = np.maximum(before, 0)
+            before_line = np.where(inside, line[before], carry_line)
+            before_class = np.where(inside, last[before], carry_class)
+            opens = (first == 1) & (before_line == line) & (before_class == 2)
+            events = opens.astype(np.int64) + po[ids]
+            # Sums per run of chunks of one line (a line may go on into the next block).
+            runs = np.flatnonzero(np.diff(line, prepend=-1))
+            words[line[runs]] += np.add.reduceat(count[ids], runs)
+            sentences[line[runs]] += np.add.reduceat(events, runs)
+            if last_nonempty[-1] >= 0:
+                carry_line, carry_class = int(line[last_nonempty[-1]]), int(last[last_nonempty[-1]])
+        return words, sentences
+
+    def _line_facts(self, chunk_ids: np.ndarray, chunks_per_line: np.ndarray, words: np.ndarray,
+                    sentences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_lines = len(chunks_per_line)
+        filled = chunks_per_line > 0
         line_of_chunk = np.repeat(np.arange(n_lines), chunks_per_line)
         starts = (np.cumsum(chunks_per_line) - chunks_per_line)[filled]
         words[filled] = np.add.reduceat(self._chunk_count.view[chunk_ids], starts)
-        # A sentence starts where a chunk opens with "O" after a "P" earlier in the line, with only
-        # punctuation-only chunks between; plus the "PO" inside chunks.
         first, last = self._chunk_first_class.view[chunk_ids], self._chunk_last_class.view[chunk_ids]
         position = np.arange(len(chunk_ids))
         last_nonempty = np.maximum.accumulate(np.where(last > 0, position, -1))

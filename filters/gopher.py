@@ -67,12 +67,12 @@ class GopherRepetition:
 def gopher_quality_scores(split: SplitText) -> GopherQuality:
     text, lines = split.text, split.lines
     ids, lengths, content = split.word_ids, split.word_lengths, split.word_is_content
-    n_words, n_content, n_lines = len(ids), int(content.sum()), len(lines)
+    n_words, n_content = len(ids), int(content.sum())
     vocab = split.tokenizer.vocab
     stop_ids = [vocab[w] for w in STOP_WORDS if w in vocab]
     return GopherQuality(
         word_count=n_content,
-        mean_word_length=float(lengths[content].sum()) / n_content if n_content else 0.0,
+        mean_word_length=float(lengths.sum(where=content)) / n_content if n_content else 0.0,
         hash_word_ratio=text.count("#") / n_words if n_words else 0.0,
         ellipsis_word_ratio=(text.count("...") + text.count("…")) / n_words if n_words else 0.0,
         bullet_lines_ratio=_share(lines, lambda line: line.lstrip().startswith(BULLETS))
@@ -80,8 +80,17 @@ def gopher_quality_scores(split: SplitText) -> GopherQuality:
         ellipsis_lines_ratio=_share(lines, lambda line: line.rstrip().endswith(ELLIPSES))
         if any(e in text for e in ELLIPSES) else 0.0,
         alpha_words_ratio=int(split.word_has_alpha.sum()) / n_words if n_words else 0.0,
-        stop_word_count=len(set(stop_ids).intersection(ids.tolist())) if stop_ids else 0,
+        stop_word_count=_distinct_present(stop_ids, ids),
     )
+
+
+def _distinct_present(wanted: list[int], ids: np.ndarray, block: int = 1 << 16) -> int:
+    """How many of the distinct `wanted` ids occur in `ids` (a block of ids at a time as Python ints, so
+    a long document never has a list of all its words)."""
+    wanted, found = set(wanted), set()
+    for a in range(0, len(ids), block):
+        found |= wanted.intersection(ids[a:a + block].tolist())
+    return len(found)
 
 
 def _share(lines: list[str], test) -> float:
@@ -108,22 +117,26 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
 
     Level by level: an n-gram can repeat only where its (n-1)-gram prefix repeats, so each level
     relabels only the positions whose prefix repeated (exact dense ids, no hashing) and the work
-    shrinks fast on natural text.
+    shrinks fast on natural text. Memory is a few arrays of one entry per word (positions, prefix sums
+    and dense ids are int32 where they fit; no Python list of every position): ~30 bytes per word at the
+    peak, the keys and their sort order.
     """
     n_words = len(ids)
     top = {n: 0 for n in top_sizes}
     duplicate = {n: 0 for n in duplicate_sizes}
     if n_words < 2:
         return top, duplicate
-    ids = np.asarray(ids, dtype=np.int64)
-    prefix = np.zeros(n_words + 1, dtype=np.int64)
-    np.cumsum(lengths, out=prefix[1:])
+    ids = np.asarray(ids)  # int32 or int64
+    total = int(np.sum(lengths, dtype=np.int64))
+    prefix = np.zeros(n_words + 1, dtype=np.int32 if total < 1 << 31 else np.int64)
+    np.cumsum(lengths, out=prefix[1:], dtype=prefix.dtype)
 
     def chars(start: int, n: int) -> int:  # the n-gram at `start`, words joined by one space
         return int(prefix[start + n] - prefix[start]) + n - 1
 
+    index = np.int32 if n_words < 1 << 31 else np.int64
     base = int(ids.max()) + 1  # keys (prefix id, next word) -> prefix id * base + word id, exact in int64
-    positions = np.arange(n_words, dtype=np.int64)  # where the (n-1)-gram occurs more than once
+    positions = np.arange(n_words, dtype=index)  # where the (n-1)-gram occurs more than once
     grams = ids  # the (n-1)-gram's dense id at each of `positions`
     for n in range(2, min(max((*top_sizes, *duplicate_sizes)), n_words) + 1):
         if positions.size and positions[-1] > n_words - n:
@@ -132,8 +145,10 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
         if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
             top.update({m: chars(0, m) for m in top if n <= m <= n_words})
             break
-        keys = grams * base + ids[positions + n - 1]
-        inverse, counts, first = _group(keys)
+        # The keys go to _group as a temporary, which drops them once sorted (no array of a word's size
+        # more at the peak).
+        inverse, counts, first = _group(_append_word(grams, base, ids[positions + (n - 1)]), index)
+        grams = None
         best = int(counts.max())
         if n in top:
             start = int(positions[first[counts == best].min()]) if best > 1 else 0
@@ -143,44 +158,79 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
             continue
         repeated = counts[inverse] > 1
         positions, grams = positions[repeated], inverse[repeated]
+        del inverse, repeated
         if n in duplicate and positions.size:
-            spans = (prefix[positions + n] - prefix[positions]).tolist()
-            duplicate[n] = _greedy_duplicate_chars(positions.tolist(), grams.tolist(), spans, n)
+            duplicate[n] = _greedy_duplicate_chars(positions, grams, prefix, n, len(counts))
     return top, duplicate
 
 
-def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
+    """Keys of (n-1)-gram id, next word: gram * base + word, exact in int64."""
+    keys = grams * np.int64(base)
+    keys += words
+    return keys
+
+
+_BLOCK = 1 << 16  # elements per step of the scans below, so their temporaries stay small
+
+
+def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dense id of each key, count per id, index of each id's first occurrence): `np.unique`'s
     inverse, counts and index, with less overhead for the many small arrays here (and an unstable
-    sort, three times faster; the first occurrence is the smallest index of its group)."""
+    sort, three times faster; the first occurrence is the smallest index of its group). `index`: the
+    integer type of the results. Pass `keys` as a temporary: they are dropped once sorted, and the
+    scans go in blocks, so the peak is the keys and their sort order, ~16 bytes per key."""
+    size = len(keys)
     order = np.argsort(keys, kind="quicksort")
-    ordered = keys[order]
-    new = np.empty(len(ordered), dtype=bool)
+    new = np.empty(size, dtype=bool)
     new[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    counts = np.empty(len(starts), dtype=np.int64)
+    if size <= _BLOCK:
+        ordered = keys[order]
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        del keys, ordered
+        starts = np.flatnonzero(new)
+    else:
+        for a in range(1, size, _BLOCK):  # where the sorted keys change, without a sorted copy of them
+            b = min(size, a + _BLOCK)
+            np.not_equal(keys[order[a:b]], keys[order[a - 1:b - 1]], out=new[a:b])
+        del keys
+        order = order.astype(index)
+        starts = np.concatenate([np.flatnonzero(new[a:a + _BLOCK]).astype(index) + a for a in range(0, size, _BLOCK)])
+    counts = np.empty(len(starts), dtype=index)
     counts[:-1] = starts[1:] - starts[:-1]
-    counts[-1] = len(ordered) - starts[-1]
-    inverse = np.empty(len(ordered), dtype=np.int64)
-    inverse[order] = np.cumsum(new) - 1
+    counts[-1] = size - starts[-1]
+    labels = np.cumsum(new, dtype=index)
+    del new
+    labels -= 1
+    inverse = np.empty(size, dtype=index)
+    inverse[order] = labels
+    del labels
     return inverse, counts, np.minimum.reduceat(order, starts)
 
 
-def _greedy_duplicate_chars(positions: list[int], grams: list[int], spans: list[int], n: int) -> int:
+_GREEDY_BLOCK = 1 << 16  # positions converted to Python ints at a time
+
+
+def _greedy_duplicate_chars(positions: np.ndarray, grams: np.ndarray, prefix: np.ndarray, n: int,
+                            n_grams: int) -> int:
     """datatrove's `find_all_duplicate`, visiting only positions whose n-gram occurs twice or more
     (at any other position the scan just steps on, and adding a unique n-gram changes nothing).
-    `spans`: characters of each position's n-gram, words glued."""
-    seen: set[int] = set()
+    `grams`: dense ids below `n_grams`; `prefix`: cumulative word lengths, so an n-gram's characters
+    (words glued) are `prefix[p + n] - prefix[p]`. Walks the positions in blocks, with a byte per
+    n-gram for "seen", so its memory does not grow with Python objects per position."""
+    seen = bytearray(n_grams)
     chars, resume = 0, 0
-    for position, gram, span in zip(positions, grams, spans):
-        if position < resume:
-            continue
-        if gram in seen:
-            chars += span
-            resume = position + n
-        else:
-            seen.add(gram)
+    for block in range(0, len(positions), _GREEDY_BLOCK):
+        where = positions[block:block + _GREEDY_BLOCK]
+        spans = (prefix[where + n] - prefix[where]).tolist()
+        for position, gram, span in zip(where.tolist(), grams[block:block + _GREEDY_BLOCK].tolist(), spans):
+            if position < resume:
+                continue
+            if seen[gram]:
+                chars += span
+                resume = position + n
+            else:
+                seen[gram] = 1
     return chars
 
 
@@ -190,14 +240,19 @@ def gopher_repetition_scores(split: SplitText) -> GopherRepetition:
     def share(chars: int) -> float:
         return chars / n_chars if n_chars else 0.0
 
-    paragraphs, lines = split.paragraphs, split.newline_lines
-    dup_paragraphs, dup_paragraph_chars = find_duplicates(paragraphs)
-    dup_lines, dup_line_chars = find_duplicates(lines)
+    # Counted before the n-grams, and dropped: a long text's paragraph and line copies are not kept under
+    # the n-gram step's peak.
+    paragraphs = split.paragraphs
+    n_paragraphs, (dup_paragraphs, dup_paragraph_chars) = len(paragraphs), find_duplicates(paragraphs)
+    del paragraphs
+    lines = split.newline_lines
+    n_lines, (dup_lines, dup_line_chars) = len(lines), find_duplicates(lines)
+    del lines
     top, duplicate = ngram_repetition(split.word_ids, split.word_lengths)
     return GopherRepetition(
-        duplicate_paragraphs_ratio=dup_paragraphs / len(paragraphs) if paragraphs else 0.0,
+        duplicate_paragraphs_ratio=dup_paragraphs / n_paragraphs if n_paragraphs else 0.0,
         duplicate_paragraph_chars_ratio=share(dup_paragraph_chars),
-        duplicate_lines_ratio=dup_lines / len(lines) if lines else 0.0,
+        duplicate_lines_ratio=dup_lines / n_lines if n_lines else 0.0,
         duplicate_line_chars_ratio=share(dup_line_chars),
         top_2gram_chars_ratio=share(top[2]),
         top_3gram_chars_ratio=share(top[3]),

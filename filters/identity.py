@@ -43,7 +43,7 @@ from typing import Callable
 import yaml
 
 from gristmill.filters.textsplit import SplitText
-from gristmill.filters.toxicity import split_spans
+from gristmill.filters.toxicity import iter_spans
 
 DEFAULT_LEXICON = "lexicons/identity.yaml"
 ACCURACY_FILE = "lexicons/identity_accuracy.json"
@@ -273,7 +273,7 @@ class IdentityLexicon:
 
     def identity_attack(self, text: str, score_sentences: Callable[[list[str]], list[float]]) -> float:
         """Highest toxicity (from `score_sentences`) of a sentence that mentions an identity term; 0 if none."""
-        sentences = [text[s:e] for s, e in split_spans(text or "", "sentence")]
+        sentences = (text[s:e] for s, e in iter_spans(text or "", "sentence"))  # one at a time: no list of all
         with_identity = [s for s in sentences if self.mentions_identity(s)]
         return max(score_sentences(with_identity), default=0.0) if with_identity else 0.0
 

@@ -22,6 +22,8 @@ Pure: text in, hashes out; no Ray, no config objects, no I/O.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,7 +52,10 @@ def normalize(texts: pa.Array | pa.ChunkedArray | list) -> pa.Array:
 
 def words(texts) -> pa.ListArray:
     """The normalized words of each document (an empty list for empty or null text)."""
-    split = pc.utf8_split_whitespace(normalize(texts))
+    # Trimmed first: Arrow 26's utf8_split_whitespace, on a string that ends in whitespace and holds some
+    # non-ASCII whitespace, now and then returns a whitespace character as the last word (a different
+    # answer from run to run); on a trimmed string it is stable. Trimming drops only empty words.
+    split = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(normalize(texts)))
     split = pc.fill_null(split, pa.scalar([], split.type))
     # utf8_split_whitespace yields "" at the edges of text with leading/trailing space.
     flat = pc.list_flatten(split)
@@ -116,25 +121,41 @@ def shingles(word_lists: pa.ListArray, n: int) -> list[list[str]]:
     return out
 
 
+def _word_hashes(flat: pa.Array) -> np.ndarray:
+    """xxh3-64 of each word (hashing each distinct word once)."""
+    encoded = pc.dictionary_encode(flat)
+    vocabulary = encoded.dictionary.to_pylist()
+    table = np.fromiter((xxhash.xxh3_64_intdigest(w.encode()) for w in vocabulary), np.uint64, len(vocabulary))
+    return table[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _fold(word_h: np.ndarray, n: int) -> np.ndarray:
+    """The 64-bit hash of each window of n consecutive words (len - n + 1 of them)."""
+    count = len(word_h) - n + 1
+    with np.errstate(over="ignore"):
+        acc = word_h[:count].copy()
+        for k in range(1, n):
+            acc = (acc * _FOLD) ^ word_h[k:k + count]
+    return acc
+
+
+def _shingle32(acc: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (_fmix64(acc) >> np.uint64(32)).astype(np.uint32)
+
+
 def shingle_hashes(word_lists: pa.ListArray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(hashes uint32, doc index int64) of every shingle of every document, vectorized."""
     flat = pc.list_flatten(word_lists)
     lengths = pc.list_value_length(word_lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     if len(flat) == 0:
         return np.empty(0, np.uint32), np.empty(0, np.int64)
-    # Hash each distinct word once.
-    encoded = pc.dictionary_encode(flat)
-    vocabulary = encoded.dictionary.to_pylist()
-    table = np.fromiter((xxhash.xxh3_64_intdigest(w.encode()) for w in vocabulary), np.uint64, len(vocabulary))
-    word_h = table[encoded.indices.to_numpy(zero_copy_only=False)]
+    word_h = _word_hashes(flat)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     total = len(word_h)
     count = total - n + 1
     if count > 0:
-        with np.errstate(over="ignore"):
-            acc = word_h[:count].copy()
-            for k in range(1, n):
-                acc = (acc * _FOLD) ^ word_h[k:k + count]
+        acc = _fold(word_h, n)
         # A shingle starting at position p of document d is valid when p + n <= length(d).
         doc_of = np.repeat(np.arange(len(lengths)), lengths)[:count]
         position = np.arange(count) - starts[doc_of]
@@ -155,9 +176,7 @@ def shingle_hashes(word_lists: pa.ListArray, n: int) -> tuple[np.ndarray, np.nda
         doc_of = np.concatenate([doc_of, short])
         order = np.argsort(doc_of, kind="stable")
         acc, doc_of = acc[order], doc_of[order]
-    with np.errstate(over="ignore"):
-        hashes = (_fmix64(acc) >> np.uint64(32)).astype(np.uint32)
-    return hashes, doc_of.astype(np.int64)
+    return _shingle32(acc), doc_of.astype(np.int64)
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,13 +242,94 @@ def signatures(texts, n: int, num_perm: int, seed: int, device: str | None = Non
     word_lists = words(texts)
     hashes, doc_of = shingle_hashes(word_lists, n)
     a, b = permutations(num_perm, seed)
-    if device is None:
-        sigs = signatures_from_hashes(hashes, doc_of, len(word_lists), a, b)
-    else:
-        sigs = signatures_from_hashes_torch(hashes, doc_of, len(word_lists), a, b, device)
+    sigs = _signatures(hashes, doc_of, len(word_lists), a, b, device)
     present = np.zeros(len(word_lists), bool)
     present[doc_of] = True
     return sigs, present, word_lists
+
+
+# A text longer than this is signed a piece at a time (`document_signatures`): the batch path's Arrow and
+# numpy scratch is ~20 bytes per byte of text, so a page near max_page_bytes would cost ~100 MB at once.
+PIECE_CHARS = 1 << 17
+_PIECE_CUT = re.compile(r"[ \n]")  # unchanged by `normalize` and a separator of the word split
+
+
+def document_signatures(texts, n: int, num_perm: int, seed: int, device: str | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(signatures, has_shingles, exact hash) per document: what `signatures` and `exact_hashes` give,
+    with each text longer than PIECE_CHARS signed a piece at a time (`long_signature`), so the memory of
+    one call stays bounded by the batch's short texts plus one piece."""
+    if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        texts = pa.array(texts, pa.large_string())
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
+    long = np.flatnonzero(lengths > PIECE_CHARS)
+    if not long.size:
+        sigs, present, word_lists = signatures(texts, n, num_perm, seed, device)
+        return sigs, present, exact_hashes(word_lists)
+    short = np.flatnonzero(lengths <= PIECE_CHARS)
+    sigs = np.empty((len(texts), num_perm), np.uint32)
+    present = np.zeros(len(texts), bool)
+    exact: list[str | None] = [None] * len(texts)
+    if short.size:
+        some, has, word_lists = signatures(texts.take(pa.array(short)), n, num_perm, seed, device)
+        sigs[short], present[short] = some, has
+        for i, digest in zip(short.tolist(), exact_hashes(word_lists)):
+            exact[i] = digest
+    a, b = permutations(num_perm, seed)
+    for i in long.tolist():
+        sigs[i], present[i], exact[i] = long_signature(texts[i].as_py(), n, a, b, device)
+    return sigs, present, exact
+
+
+def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
+                   ) -> tuple[np.ndarray, bool, str | None]:
+    """(signature, has_shingles, exact hash) of one text, computed a piece of about PIECE_CHARS at a time:
+    the same values as the whole text in `signatures` and `exact_hashes`.
+
+    Pieces are cut at a space or newline, which normalization keeps and the word split separates, so the
+    text's words are the pieces' words in order. Each piece's shingles are folded with the last n-1 word
+    hashes of the pieces before it, so every shingle of the text is seen once or more (a minimum does not
+    mind twice); the exact hash streams the words joined by spaces through one xxh3-128."""
+    signature = np.full(len(a), EMPTY_HASH, np.uint32)
+    digest = xxhash.xxh3_128()
+    tail = np.empty(0, np.uint64)  # the last n-1 word hashes so far
+    total = 0
+    for piece in _pieces(text):
+        word_lists = words([piece])
+        flat = pc.list_flatten(word_lists)
+        if not len(flat):
+            continue
+        joined = pc.binary_join(word_lists, pa.scalar(" ", word_lists.type.value_type))[0].as_py()
+        digest.update(b" " + joined.encode() if total else joined.encode())
+        window = np.concatenate([tail, _word_hashes(flat)])
+        if len(window) >= n:
+            hashes = _shingle32(_fold(window, n))
+            signature = np.minimum(signature, _signatures(hashes, np.zeros(len(hashes), np.int64), 1, a, b, device)[0])
+        tail = window[max(0, len(window) - (n - 1)):] if n > 1 else window[:0]
+        total += len(flat)
+    if not total:
+        return signature, False, None
+    if total < n:  # fewer words than n: one shingle of all of them (all in `tail`)
+        hashes = _shingle32(_fold(tail, total))
+        signature = _signatures(hashes, np.zeros(1, np.int64), 1, a, b, device)[0]
+    return signature, True, digest.hexdigest()
+
+
+def _pieces(text: str):
+    start, size = 0, len(text)
+    while start < size:
+        end = start + PIECE_CHARS
+        if end < size:
+            found = _PIECE_CUT.search(text, end)
+            end = found.start() if found is not None else size
+        yield text[start:end]
+        start = end
+
+
+def _signatures(hashes, doc_of, num_docs, a, b, device):
+    if device is None:
+        return signatures_from_hashes(hashes, doc_of, num_docs, a, b)
+    return signatures_from_hashes_torch(hashes, doc_of, num_docs, a, b, device)
 
 
 def signature_bytes(sigs: np.ndarray) -> list[bytes]:

@@ -2,13 +2,16 @@
 
 Rules never re-split: a stage builds one `SplitText` per document and hands the same object to every
 scorer (datatrove re-tokenizes in each filter, which is most of its filter time). Parts are computed
-lazily and cached, so a rule set that needs no words never pays for them. Each part is split the way
-the rule that reads it defines it (datatrove's definitions, for parity):
+lazily and cached (but the two only Gopher repetition reads), so a rule set that needs no words never
+pays for them. Word and chunk ids are int32 arrays (4 bytes a word: ~4 MB for a page near
+max_page_bytes). Each part is split the way the rule that reads it defines it (datatrove's definitions,
+for parity):
 
 - `lines`: `str.splitlines()` (Gopher quality, C4);
 - `newline_lines`: the text split on runs of "\\n" (Gopher repetition's lines);
 - `paragraphs`: the stripped text split on runs of two or more "\\n" (Gopher repetition);
-- `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes;
+- `chunks`: whitespace-separated chunks (`str.split()`), the unit the word tokenizer memoizes (the words
+  never need this list: the tokenizer splits in bounded pieces, `filters.english.chunk_pieces`);
 - `word_ids` / `words`: English words as datatrove's spaCy tokenizer finds them
   (`filters.english.EnglishTokenizer`), as ids into the tokenizer's vocabulary;
 - `sentence_ends`: where each sentence ends: a run of ".", "!", "?" (closing quotes and brackets
@@ -47,16 +50,18 @@ class SplitText:
     def lines(self) -> list[str]:
         return self.text.splitlines()
 
-    @cached_property
+    @property
     def newline_lines(self) -> list[str]:
+        """Not cached: one rule reads it, and a long text's copy should not stay for the rules after."""
         # = re.split("\n+", text): empty parts between newlines go, the first and last stay
         parts = self.text.split("\n")
         if len(parts) < 3:
             return parts
         return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
 
-    @cached_property
+    @property
     def paragraphs(self) -> list[str]:
+        """Not cached, as `newline_lines`."""
         text = self.text.strip()
         return _PARAGRAPH_BREAK.split(text) if "\n\n" in text else [text]
 
@@ -78,8 +83,14 @@ class SplitText:
         # All at once, so every fact comes from the vocabulary generation the ids belong to.
         tokenizer = self.tokenizer
         tokenizer.start_document()
-        ids, self._chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.chunks)
-        return ids, tokenizer.length[ids], tokenizer.content[ids], tokenizer.alpha[ids]
+        # Without `chunks` given, the tokenizer splits the text in bounded pieces: a long text's list of
+        # chunks would be ~10 bytes per byte of text.
+        ids, chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.__dict__.get("chunks"))
+        # int32 (ids stay below the memo's limit plus one batch's words; a word is shorter than 2^31)
+        self._chunk_ids = chunk_ids.astype(np.int32)
+        del chunk_ids
+        lengths = tokenizer.length[ids].astype(np.int32)
+        return ids.astype(np.int32), lengths, tokenizer.content[ids], tokenizer.alpha[ids]
 
     @property
     def word_ids(self) -> np.ndarray:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 from gristmill.filters.c4 import BadWords
 
@@ -35,17 +36,45 @@ _RT = re.compile(r"(?<!\w)rt\b:?", re.IGNORECASE)
 _MENTION = re.compile(r"(?<!\w)[@＠]\w+:?")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HASHTAG = re.compile(r"(?<!\w)#(\w)")
-_SPACE = re.compile(r"\s+")
 # Punctuation, emoji and symbols become spaces: tweets and web pages punctuate differently, words do not.
 _NOT_WORD = re.compile(r"[^\w\s']+|(?<!\w)'|'(?!\w)|_+")
 # Sentences: end punctuation followed by space; lines are split apart first.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
+# A text longer than this is normalized a piece at a time (cut at a space or newline): `re.sub` holds a
+# string per match and between matches, ~50 MB at once for a page near max_page_bytes.
+PIECE_CHARS = 1 << 16
+_CUT = re.compile(r"[ \n]")
+
+
 def normalize(text: str) -> str:
     """Lowercased words without Twitter artefacts: entities decoded, no `RT`, `@user`, URLs, `#`,
-    punctuation or emoji; single spaces."""
+    punctuation or emoji; single spaces.
+
+    A long text is cut at spaces and newlines into pieces of about PIECE_CHARS, and the pieces' words
+    joined: the same words, since no step matches across a space or newline (an entity, URL or run of
+    punctuation holds none; a lookaround or lowercase's final sigma sees it as a non-word either way)."""
     text = text or ""
+    if len(text) <= PIECE_CHARS:
+        return " ".join(_strip_artefacts(text).split())
+    parts = (" ".join(_strip_artefacts(piece).split()) for piece in _pieces(text))
+    return " ".join(part for part in parts if part)
+
+
+def _pieces(text: str):
+    start, size = 0, len(text)
+    while start < size:
+        end = start + PIECE_CHARS
+        if end < size:
+            found = _CUT.search(text, end)
+            end = found.start() if found is not None else size
+        yield text[start:end]
+        start = end
+
+
+def _strip_artefacts(text: str) -> str:
+    """`normalize` but for collapsing the whitespace."""
     if "&" in text:
         text = html.unescape(html.unescape(text))  # Davidson has double-escaped entities (&amp;#128514;)
     # Each Twitter pattern runs only where its marker occurs: most web text has none (2× faster scoring).
@@ -58,8 +87,7 @@ def normalize(text: str) -> str:
         text = _RT.sub(" ", text)
     if "#" in text:
         text = _HASHTAG.sub(r"\1", text)
-    text = _NOT_WORD.sub(" ", text.lower().replace("\u2019", "'"))
-    return _SPACE.sub(" ", text).strip()
+    return _NOT_WORD.sub(" ", text.lower().replace("\u2019", "'"))
 
 
 BLIND_SUFFIX = ".blind.txt"
@@ -97,22 +125,60 @@ class TermBlinder:
         return found
 
     def __call__(self, normalized: str) -> str:
-        words = normalized.split(" ")
+        """`normalized` without the terms: its words but those of each term found (scanning left to right,
+        longest term first) joined by single spaces. The words are split a piece of the text at a time,
+        so a long document never has a list of all its words; a term is matched in the text itself
+        (its words joined by spaces, then a space or the end), which is the same for any string split on " "."""
         by_first = self._by_first
-        starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
-        if not starts:
+        removed: list[tuple[int, int]] = []  # character spans of the terms found, in order
+        cursor = 0  # a word starting before this lies inside a term already found
+        for offset, words in _word_pieces(normalized):
+            starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
+            at, position = 0, offset
+            for i in starts:
+                position += sum(map(len, words[at:i])) + i - at  # the character offset of word i
+                at = i
+                if position < cursor:
+                    continue
+                for phrase in by_first[words[i]]:
+                    end = position + len(phrase[0]) if len(phrase) == 1 else _phrase_end(normalized, position, phrase)
+                    if end:
+                        removed.append((position, end))
+                        cursor = end
+                        break
+        if not removed:
             return normalized
-        out, cursor = [], 0
-        for i in starts:
-            if i < cursor:
-                continue  # inside a phrase already replaced
-            for phrase in by_first[words[i]]:
-                if len(phrase) == 1 or tuple(words[i:i + len(phrase)]) == phrase:
-                    out += words[cursor:i]
-                    cursor = i + len(phrase)
-                    break
-        out += words[cursor:]
-        return " ".join(out)
+        # The words between two terms (or the ends) are one slice, less the spaces beside the terms.
+        kept, first = [], 0  # `first`: where the next kept word would start
+        for start, end in removed:
+            if start > first:
+                kept.append(normalized[first:start - 1])
+            first = end + 1
+        if first <= len(normalized):
+            kept.append(normalized[first:])
+        return " ".join(kept)
+
+
+_BLIND_PIECE_CHARS = 1 << 16
+
+
+def _word_pieces(normalized: str):
+    """(character offset, `piece.split(" ")`) for consecutive pieces of single-spaced text, cut at spaces."""
+    start, size = 0, len(normalized)
+    while True:
+        end = normalized.find(" ", start + _BLIND_PIECE_CHARS) if start + _BLIND_PIECE_CHARS < size else -1
+        if end < 0:
+            yield start, (normalized if start == 0 else normalized[start:]).split(" ")
+            return
+        yield start, normalized[start:end].split(" ")
+        start = end + 1
+
+
+def _phrase_end(text: str, position: int, phrase: tuple[str, ...]) -> int:
+    """Where `phrase` (words) ends if its words are the words of `text` from `position` on, else 0."""
+    joined = " ".join(phrase)
+    end = position + len(joined)
+    return end if text.startswith(joined, position) and (end == len(text) or text[end] == " ") else 0
 
 
 def default_model_path() -> str:
@@ -131,24 +197,27 @@ class Span:
 
 def split_spans(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
     """[start, end) offsets of the non-blank lines (`unit="line"`) or sentences within lines (`"sentence"`)."""
+    return list(iter_spans(text, unit))
+
+
+def iter_spans(text: str, unit: str = "sentence") -> Iterator[tuple[int, int]]:
+    """`split_spans`, one span at a time."""
     if unit not in ("sentence", "line"):
         raise ValueError(f"span unit must be 'sentence' or 'line', not {unit!r}")
-    spans = []
     for line in re.finditer(r"[^\n]+", text or ""):
         if not line.group().strip():
             continue
         if unit == "line":
-            spans.append((line.start(), line.end()))
+            yield line.start(), line.end()
             continue
         start = line.start()
         for end_match in _SENTENCE_END.finditer(line.group()):
             end = line.start() + end_match.start()
             if text[start:end].strip():
-                spans.append((start, end))
+                yield start, end
             start = line.start() + end_match.end()
         if text[start:line.end()].strip():
-            spans.append((start, line.end()))
-    return spans
+            yield start, line.end()
 
 
 class ToxicityModel:

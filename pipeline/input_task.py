@@ -8,7 +8,9 @@ models once per actor, and each `process(task)` call handles one split of one in
 fused into the same call, so page bodies never enter Ray's object store; what the call returns is the
 completion record, a few KB of counts (the driver never receives a row). Memory is bounded by one batch:
 `batch_size` rows and `batch_bytes` bytes, one record at most past that (capped by the source's
-`max_page_bytes` / `max_record_bytes`), plus the Parquet writers' buffers.
+`max_page_bytes` / `max_record_bytes`), plus the Parquet writers' buffers. The scorers' scratch for one
+document is bounded too (they split long texts in pieces), and after each stage the worker hands freed
+pages back (pipeline/process.py), so a page near max_page_bytes does not leave its peak resident.
 
 A split that fails half-way (the actor is killed: Ray restarts it and retries the call) starts over:
 `process` first removes what an earlier attempt left (record, then part files), so a retry writes the
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gristmill.pipeline.faults import fault_point
+from gristmill.pipeline.process import release_memory
 from gristmill.pipeline.sources.base import WHOLE, SplitRange, SplitReport, batched
 from gristmill.pipeline.stages.base import Stage
 from gristmill.pipeline.writers import ROWS_PER_FILE, SplitOutputs
@@ -85,6 +88,7 @@ class SplitWorker:
             for stage in self.stages:
                 fault_point(f"stage:{stage.name}")
                 batch = stage(batch)
+                release_memory()  # what a stage freed (a big page's scratch) is not left under the next one's peak
             outputs.write(batch)
             fault_point("write:batch")
         read.counts["files"] += task.split == 0  # a file counts once, however many splits it has

@@ -336,6 +336,7 @@ class SplitsDone:
     totals: RunTotals
     tasks: list[SplitTask]  # every split, after any file was read whole again
     skipped: int  # splits an interrupted run had finished
+    inputs_skipped: int  # input files all of whose splits an interrupted run had finished
     records_skipped: int
     read_whole: int  # files read again whole because their splits did not chain up
 
@@ -368,12 +369,13 @@ def _process_splits(tasks: list[SplitTask], done: dict, sources: list, stages: l
     missing = [t.path for t in tasks if (t.index, t.split) not in totals.slim]
     if missing:
         raise RuntimeError(f"{len(missing)} input(s) have no completion record after the run, e.g. {missing[0]!r}")
-    return SplitsDone(totals, tasks, len(done), sum(r.ledger.input for r in done.values()), len(whole))
+    inputs_skipped = len({t.index for t in tasks} - {t.index for t in tasks if (t.index, t.split) not in done})
+    return SplitsDone(totals, tasks, len(done), inputs_skipped, sum(r.ledger.input for r in done.values()), len(whole))
 
 
 def _run_report(splits: SplitsDone, records: list[SplitRecord], inputs: int, resume: bool, driver_peak: dict) -> dict:
-    """stats.json["run"]: this invocation's work: splits it skipped because an interrupted run had finished
-    them; the Ray nodes the splits ran on (node id → input files read there, → records processed there,
+    """stats.json["run"]: this invocation's work: input files and splits it skipped because an interrupted
+    run had finished them; the Ray nodes the splits ran on (node id → input files read there, → records processed there,
     → part files written there); the bytes of completion records the driver received (all it receives
     from the workers); the driver's peak RSS after each step."""
     nodes: dict[str, int] = {}
@@ -385,8 +387,8 @@ def _run_report(splits: SplitsDone, records: list[SplitRecord], inputs: int, res
             rows_by_node[record.node] = rows_by_node.get(record.node, 0) + record.ledger.input
             parts_by_node[record.node] = parts_by_node.get(record.node, 0) + len(record.parts)
     by_worker = Counter(r.split_report.get("worker") for r in records if r.split_report.get("worker"))
-    return {"resumed": resume, "inputs": inputs, "inputs_skipped": splits.skipped,
-            "records_skipped": splits.records_skipped, "nodes": dict(sorted(nodes.items())),
+    return {"resumed": resume, "inputs": inputs, "inputs_skipped": splits.inputs_skipped,
+            "splits_skipped": splits.skipped, "records_skipped": splits.records_skipped, "nodes": dict(sorted(nodes.items())),
             "rows_by_node": dict(sorted(rows_by_node.items())), "parts_by_node": dict(sorted(parts_by_node.items())),
             "splits": len(splits.tasks), "split_inputs": len({t.index for t in splits.tasks if t.count > 1}),
             "read_whole_after_a_break": splits.read_whole, "splits_by_worker": dict(sorted(by_worker.items())),

@@ -357,7 +357,7 @@ def _encode_task(index: int, task: list[RowGroup], tokenizer_path: str, work: st
     fault_point("tokenize:encode")  # test-only fault injection (pipeline/faults.py)
     record = {"docs": docs, "tokens": tokens, "batches": spill.batches}
     write_atomic(Path(work) / ENCODED / f"{index:05d}.json", json.dumps(record))
-    release_memory()
+    release_memory(collect_garbage=True)
     return {"docs": docs, "tokens": tokens, "peak_rss_mib": peak_rss_mib()}
 
 
@@ -411,7 +411,7 @@ def _unit_task(unit: int, g: int, work: str, shards_dir: str, encode_tasks: int,
     record = {"train": [dataclasses.asdict(e) for e in sinks["train"].entries],
               "val": [dataclasses.asdict(e) for e in sinks["val"].entries], "shuffle": stats}
     write_atomic(work / UNITS / f"{unit:05d}.json", json.dumps(record))
-    release_memory()
+    release_memory(collect_garbage=True)
     return record | {"peak_rss_mib": peak_rss_mib()}
 
 

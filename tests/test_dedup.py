@@ -476,3 +476,13 @@ def test_signature_stage_in_a_real_run_then_dedup(ray_local, tmp_path):
     manifest = tokenize_run(tmp_path / "run" / "curated", tmp_path / "run" / "shards", job.tokenize)
     assert sum(s.docs for s in manifest.shards) == after.num_rows
     print(f"demo web: {before.num_rows} kept, dedup removed {dedup.exact_removed} exact, {dedup.near_removed} near")
+
+
+def test_words_are_the_same_on_every_call():
+    # Arrow 26's whitespace split alone, on text ending in whitespace with non-ASCII whitespace inside,
+    # sometimes returned a whitespace character as the last word; `words` trims first.
+    texts = [" . • wheel . • wheel\u2009. • • wheel .\u3000• wheel\n. •\r\nwheel . •\u2009",
+             "ab\u2028\x1f  \u2028\u2028\n\u2009  wheel\x1f \nwheel  \xa0\xa0wheel\x1fwheel\u3000\u2028\u2009\n\u3000\x1f"]
+    for text in texts:
+        found = {tuple(minhash.words([text])[0].as_py()) for _ in range(300)}
+        assert found == {tuple(minhash.normalize([text])[0].as_py().split())}

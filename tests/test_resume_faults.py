@@ -100,6 +100,7 @@ def test_worker_killed_mid_write_then_driver_killed_then_resumed(corpus, clean, 
     _check(gristmill_run(job, out, resume=True), expect_killed=False)
     _assert_complete_and_equal(out, clean)
     assert _stats(out)["run"]["inputs_skipped"] == len(records) - 1  # the torn split was redone
+    assert _stats(out)["run"]["splits_skipped"] == len(records) - 1  # one split per input here
 
 
 def test_driver_killed_mid_exchange_and_a_shard_unit_worker_killed_then_resumed(corpus, tmp_path):
@@ -207,3 +208,31 @@ def test_split_inputs_same_bytes_for_1_2_4_workers(corpus, tmp_path):
     assert_same_outputs(outputs[0], outputs[1])
     assert_same_outputs(outputs[0], outputs[2])
 
+
+
+def test_a_part_of_the_recorded_size_whose_tail_was_never_written_is_not_done(tmp_path):
+    """read_done checks each listed part's size and its Parquet frame (12 bytes read), not its sha256
+    (see read_done): a file of the right size whose last bytes are zeros, as a crash can leave one, is
+    not taken as done."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from gristmill.pipeline.writers import DONE, PARTS, read_done, split_name
+    from gristmill.schemas.stats import Ledger
+
+    part = tmp_path / PARTS / "curated" / f"part-{split_name(0, 0)}-000.parquet"
+    part.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["a document"] * 10}), part)
+    data = part.read_bytes()
+    record = {"input": "in.warc.gz", "index": 0, "split": 0, "node": None, "ledger": Ledger(input=10, kept=10).to_dict(),
+              "parts": [{"file": "curated/" + part.name, "rows": 10, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}],
+              "sources": {}, "scores": {}, "stages": []}
+    (tmp_path / DONE).mkdir()
+    (tmp_path / DONE / f"{split_name(0, 0)}.json").write_text(json.dumps(record))
+    assert read_done(tmp_path, 0, 0) is not None
+    for broken in (data[:-8] + bytes(8), bytes(4) + data[4:], data[:-1]):
+        part.write_bytes(broken)
+        assert read_done(tmp_path, 0, 0) is None
+    part.unlink()
+    assert read_done(tmp_path, 0, 0) is None

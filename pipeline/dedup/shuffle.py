@@ -27,7 +27,7 @@ _RUNTIME_ENV = {"env_vars": {"RAY_max_direct_call_object_size": str(INLINE_BYTES
 def _step(fn, partitions: int, extra, *pieces):
     stats, outputs = fn(extra, list(pieces))
     del pieces
-    release_memory()  # worker processes are reused: hand freed pages back so peaks do not pile up
+    release_memory(collect_garbage=True)  # worker processes are reused: hand freed pages back so peaks do not pile up
     if len(outputs) != partitions:
         raise AssertionError(f"step returned {len(outputs)} pieces for {partitions} partitions")
     return (stats, *outputs) if partitions else stats

@@ -44,10 +44,11 @@ class ComputeDedupSignatures(Stage):
         if table.num_rows:
             rows = np.flatnonzero(pc.fill_null(active_mask(table), False).to_numpy(zero_copy_only=False))
             texts = table[C.TEXT].take(pa.array(rows, pa.int64()))
-            sigs, present, word_lists = minhash.signatures(texts, self.config.n, self.config.num_perm, self.config.seed,
-                                                           device=self.device)
+            # A text near max_page_bytes is signed a piece at a time (bounded memory, the same values).
+            sigs, present, digests = minhash.document_signatures(texts, self.config.n, self.config.num_perm,
+                                                                 self.config.seed, device=self.device)
             packed = minhash.signature_bytes(sigs)
-            for i, (row, digest) in enumerate(zip(rows, minhash.exact_hashes(word_lists))):
+            for i, (row, digest) in enumerate(zip(rows, digests)):
                 exact[row] = digest
                 signature[row] = packed[i] if present[i] else None
             counts["signatures"] += int(present.sum())

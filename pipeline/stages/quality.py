@@ -13,7 +13,7 @@ from collections import Counter
 import pyarrow as pa
 
 from gristmill.filters.c4 import BadWords, C4LineRules, c4_clean_text, c4_lines
-from gristmill.filters.english import EnglishTokenizer, paused_gc
+from gristmill.filters.english import PIECE_CHARS, EnglishTokenizer, chunk_pieces, paused_gc
 from gristmill.filters.fineweb import FineWebQuality, fineweb_scores
 from gristmill.filters.gopher import GopherQuality, GopherRepetition, gopher_quality_scores, gopher_repetition_scores
 from gristmill.filters.textsplit import SplitText
@@ -87,13 +87,17 @@ class ScoreQuality(Stage):
         values = {name: [None] * table.num_rows for name in self.writes}
         clean = self.config.c4_clean_text
         texts = table[C.TEXT].to_pylist() if clean else None
-        docs = [(i, text or "", (text or "").split())
+        # A text's chunks are split once and shared with its split; a long text's (over PIECE_CHARS) are not
+        # listed at all: they are split in bounded pieces, here and again for its words, so a document near
+        # max_page_bytes costs its distinct chunks, not a list of all of them (~10 bytes per byte of text).
+        docs = [(i, text or "", (text or "").split() if len(text or "") <= PIECE_CHARS else None)
                 for i, (is_doc, text) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT].to_pylist())) if is_doc]
         # The batch's new words in one pass (one spaCy call for the hard ones), before any document needs them.
         tokenizer = EnglishTokenizer.shared()
         tokenizer.start_document()
         with paused_gc():
-            tokenizer.learn(chunk for _, _, chunks in docs for chunk in chunks)
+            tokenizer.learn(chunk for _, text, chunks in docs
+                            for piece in ((chunks,) if chunks is not None else chunk_pieces(text)) for chunk in piece)
             for i, text, chunks in docs:
                 split = SplitText(text, tokenizer, chunks)
                 for name, value in quality_scores(split, self.config, self.bad_words).items():
