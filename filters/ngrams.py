@@ -1,4 +1,4 @@
-"""Hashed word n-grams for benchmark decontamination, vectorized over a batch of texts.
+r"""Hashed word n-grams for benchmark decontamination, vectorized over a batch of texts.
 
 Pure: text in, hashes and spans out; no Ray, no config objects, no I/O.
 
