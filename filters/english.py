@@ -43,6 +43,8 @@ from typing import Iterator
 import numpy as np
 from datatrove.utils.text import PUNCTUATION_SET
 
+from gristmill.filters.pieces import text_pieces
+
 # Distinct chunks remembered before the memo starts over. It costs ~600 bytes a chunk (the chunk and its
 # new tokens as strings and dict entries, their facts in arrays): 65,536 is ~40 MB per process. It fills
 # with the vocabulary a worker meets, so its limit is what a worker's memory grows by with the files it
@@ -60,17 +62,9 @@ def chunk_pieces(text: str, piece_chars: int | None = None) -> Iterator[list[str
     """`text.split()` as consecutive non-empty lists, each from about `piece_chars` (default `PIECE_CHARS`)
     characters of the text, cut at whitespace, so a long text never has a list of all its chunks (~10
     bytes per byte of text)."""
-    piece_chars = piece_chars or PIECE_CHARS
-    start, size = 0, len(text)
-    while start < size:
-        end = start + piece_chars
-        if end < size:  # cut at the first whitespace from `end` on (none: the rest is one piece)
-            found = _WHITESPACE.search(text, end)
-            end = found.start() if found is not None else size
-        chunks = text.split() if start == 0 and end >= size else text[start:end].split()
-        if chunks:
+    for piece in text_pieces(text, piece_chars or PIECE_CHARS, _WHITESPACE):
+        if chunks := piece.split():
             yield chunks
-        start = end
 
 
 @contextmanager

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from gristmill.filters.pieces import text_pieces
+
 # Fold multiplier for n-gram hashes (odd, the 64-bit golden ratio): order-sensitive, wraps mod 2^64.
 _FOLD = np.uint64(0x9E3779B97F4A7C15)
 _MASK64 = (1 << 64) - 1
@@ -294,7 +296,7 @@ def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str 
     digest = xxhash.xxh3_128()
     tail = np.empty(0, np.uint64)  # the last n-1 word hashes so far
     total = 0
-    for piece in _pieces(text):
+    for piece in text_pieces(text, PIECE_CHARS, _PIECE_CUT):
         word_lists = words([piece])
         flat = pc.list_flatten(word_lists)
         if not len(flat):
@@ -313,17 +315,6 @@ def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str 
         hashes = _shingle32(_fold(tail, total))
         signature = _signatures(hashes, np.zeros(1, np.int64), 1, a, b, device)[0]
     return signature, True, digest.hexdigest()
-
-
-def _pieces(text: str):
-    start, size = 0, len(text)
-    while start < size:
-        end = start + PIECE_CHARS
-        if end < size:
-            found = _PIECE_CUT.search(text, end)
-            end = found.start() if found is not None else size
-        yield text[start:end]
-        start = end
 
 
 def _signatures(hashes, doc_of, num_docs, a, b, device):

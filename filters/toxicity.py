@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gristmill.filters.c4 import BadWords
+from gristmill.filters.pieces import text_pieces
 
 DEFAULT_MODEL = "models/toxicity-davidson.ftz"
 DEFAULT_LABEL = "toxic"
@@ -58,19 +59,8 @@ def normalize(text: str) -> str:
     text = text or ""
     if len(text) <= PIECE_CHARS:
         return " ".join(_strip_artefacts(text).split())
-    parts = (" ".join(_strip_artefacts(piece).split()) for piece in _pieces(text))
+    parts = (" ".join(_strip_artefacts(piece).split()) for piece in text_pieces(text, PIECE_CHARS, _CUT))
     return " ".join(part for part in parts if part)
-
-
-def _pieces(text: str):
-    start, size = 0, len(text)
-    while start < size:
-        end = start + PIECE_CHARS
-        if end < size:
-            found = _CUT.search(text, end)
-            end = found.start() if found is not None else size
-        yield text[start:end]
-        start = end
 
 
 def _strip_artefacts(text: str) -> str:

@@ -97,10 +97,6 @@ def _count_files(paths: list[str]) -> Counter:
     return counts
 
 
-def _count_task(paths: list[str]) -> Counter:
-    return _count_files(paths)
-
-
 def counts_of_curated(curated: Path) -> Counter:
     """The same counters, over every row of curated/*.parquet: by Ray tasks over groups of part files
     when Ray is initialized (the driver adds their counters, whose size is the tag vocabulary's), else in
@@ -117,7 +113,7 @@ def counts_of_curated(curated: Path) -> Counter:
     from gristmill.pipeline.parquet_read import groups_of
 
     rows = [pq.ParquetFile(p).metadata.num_rows for p in paths]
-    task = ray.remote(num_cpus=1)(_count_task)
+    task = ray.remote(num_cpus=1)(_count_files)
     counts: Counter = Counter()
     for part in ray.get([task.remote([paths[i] for i in group]) for group in groups_of(rows, 200_000)]):
         counts.update(part)
