@@ -1,6 +1,6 @@
 """The tokenize step as it was before issue 22 (main 557a19f), kept to measure the distributed step against:
 everything in one process — the BPE trained on all curated text, every document encoded, spilled to the
-bucketed shuffle (pipeline/shuffle.py, in the same process) and cut into shards. Its tokenizer encodes with
+bucketed shuffle (pipeline/steps/token_shuffle.py, in the same process) and cut into shards. Its tokenizer encodes with
 the tokenizers library's own threads (all cores), as the driver did. Not used by gristmill itself.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from gristmill.pipeline.parquet_read import batches
-from gristmill.pipeline.shuffle import GlobalShuffle, plan_split
-from gristmill.pipeline.tokenize import _ShardSink, check_placeholders, encode_texts, train_tokenizer
+from gristmill.pipeline.engine.parquet_read import batches
+from gristmill.pipeline.steps.token_shuffle import GlobalShuffle, plan_split
+from gristmill.pipeline.steps.tokenize import _ShardSink, check_placeholders, encode_texts, train_tokenizer
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import TokenizeConfig
 from gristmill.schemas.shards import EOS_TOKEN, token_dtype

@@ -68,7 +68,7 @@ def memo(work: Path) -> dict:
     from gristmill.filters.textsplit import SplitText
 
     try:
-        from gristmill.pipeline.process import release_memory
+        from gristmill.pipeline.engine.process import release_memory
     except ImportError:  # before issue 21's change
         def release_memory(collect_garbage=False):
             pass
@@ -148,9 +148,9 @@ def worker(work: Path) -> dict:
     """The split worker's own code (`SplitWorker.process`: read, stages, decide, write) on each WARC."""
     import tempfile
 
-    from gristmill.pipeline.api import default_stages
-    from gristmill.pipeline.decide import Decide
-    from gristmill.pipeline.input_task import SplitTask, SplitWorker
+    from gristmill.pipeline.engine.api import default_stages
+    from gristmill.pipeline.stages.decide import Decide
+    from gristmill.pipeline.engine.input_task import SplitTask, SplitWorker
     from gristmill.pipeline.sources.warc import WarcSource
     from gristmill.schemas.job import load_job
 

@@ -5,7 +5,7 @@ datatrove alike (bench/e2e.py).
                                      [--near-dup-fraction 0.05] [--data ../shared/data]
 
 What goes in (every record is an HTTP 200 `text/html` response, UTF-8 bytes, unique URL):
-- **demo pages**: `pipeline.demo_web.build_demo_site(seed + k)` for k = 0, 1, ... until the count is
+- **demo pages**: `pipeline.demo.web.build_demo_site(seed + k)` for k = 0, 1, ... until the count is
   reached, each site under its own host names (`news-s0007.demo.test`), keeping its HTML 200 pages:
   articles, listings, low-quality pages, non-English pages, charset-mismatch pages and exact copies (a
   reprint in another chrome, a byte-for-byte print view). Left out: the demo's `syndicated` pages (their
@@ -43,7 +43,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from gristmill.pipeline.demo_web import ARTICLE, SYNDICATED, build_demo_site
+from gristmill.pipeline.demo.web import ARTICLE, SYNDICATED, build_demo_site
 
 REAL = "real"
 NEAR_DUP = "near_dup"

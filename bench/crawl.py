@@ -25,7 +25,7 @@ import time
 
 
 def _serve(sites: int, pipe, stop) -> None:
-    from gristmill.pipeline.demo_server import DemoWebServer
+    from gristmill.pipeline.demo.server import DemoWebServer
 
     servers = [DemoWebServer(seed, crawl_delay_s=None).start() for seed in range(sites)]
     pipe.send([seed for server in servers for seed in server.seeds])
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     import ray
 
     from gristmill.pipeline.crawl import CrawlConfig, crawl
-    from gristmill.pipeline.demo_server import HUB
+    from gristmill.pipeline.demo.server import HUB
 
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()

@@ -43,7 +43,7 @@ import pyarrow as pa  # noqa: E402
 pa.set_cpu_count(1)
 pa.set_io_thread_count(1)
 
-from gristmill.pipeline.decontam_index import build_index  # noqa: E402
+from gristmill.pipeline.lists.decontam_index import build_index  # noqa: E402
 from gristmill.pipeline.stages.decontaminate import Decontaminate  # noqa: E402
 from gristmill.schemas import columns as C  # noqa: E402
 from gristmill.schemas.job import DecontaminateConfig, EvalSetConfig  # noqa: E402
@@ -126,7 +126,7 @@ def naive_baseline(eval_sets: list[EvalSetConfig], docs: list[str], n: int, repe
     import re
     import sys
 
-    from gristmill.pipeline.decontam_index import read_eval_items
+    from gristmill.pipeline.lists.decontam_index import read_eval_items
 
     word = re.compile(r"[^\W_]+")
     started = time.perf_counter()

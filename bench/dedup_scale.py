@@ -168,7 +168,7 @@ class AnonSampler:
 def deduplicate(folder: Path, workers: int) -> dict:
     import ray
 
-    from gristmill.pipeline.dedup import deduplicate_run
+    from gristmill.pipeline.steps.dedup import deduplicate_run
     from gristmill.schemas.job import DedupConfig
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

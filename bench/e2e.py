@@ -63,7 +63,7 @@ def load_bench_job(corpus: Path, out: Path, workers: int, pii: bool, engine: str
 
 
 def side_gristmill(corpus: Path, out: Path, workers: int, pii: bool, engine: str | None = None) -> dict:
-    from gristmill.pipeline.api import run
+    from gristmill.pipeline.engine.api import run
 
     job = load_bench_job(corpus, out, workers, pii, engine)
     result = run(job, log=lambda *a: None)

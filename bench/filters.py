@@ -4,9 +4,9 @@ Usage:
     python bench/filters.py DATA_DIR [--repeats N]
 
 DATA_DIR is the shared data folder (`../shared/data`: warc-samples, quality-text-samples; not shipped).
-The documents are the parity set of tests/test_quality_parity.py without its caps: every HTML page of
+The documents are the parity set of tests/unit/test_quality_parity.py without its caps: every HTML page of
 warc-samples extracted as the extract stage does and kept when py3langid says English, the
-quality-text-samples, and the demo web's pages (tests/quality_corpus.py).
+quality-text-samples, and the demo web's pages (tests/support/quality_corpus.py).
 
 In one process, one core:
 1. datatrove: GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter(filter_no_terminal_punct=False),
@@ -34,11 +34,11 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the corpus builder and datatrove harness the parity test uses
 
-from quality_corpus import datatrove_reason, datatrove_filters, english_corpus  # noqa: E402
+from support.quality_corpus import datatrove_reason, datatrove_filters, english_corpus  # noqa: E402
 
 from gristmill.filters.english import EnglishTokenizer  # noqa: E402
-from gristmill.pipeline.api import default_stages  # noqa: E402
-from gristmill.pipeline.decide import decide, rules_of  # noqa: E402
+from gristmill.pipeline.engine.api import default_stages  # noqa: E402
+from gristmill.pipeline.stages.decide import decide, rules_of  # noqa: E402
 from gristmill.pipeline.stages.quality import ScoreQuality  # noqa: E402
 from gristmill.schemas import columns as C  # noqa: E402
 from gristmill.schemas.job import Job  # noqa: E402
@@ -71,7 +71,7 @@ print(time.process_time(), "torch" in sys.modules)
 _START_DATATROVE = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from quality_corpus import datatrove_filters, datatrove_reason
+from support.quality_corpus import datatrove_filters, datatrove_reason
 datatrove_filters()
 datatrove_reason("The cat sat on the mat. " * 20)
 print(time.process_time(), "torch" in sys.modules)

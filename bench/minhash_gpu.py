@@ -8,7 +8,7 @@ CPU core in both) and the permutation step alone (the part the GPU takes).
 It needs only numpy, pyarrow, xxhash and torch, so it runs on a bare GPU machine after
 `pip install --no-deps --no-build-isolation -e .` (no network needed). Documents: ~3 KB of words drawn
 from a Zipf vocabulary of 50,000 (a GPU machine has no ../shared data), plus the edge cases of
-tests/test_dedup.py (empty, fewer words than n). `--device cpu` runs the same check and timings with
+tests/integration/test_dedup.py (empty, fewer words than n). `--device cpu` runs the same check and timings with
 torch on the CPU (how this script is tested without a GPU).
 """
 

@@ -8,7 +8,7 @@ screen) and NER (the same plus spaCy PERSON/LOCATION through nlp.pipe), one proc
 /tmp/pii_old.py`) on the same documents in the same process, alternating with the current code, so the
 ratio holds on a noisy machine.
 
-Documents: the English documents of tests/quality_corpus.py (WARC samples, quality text samples, the demo
+Documents: the English documents of tests/support/quality_corpus.py (WARC samples, quality text samples, the demo
 web). Without --shared-data, the demo web's pages only. Prints documents, MB, the share of documents the
 screen sends to the recognizers, seconds and MB/s per mode. Timings on a shared machine are noisy: run it
 alone, and report the machine.
@@ -32,11 +32,11 @@ from gristmill.filters.pii import PiiAnalyzer, find_ner_model, needs_analysis  #
 
 def documents(shared_data: Path | None, max_docs: int) -> list[str]:
     if shared_data is not None:
-        from quality_corpus import english_corpus
+        from support.quality_corpus import english_corpus
 
         docs = [t for _, t in english_corpus(shared_data)]
     else:
-        from quality_corpus import _demo_bodies, _extracted_english
+        from support.quality_corpus import _demo_bodies, _extracted_english
 
         docs = [t for _, t in _extracted_english(_demo_bodies())]
     return docs[:max_docs]

@@ -10,7 +10,7 @@ spans that a same-type detection covers whole (what redaction needs for no byte 
 A detection with no same-type gold span is a false positive; a gold span with no same-type detection a
 miss. NER types are scored only with a model (--ner-model), and only on the NER sentences.
 
-Real documents: the English documents of tests/quality_corpus.py (WARC samples, quality text samples,
+Real documents: the English documents of tests/support/quality_corpus.py (WARC samples, quality text samples,
 the demo web), with counts per type per 1,000 documents and a random sample of detections printed with
 context for judging by eye.
 """
@@ -137,7 +137,7 @@ def generated_set_summary(records: list[dict], analyzer: PiiAnalyzer) -> dict:
 
 
 def real_documents(shared_data: Path, analyzer: PiiAnalyzer, sample: int, seed: int = 0) -> dict:
-    from quality_corpus import english_corpus
+    from support.quality_corpus import english_corpus
 
     docs = english_corpus(shared_data)
     counts, docs_with = Counter(), Counter()
@@ -163,7 +163,7 @@ def compare_on_real_documents(shared_data: Path, baseline_file: Path) -> None:
     """Spans found by only one of the two versions, document by document, with context for judging."""
     import importlib.util
 
-    from quality_corpus import english_corpus
+    from support.quality_corpus import english_corpus
 
     spec = importlib.util.spec_from_file_location("pii_baseline", baseline_file)
     baseline = importlib.util.module_from_spec(spec)

@@ -5,7 +5,7 @@ then is each labeled value gone from the run's text?
     gristmill run runs/pii-e2e/job.yaml -o runs/pii-e2e/out
     python bench/pii_run_check.py score runs/pii-faker/report.jsonl runs/pii-e2e/out
 
-The evasions of issue 24 (tests/pii_corpus.py's EVASIONS, one ordinary document each) the same way:
+The evasions of issue 24 (tests/support/pii_corpus.py's EVASIONS, one ordinary document each) the same way:
 
     python bench/pii_run_check.py prepare-evasions - runs/pii-evasions
     gristmill run runs/pii-evasions/job.yaml -o runs/pii-evasions/out
@@ -86,7 +86,7 @@ def score(labeled: Path, run: Path) -> None:
 
 
 def prepare_evasions(_: Path, folder: Path) -> None:
-    from pii_corpus import EVASIONS, sentences
+    from support.pii_corpus import EVASIONS, sentences
 
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "docs.jsonl", "w") as handle:
@@ -101,7 +101,7 @@ def prepare_evasions(_: Path, folder: Path) -> None:
 def score_evasions(_: Path, run: Path) -> None:
     import pyarrow.parquet as pq
 
-    from pii_corpus import EVASIONS
+    from support.pii_corpus import EVASIONS
 
     def compact(text: str) -> str:
         return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text)).lower()

@@ -144,7 +144,7 @@ class Sampler(threading.Thread):
 
 
 def run_one(warc: Path, output: Path, workers: int, split_bytes: int | None = None) -> dict:
-    command = [sys.executable, "-m", "gristmill.pipeline.cli", "run", str(ROOT / "jobs" / "demo-archive.yaml"),
+    command = [sys.executable, "-m", "gristmill.pipeline.cli.app", "run", str(ROOT / "jobs" / "demo-archive.yaml"),
                "--input", str(warc), "--output", str(output)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)

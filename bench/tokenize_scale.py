@@ -1,5 +1,5 @@
 """Tokenization at scale (issue 22): a run's curated documents (by default bench/scale_file.py's one-file run
-of 40,000 pages, split over 2 workers) tokenized by the distributed step (pipeline/tokenize.py) with 1 and 2
+of 40,000 pages, split over 2 workers) tokenized by the distributed step (pipeline/steps/tokenize.py) with 1 and 2
 workers, and by the single-process step it replaced (bench/baseline_tokenize.py) for the ratio. Each in a
 fresh process with its own local Ray of --cpus CPUs; reports wall time, tokens/s, the phases, and the peak
 RSS and PSS of every process (the driver, the task workers), sampled every 0.25 s from /proc.
@@ -47,7 +47,7 @@ def child(curated: Path, out: Path, mode: str, workers: int, cpus: int) -> None:
 
         report = baseline_tokenize(curated, out, _config())
     else:
-        from gristmill.pipeline.tokenize import tokenize_run
+        from gristmill.pipeline.steps.tokenize import tokenize_run
 
         report = {}
         tokenize_run(curated, out, _config(), workers=workers, report=report)

@@ -3,7 +3,7 @@
     python bench/toxicity_web.py ../shared/data [--model PATH] [--json OUT]
 
 Clean paragraphs (each a line of ≥ 12 words that py3langid calls English with p ≥ 0.9), by source:
-- demo web: the article pages of the project's demo site (pipeline/demo_web.py), extracted by trafilatura;
+- demo web: the article pages of the project's demo site (pipeline/demo/web.py), extracted by trafilatura;
 - warc: the HTML responses of ../shared/data/warc-samples, extracted by trafilatura (evaluation only, as
   that set's README asks);
 - trafilatura-eval: the 140 English pages of ../shared/data/trafilatura-eval-en, extracted;
@@ -44,7 +44,7 @@ def _extract(html: bytes | str) -> str | None:
 
 def clean_web_paragraphs(shared: Path) -> dict[str, list[str]]:
     from gristmill.filters.train_toxicity import wikitext_paragraphs
-    from gristmill.pipeline.demo_web import ARTICLE, build_demo_site
+    from gristmill.pipeline.demo.web import ARTICLE, build_demo_site
     from gristmill.pipeline.sources.warc import read_warc_table
     from gristmill.schemas import columns as C
 

@@ -28,7 +28,7 @@ tokens' classes with other punctuation removed and runs collapsed: "P" (sentence
 (not punctuation; whitespace tokens are "O"). A line's sentence count is 1 + the number of "PO" in
 the concatenation.
 
-tests/test_quality_tokenizer.py checks all of it against spaCy and datatrove.
+tests/unit/test_quality_tokenizer.py checks all of it against spaCy and datatrove.
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ class EnglishTokenizer:
         """Is `word` (letters and digits only) one token by spaCy's rules: no exception, prefix or
         suffix (memoized)? No infix to look for: every English infix consumes a character that is
         neither a letter nor a digit (dots, "…", symbols, "+-*^", ",", dashes, ":<>=/";
-        tests/test_quality_tokenizer.py checks it)."""
+        tests/unit/test_quality_tokenizer.py checks it)."""
         known = self._plain_words.get(word)
         if known is None:
             known = self._plain_words[word] = (
@@ -334,7 +334,7 @@ class EnglishTokenizer:
         suffix, infix and URL searches, and gives up wherever an exception would be involved: the
         chunk, what is left after a prefix or before a suffix, the core, or any run of neighbouring
         tokens (the special-case matcher could then act). Cheaper than spaCy itself because a Doc is
-        never built, and exact: tests/test_quality_tokenizer.py compares it with spaCy.
+        never built, and exact: tests/unit/test_quality_tokenizer.py compares it with spaCy.
         """
         if chunk.isalnum():
             return [chunk] if self._plain(chunk) else None

@@ -200,7 +200,7 @@ TYPES.update({
 
 # --- opt-out and decontamination (issue 11) ---
 # SHA-256 (hex) of the extracted text's UTF-8, before later stages edit it: what `sha256:` opt-out
-# entries name (pipeline/optout.py). Written by the content opt-out stage.
+# entries name (pipeline/lists/optout.py). Written by the content opt-out stage.
 TEXT_SHA256 = "text_sha256"
 OPT_OUT_MATCH = "opt_out_match"  # the opt-out entry a document matched ("domain:example.com"); null when none
 # The first evaluation set (job order) sharing a word n-gram with the document; null when none.

@@ -266,7 +266,7 @@ class TokenizeConfig(_Model):
     # Seeds the global shuffle of documents across shards and the choice of validation units.
     seed: int = 0
     # Train/val split unit: "domain" keeps every registered domain (site) on one side, so near-copies
-    # on one site cannot sit on both; "url" splits document by document. Rule: pipeline/shuffle.py.
+    # on one site cannot sit on both; "url" splits document by document. Rule: pipeline/steps/token_shuffle.py.
     split_by: Literal["domain", "url"] = "domain"
     # Memory bound of the global shuffle: the most bytes of tokenized documents (one bucket) held at once.
     shuffle_bucket_bytes: int = Field(default=256 << 20, ge=4096)
@@ -320,7 +320,7 @@ class DedupConfig(_Model):
 
 
 class OptOutConfig(_Model):
-    """Opt-out lists (format: pipeline/optout.py): domains, URL prefixes, exact URLs, text SHA-256s, ids.
+    """Opt-out lists (format: pipeline/lists/optout.py): domains, URL prefixes, exact URLs, text SHA-256s, ids.
     Matching documents are dropped as `opted_out`: URL and id entries before extraction, hashes after."""
 
     # Paths or URIs (fsspec) of list files: one `kind:value` per line, or YAML (.yaml/.yml).
@@ -378,7 +378,7 @@ def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float 
 class Job(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     sources: list[SourceConfig] = Field(min_length=1)
-    # Run folder, relative to the current directory, or a URI (s3://bucket/prefix: pipeline/storage.py).
+    # Run folder, relative to the current directory, or a URI (s3://bucket/prefix: pipeline/engine/storage.py).
     # None: runs/<name>.
     output: str | None = None
     # Output URI (s3://bucket/prefix): the local folder the run works in before it is published there;
@@ -389,7 +389,7 @@ class Job(_Model):
     # ... and at most this many bytes per batch (bodies' bytes + texts' characters), so a worker's memory
     # does not grow with page sizes; a record heavier than this is a batch of its own.
     batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    # An input larger than this is cut into splits that different workers process (pipeline/splits.py):
+    # An input larger than this is cut into splits that different workers process (pipeline/engine/splits.py):
     # 128 MiB makes a 1 GB Common Crawl WARC 8 splits, each still half a minute or more of work at
     # gristmill's per-core throughput, so the per-split cost (an actor call, a sync scan, one record read
     # twice) stays far below 1%. Changing it changes the job: --resume refuses.

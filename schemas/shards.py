@@ -17,7 +17,7 @@ A shard file (`*.bin`) is:
 
 `manifest.json` beside the shards names the tokenizer (file and sha256), vocab size, eos id, special
 tokens, every shard with its sha256, token and document counts and its split, and how the documents
-were ordered and split (`shuffle_method`, `split_by`, `split_rule`, `seed`; see pipeline/shuffle.py).
+were ordered and split (`shuffle_method`, `split_by`, `split_rule`, `seed`; see pipeline/steps/token_shuffle.py).
 Manifests written before those fields existed read with the values that describe them: input order,
 split by a hash of the URL.
 """

@@ -197,14 +197,14 @@ class RunStats:
     seconds: dict[str, float] = field(default_factory=dict)
     funnel: list[dict] = field(default_factory=list)
     crawl: dict | None = None  # per crawl source (by index): its folder and the crawler's stats
-    # kept vs dropped documents by language and top registered domains (pipeline/breakdown.py)
+    # kept vs dropped documents by language and top registered domains (pipeline/steps/breakdown.py)
     breakdown: dict | None = None
     # {"documents_with_pii": n, "by_type": {entity: n}} from the PII stage; None without one
     pii: dict | None = None
     version: int = STATS_VERSION
-    # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/representation.py)
+    # {"before": R, "after": R}: documents per pronoun class / identity axis / descriptor (pipeline/steps/representation.py)
     representation: dict | None = None
-    # the classifier's top-fraction cut (pipeline/quality_cut.py); written only when it ran
+    # the classifier's top-fraction cut (pipeline/steps/quality_cut.py); written only when it ran
     classifier_cut: dict | None = None
 
     def to_json(self) -> str:

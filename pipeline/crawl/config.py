@@ -69,7 +69,7 @@ class CrawlConfig(BaseModel):
     max_redirects: int = Field(default=5, ge=0, le=5)
     content_types: list[str] = Field(default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain"])
 
-    # Opt-out (pipeline/optout.py): list files or URIs, and inline entries ("domain:example.com",
+    # Opt-out (pipeline/lists/optout.py): list files or URIs, and inline entries ("domain:example.com",
     # "prefix:https://…", "url:https://…"). A listed URL never enters the frontier, and a queued one that
     # a later list names is refused before it is fetched; both are counted (crawl_stats.json: opted_out).
     opt_out_lists: list[str] = Field(default_factory=list)

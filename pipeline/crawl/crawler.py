@@ -112,7 +112,7 @@ class _RayFetchers:
         import ray
 
         if not ray.is_initialized():
-            from gristmill.pipeline.cluster import init_ray
+            from gristmill.pipeline.engine.cluster import init_ray
             from gristmill.schemas.job import RayConfig
 
             init_ray(RayConfig())
@@ -192,7 +192,7 @@ class _Driver:
             except BadURL as err:
                 raise ValueError(f"seed {seed!r}: {err}") from None
         self.scope = Scope(config, self.seeds)
-        from gristmill.pipeline.optout import load_optout
+        from gristmill.pipeline.lists.optout import load_optout
 
         self.optout = load_optout(config.opt_out_lists, config.opt_out)
         self.session = frontier.begin_session()

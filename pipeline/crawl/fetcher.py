@@ -68,7 +68,7 @@ class Fetcher:
         self.out_dir = Path(out_dir)
         self.index = index
         self.policy = AddressPolicy(self.config.allow_addresses)
-        from gristmill.pipeline.optout import load_optout
+        from gristmill.pipeline.lists.optout import load_optout
 
         # Content hashes of opt-out lists need the body: a listed body is fetched but never archived.
         self.opted_out_bodies = load_optout(self.config.opt_out_lists, self.config.opt_out).sha256

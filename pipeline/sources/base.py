@@ -5,7 +5,7 @@ A source is a small object with `paths` (paths, globs or URIs) and `rows(path)`,
 one input file into rows of `columns.SOURCE_SCHEMA`, one per record, reading the file as a stream (never
 the whole file, never a record past the source's size cap), and never raises on bad input: what cannot
 be read becomes a row with a `quarantine_reason`. `batches(source, path, rows, bytes)` groups those rows
-into tables bounded by rows and by bytes; that is what a worker reads (pipeline/input_task.py).
+into tables bounded by rows and by bytes; that is what a worker reads (pipeline/engine/input_task.py).
 """
 
 from __future__ import annotations

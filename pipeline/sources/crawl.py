@@ -4,16 +4,19 @@ The crawl is the first step of the run, on the same Ray: `CrawlSource.materializ
 folder (RUN/crawl unless the job names one) and returns the `WarcSource` over the WARC files it wrote, so
 crawl → WARC → pipeline is one path and every run can be repeated from its archive (`type: warc` on
 RUN/crawl/warc/*.warc.gz). A crawl folder that exists is resumed by the crawler (nothing is fetched
-twice); with `demo_web` the demo server is new each run (new ports), so its crawl always starts fresh.
+twice). With `web_server` (the demo web, given by the api: this module knows no server) a local server is
+started for the crawl and stopped after it; it is new each run (new ports), so its crawl always starts fresh.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from gristmill.pipeline.run_folder import RunFolder
+from gristmill.pipeline.engine.run_folder import RunFolder
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.schemas.job import ExtractConfig
 
@@ -24,7 +27,8 @@ DEMO_ADDRESS = "127.0.0.1"
 class CrawlSource:
     # CrawlConfig keys (validated when the job loads and again here).
     crawl: dict
-    demo_web: bool = False
+    # Starts a local web server to crawl and returns it (with .seeds, .base_urls and .stop()); None: the web.
+    web_server: Callable[[], Any] | None = None
     crawl_dir: str | None = None
     max_page_bytes: int = ExtractConfig().max_page_bytes
     type: str = field(default="crawl", init=False)
@@ -41,12 +45,10 @@ class CrawlSource:
         folder = self.folder(output)
         settings = dict(self.crawl)
         server = None
-        if self.demo_web:
-            from gristmill.pipeline.demo_server import DemoWebServer
-
+        if self.web_server is not None:
             if folder.exists():
                 shutil.rmtree(folder)
-            server = DemoWebServer(crawl_delay_s=0.05).start()
+            server = self.web_server()
             settings.setdefault("seeds", server.seeds)
             settings["allow_addresses"] = sorted({*settings.get("allow_addresses", []), DEMO_ADDRESS})
             log(f"gristmill: serving the demo web on {', '.join(server.base_urls.values())}")

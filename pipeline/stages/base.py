@@ -9,7 +9,7 @@ thresholds returns them from `rules()`; only the decide step applies them.
 Stages score only the rows that are still documents (no `skip_reason`, no `quarantine_reason`); the
 other rows pass through with nulls in the written columns, so every row reaches the writers.
 Per batch, a stage adds its `StageStats` to `self.stats`; the worker resets it at the start of each input
-split and puts the sums into that split's completion record (pipeline/input_task.py), so a worker that
+split and puts the sums into that split's completion record (pipeline/engine/input_task.py), so a worker that
 dies mid-split leaves no counts behind and its retry counts the split once.
 """
 

@@ -6,7 +6,7 @@ the document's sentence count. A term counts only where it refers to people (fil
 "Black voters" tags race, "black coffee" nothing). Per batch it counts the documents and the mentions of
 each tag; those counters, summed over the run, are the representation report BEFORE filtering (every
 document that reached this stage); the runner computes the AFTER report from curated/ once dedup is done
-(pipeline/representation.py). Never drops anything.
+(pipeline/steps/representation.py). Never drops anything.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from gristmill.filters.identity import IdentityLexicon
 from gristmill.filters.textsplit import SplitText
-from gristmill.pipeline.representation import DocumentTags, count_document
+from gristmill.pipeline.steps.representation import DocumentTags, count_document
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import BiasConfig

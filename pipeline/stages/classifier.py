@@ -2,7 +2,7 @@
 
 The model loads once per worker (setup); documents are scored in chunks of `classifier.batch_size`.
 A `classifier.min_score` threshold is a decide rule; `classifier.top_fraction` is the global step
-`pipeline/quality_cut.py` after the writers, since it needs the whole run's scores.
+`pipeline/steps/quality_cut.py` after the writers, since it needs the whole run's scores.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ScoreClassifier(Stage):
         super().__init__(config or ClassifierConfig())
 
     def rules(self) -> list:
-        from gristmill.pipeline.decide import classifier_rules
+        from gristmill.pipeline.stages.decide import classifier_rules
 
         return classifier_rules(self.config)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from gristmill.pipeline.decide import Rule
+from gristmill.pipeline.stages.decide import Rule
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R

@@ -1,7 +1,7 @@
 """Decontaminate: documents that share a word n-gram with an evaluation set are dropped as
 `contaminated:<set>` (mode drop), or lose the overlapping spans (mode remove_spans).
 
-The index (pipeline/decontam_index.py) is built once, on the driver, by `prepare()` (the runner calls it
+The index (pipeline/lists/decontam_index.py) is built once, on the driver, by `prepare()` (the runner calls it
 before the stages are shipped; constructing the stage reads nothing, so its rules cost nothing). It
 travels to the workers once: put in the Ray object store when the stage is first serialized on a driver
 with Ray running (each worker maps the arrays read-only from shared memory in `setup()`), else inside
@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from gristmill.filters.ngrams import WordHasher, merge_windows, ngram_hashes, ngram_hashes_batch, word_spans
-from gristmill.pipeline.decontam_index import EvalIndex, build_index
+from gristmill.pipeline.lists.decontam_index import EvalIndex, build_index
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
@@ -51,7 +51,7 @@ class Decontaminate(Stage):
     def rules(self) -> list:
         if self.remove_spans:
             return []
-        from gristmill.pipeline.decide import Rule
+        from gristmill.pipeline.stages.decide import Rule
 
         return [Rule(self.reasons[s.name], C.CONTAMINATED_BY, "==", s.name) for s in self.config.eval_sets]
 

@@ -17,7 +17,7 @@ class ScoreLanguage(Stage):
     writes = (C.LANGUAGE, C.LANGUAGE_SCORE)
 
     def rules(self) -> list:
-        from gristmill.pipeline.decide import language_rules
+        from gristmill.pipeline.stages.decide import language_rules
 
         return language_rules(self.config)
 

@@ -1,4 +1,4 @@
-"""Opt-out stages: documents on the job's opt-out lists (pipeline/optout.py) leave as `opted_out`.
+"""Opt-out stages: documents on the job's opt-out lists (pipeline/lists/optout.py) leave as `opted_out`.
 
 Two stages, each where its check is cheapest:
 - `FilterOptedOutUrls`, right after the source and before extraction: domain, prefix, URL and id entries
@@ -17,7 +17,7 @@ from collections import Counter
 
 import pyarrow as pa
 
-from gristmill.pipeline.optout import OptOutList, text_sha256
+from gristmill.pipeline.lists.optout import OptOutList, text_sha256
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R

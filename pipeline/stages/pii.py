@@ -53,7 +53,7 @@ class RedactPII(Stage):
         self.entities = [*self.config.entities, *(self.config.ner_entities if self.ner_model else [])]
 
     def rules(self) -> list:
-        from gristmill.pipeline.decide import Rule
+        from gristmill.pipeline.stages.decide import Rule
 
         limit = self.config.max_pii_items
         return [] if limit is None else [Rule(R.TOO_MUCH_PII, C.PII_COUNT, ">", limit)]

@@ -70,7 +70,7 @@ class ScoreQuality(Stage):
     config: QualityConfig
 
     def rules(self) -> list:
-        from gristmill.pipeline.decide import quality_rules
+        from gristmill.pipeline.stages.decide import quality_rules
 
         return quality_rules(self.config)
 

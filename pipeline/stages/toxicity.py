@@ -36,7 +36,7 @@ class ScoreToxicity(Stage):
         self.writes = tuple(writes)
 
     def rules(self) -> list:
-        from gristmill.pipeline.decide import toxicity_rules
+        from gristmill.pipeline.stages.decide import toxicity_rules
 
         return toxicity_rules(self.config)
 

@@ -1,7 +1,0 @@
-"""Deduplication (issue 7): per-batch signatures (`ComputeDedupSignatures`) and the global step over the
-survivors (`deduplicate_run`): exact and MinHash-LSH near duplicates, clustered on Ray."""
-
-from gristmill.pipeline.dedup.run import DedupResult, deduplicate_run
-from gristmill.pipeline.dedup.signatures import ComputeDedupSignatures
-
-__all__ = ["ComputeDedupSignatures", "DedupResult", "deduplicate_run"]

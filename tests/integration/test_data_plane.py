@@ -1,0 +1,105 @@
+"""The data plane (issue 20): workers read their input as bounded batches and write their own part files;
+the driver receives completion records and nothing with text.
+
+- A byte bound below every page forces batches of one record each; the outputs are the same rows.
+- Everything the driver takes from Ray during a run (every `ray.get` result) is free of the documents'
+  text, and stats.json reports how many bytes that was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from gristmill.pipeline.engine.api import run
+from gristmill.pipeline.sources.base import batched
+from gristmill.pipeline.sources.warc import WarcSource
+from gristmill.schemas import columns as C
+from gristmill.schemas.job import load_job
+
+from support.reliability import DEMO, small_job
+
+def test_batches_are_bounded_by_rows_and_bytes_and_a_heavy_record_is_its_own_batch():
+    rows = WarcSource([str(DEMO)]).rows(str(DEMO))
+    sizes = []
+    for table in batched(rows, 64, 8_000):  # three pages weigh more than 8,000
+        weights = [len(c or b"") + len(t or "") for c, t in zip(table[C.CONTENT].to_pylist(), table[C.TEXT].to_pylist())]
+        assert table.num_rows <= 64 and (sum(weights) <= 8_000 or table.num_rows == 1)
+        sizes.append(table.num_rows)
+    assert sizes.count(1) >= 3 and max(sizes) > 1 and sum(sizes) == 276
+
+
+def _job_with(tmp_path: Path, inputs: list, **overrides) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    job = yaml.safe_load(small_job(tmp_path, inputs).read_text())
+    job.update(overrides)
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def _rows(output: Path) -> dict[str, list]:
+    return {name: pq.read_table(output / name).sort_by([(C.SOURCE_FILE, "ascending"), (C.RECORD_OFFSET, "ascending")]).to_pylist()
+            for name in ("curated", "rejected", "quarantine") if list((output / name).glob("*.parquet"))}
+
+
+def test_one_record_batches_under_a_tiny_byte_bound_give_the_same_rows(ray_local, tmp_path):
+    normal = run(load_job(_job_with(tmp_path / "a", [DEMO])), output=tmp_path / "normal", log=lambda m: None)
+    tiny = run(load_job(_job_with(tmp_path / "b", [DEMO], batch_bytes=1024)), output=tmp_path / "tiny", log=lambda m: None)
+    source = next(s for s in tiny.stats.stages if s.stage == "source")
+    pages = sum(1 for r in WarcSource([str(DEMO)]).rows(str(DEMO)) if len(r[C.CONTENT] or b"") > 1024)
+    assert pages >= 50 and source.batches == len(list(batched(WarcSource([str(DEMO)]).rows(str(DEMO)), 64, 1024)))
+    assert source.batches >= pages  # every page over 1 KiB was a batch of its own
+    assert next(s for s in normal.stats.stages if s.stage == "source").batches < 10  # by rows alone
+    assert _rows(tmp_path / "tiny") == _rows(tmp_path / "normal")
+    assert tiny.ledger.to_dict() == normal.ledger.to_dict()
+
+
+def test_no_text_reaches_the_driver(ray_local, tmp_path, monkeypatch):
+    """Every object the driver gets from Ray in a whole run (the splits' records, dedup's tasks, …) is
+    free of the documents' text and of any text or content column."""
+    import pickle
+
+    import ray
+
+    received = []
+    real_get = ray.get
+
+    def recording_get(refs, *args, **kwargs):
+        value = real_get(refs, *args, **kwargs)
+        received.append(pickle.dumps(value))
+        return value
+
+    monkeypatch.setattr(ray, "get", recording_get)
+    result = run(load_job(_job_with(tmp_path, [DEMO])), output=tmp_path / "out", log=lambda m: None)
+    monkeypatch.undo()
+    assert result.ledger.kept > 30
+    assert sum(b'"ledger"' in blob for blob in received) == 1  # the completion record went through ray.get
+    texts = [t for folder in ("curated", "rejected") for t in pq.read_table(tmp_path / "out" / folder, columns=[C.TEXT])[C.TEXT].to_pylist() if t]
+    snippets = {t[len(t) // 2:len(t) // 2 + 40].encode() for t in texts if len(t) >= 80}
+    assert len(snippets) > 30
+    for blob in received:
+        assert not any(snippet in blob for snippet in snippets)
+        for column in (C.TEXT, C.CONTENT):
+            assert f'"{column}":'.encode() not in blob
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert 0 < stats["run"]["driver_received_bytes"] < 50_000
+
+
+def test_a_wet_record_over_the_cap_is_quarantined(tmp_path):
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "big.warc.wet.gz"
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for url, text in (("http://a.test/", b"short text " * 10), ("http://b.test/", b"long text " * 300_000)):
+            writer.write_record(writer.create_warc_record(url, "conversion", payload=io.BytesIO(text),
+                                                          warc_content_type="text/plain"))
+    rows = list(WarcSource([str(path)], max_page_bytes=1_000_000).rows(str(path)))
+    assert rows[0][C.TEXT].startswith("short text") and rows[1][C.TEXT] is None
+    assert rows[1][C.QUARANTINE_REASON].startswith("record too large: a WET conversion record over the 1000000-byte cap")

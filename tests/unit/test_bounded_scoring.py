@@ -1,0 +1,226 @@
+"""Scoring with bounded memory (issue 21) gives exactly what the unbounded code gave.
+
+Every function rewritten so that a document near max_page_bytes no longer builds a Python list of all its
+chunks, words or n-grams is compared with the code as it was (tests/support/scoring_reference.py) on random texts
+that stress it, with its piece and block sizes made tiny so that every text crosses many boundaries."""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from support import scoring_reference as ref
+from gristmill.filters import c4, english, gopher, toxicity
+from gristmill.filters.c4 import C4LineRules
+from gristmill.filters.english import EnglishTokenizer, chunk_pieces
+from gristmill.filters.gopher import gopher_quality_scores, ngram_repetition
+from gristmill.filters.textsplit import SplitText
+
+RULES = [C4LineRules(), C4LineRules(min_words_per_line=None, max_word_length=None),
+         C4LineRules(min_words_per_line=0, max_word_length=4, remove_citations=False),
+         C4LineRules(min_words_per_line=5, max_word_length=12, drop_javascript_lines=False, drop_policy_lines=False)]
+CONTEXT_CASES = ["]]' ''Account was here", "see ]]' ''Account ]]' ''Account and more", "a.  b. ''  ''x :-) ''y",
+                 # whitespace other than one space is a token of its own: it can start a sentence
+                 "So it ended.  ''", "We go on now!\t--", "one two three.\xa0,\nnext line here"]
+
+
+def texts(count: int, seed: int, max_words: int = 400) -> list[str]:
+    rng = random.Random(seed)
+    return [*CONTEXT_CASES, "", " \n\t ", *(ref.random_text(rng, max_words) for _ in range(count))]
+
+
+def test_the_cut_characters_are_exactly_str_split_separators():
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        is_space = char.isspace()
+        assert bool(english._WHITESPACE.match(char)) == is_space, hex(code)
+        if is_space:
+            assert f"a{char}b".split() == ["a", "b"], hex(code)
+
+
+@pytest.mark.parametrize("piece_chars", [1, 2, 5, 13, 64, None])
+def test_chunk_pieces_are_str_split(piece_chars):
+    for text in texts(150, seed=1):
+        pieces = list(chunk_pieces(text, piece_chars))
+        assert all(pieces)
+        assert [chunk for piece in pieces for chunk in piece] == text.split()
+
+
+@pytest.mark.parametrize("piece_chars", [1, 7, 40, None])
+def test_document_words_split_in_pieces_equal_the_whole_split(monkeypatch, piece_chars):
+    if piece_chars:
+        monkeypatch.setattr(english, "PIECE_CHARS", piece_chars)
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(120, seed=2):
+        tokenizer.start_document()
+        words, chunk_ids, context = tokenizer.document_words(text)
+        expected = ref.document_words(tokenizer, text)
+        np.testing.assert_array_equal(words, expected[0])
+        np.testing.assert_array_equal(chunk_ids, expected[1])
+        assert context == expected[2], text
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 8, 1 << 16])
+def test_chunk_words_in_blocks_equal_the_whole(block):
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(120, seed=8):
+        split = SplitText(text, tokenizer)
+        np.testing.assert_array_equal(tokenizer.chunk_words(split.chunk_ids, block=block),
+                                      tokenizer._chunk_words(split.chunk_ids))
+        if not split.needs_context:
+            np.testing.assert_array_equal(tokenizer.chunk_words(split.chunk_ids, block=block), split.word_ids)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 8, 1 << 16])
+def test_line_facts_in_blocks_equal_the_whole(block):
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(120, seed=3):
+        split = SplitText(text, tokenizer)
+        if split.needs_context:
+            continue
+        per_line = np.array([len(line.split()) for line in split.lines], dtype=np.int64)
+        got = tokenizer.line_facts(split.chunk_ids, per_line, block=block)
+        expected = ref.line_facts(tokenizer, split.chunk_ids, per_line)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("piece_chars", [3, 30, None])
+def test_c4_lines_equal_the_reference(monkeypatch, piece_chars):
+    if piece_chars:
+        monkeypatch.setattr(english, "PIECE_CHARS", piece_chars)
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(100, seed=4):
+        for rules in RULES:
+            assert c4._c4_lines(SplitText(text, tokenizer), rules) == ref.c4_lines(SplitText(text, tokenizer), rules), text
+
+
+def adversarial_sequences(rng: random.Random) -> list[np.ndarray]:
+    """Word ids with every kind of repetition: one word, periods 1..12, runs of runs, all distinct, random."""
+    out = [np.zeros(0, np.int64), np.array([3]), np.array([3, 3]), np.arange(50), np.zeros(40, np.int64)]
+    for period in range(1, 13):
+        out.append(np.tile(np.arange(period), rng.randint(1, 30)))
+    for _ in range(150):
+        alphabet = rng.randint(1, 8)
+        seq: list[int] = []
+        while len(seq) < rng.randint(1, 300):
+            if seq and rng.random() < 0.3:
+                seq += seq[-rng.randint(1, 12):] * rng.randint(1, 5)
+            else:
+                seq.append(rng.randrange(alphabet))
+        out.append(np.array(seq, dtype=np.int64))
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 3, 1 << 16])
+def test_ngram_repetition_equals_the_reference(monkeypatch, block):
+    monkeypatch.setattr(gopher, "_GREEDY_BLOCK", block)
+    monkeypatch.setattr(gopher, "_BLOCK", block)
+    rng = random.Random(5)
+    for ids in adversarial_sequences(rng):
+        lengths = np.array([rng.randint(1, 12) for _ in range(len(ids))], dtype=np.int64)
+        assert ngram_repetition(ids, lengths) == ref.ngram_repetition(ids, lengths), ids.tolist()
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(60, seed=6):
+        split = SplitText(text, tokenizer)
+        assert (ngram_repetition(split.word_ids, split.word_lengths)
+                == ref.ngram_repetition(split.word_ids, split.word_lengths)), text
+
+
+def test_gopher_quality_word_facts_equal_the_reference():
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(100, seed=7):
+        split = SplitText(text, tokenizer)
+        scores = gopher_quality_scores(split)
+        assert (scores.mean_word_length, scores.stop_word_count) == ref.quality_word_facts(split), text
+
+
+@pytest.mark.parametrize("piece_chars", [1, 4, 30, 1 << 16])
+def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_chars):
+    from gristmill.filters.toxicity import ToxicityModel, normalize
+
+    monkeypatch.setattr(toxicity, "_BLIND_PIECE_CHARS", piece_chars)
+    blinder = ToxicityModel().blinder
+    terms = sorted(" ".join(phrase) for phrases in blinder._by_first.values() for phrase in phrases)
+    rng = random.Random(9)
+    cases = ref.blinding_texts(rng, terms, 300) + [normalize(text) for text in texts(50, seed=10)]
+    changed = 0
+    for text in cases:
+        expected = ref.blind(blinder, text)
+        assert blinder(text) == expected, text
+        changed += expected != text
+    assert changed > 100  # terms were found and removed, not only passed through
+    # Terms inside terms, ending inside them or past them: the scan must skip what a term covered.
+    synthetic = toxicity.TermBlinder(["a b c", "b", "c d", "d", "e a", "a"])
+    for _ in range(2000):
+        text = " ".join(rng.choice("abcdef") if rng.random() < 0.9 else "" for _ in range(rng.randint(0, 25)))
+        assert synthetic(text) == ref.blind(synthetic, text), text
+
+
+MINHASH_CASES = ["", None, "...", "one", "two words", "a b c d", "Café e\u0301t\u00e9 \u0301x naïve", "3.14 2,5 1 000 .5 ,5",
+                 "İstanbul ΣΑΣ ΌΣΟΣ straße", "emoji 🙂 here\nand\tthere\u3000wide\xa0space", "\n\n \n", "x\ny\nz w v u"]
+
+
+@pytest.mark.parametrize("n", [1, 5])
+@pytest.mark.parametrize("piece_chars", [3, 80])
+def test_long_texts_signed_in_pieces_equal_the_whole(monkeypatch, n, piece_chars):
+    from gristmill.filters import minhash
+
+    rng = random.Random(11 + n)
+    batch = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(30)]
+    expected_sigs, expected_present, word_lists = minhash.signatures(batch, n, 32, 7)
+    expected_exact = minhash.exact_hashes(word_lists)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", piece_chars)
+    sigs, present, exact = minhash.document_signatures(batch, n, 32, 7)
+    assert sum(len(t or "") > piece_chars for t in batch) > 20  # most go the long way
+    np.testing.assert_array_equal(present, expected_present)
+    np.testing.assert_array_equal(sigs, expected_sigs)
+    assert exact == expected_exact
+
+
+@pytest.mark.parametrize("piece_chars", [1, 5, 40, None])
+def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_chars):
+    if piece_chars:
+        monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    rng = random.Random(12)
+    cases = [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(300)), *texts(60, seed=13)]
+    for text in cases:
+        assert toxicity.normalize(text) == ref.normalize(text), text
+
+
+def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
+    """The GPU path of the piecewise signing, with torch on the CPU here (on CUDA when a GPU is present)."""
+    torch = pytest.importorskip("torch")
+    from gristmill.filters import minhash
+
+    rng = random.Random(14)
+    batch = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(20)]
+    expected = minhash.document_signatures(batch, 5, 32, 7)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", 40)
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        sigs, present, exact = minhash.document_signatures(batch, 5, 32, 7, device=device)
+        np.testing.assert_array_equal(sigs, expected[0])
+        np.testing.assert_array_equal(present, expected[1])
+        assert exact == expected[2]
+
+
+def test_the_quality_stage_scores_long_texts_as_short_ones(monkeypatch):
+    """ScoreQuality with every text on the long path (learned and split in pieces, no list of its chunks)
+    writes the same table as with every text on the short path."""
+    import pyarrow as pa
+
+    from gristmill.pipeline.stages import quality
+    from gristmill.schemas import columns as C
+
+    batch = texts(60, seed=15)
+    rows = [{name: None for name in C.SOURCE_COLUMNS} | {C.ID: str(i), C.TEXT: t, C.LANGUAGE: "en", C.LANGUAGE_SCORE: 1.0}
+            for i, t in enumerate(batch)]
+    table = pa.Table.from_pylist(rows, schema=C.schema_of(dict.fromkeys([*C.SOURCE_COLUMNS, C.TEXT, C.LANGUAGE,
+                                                                         C.LANGUAGE_SCORE])))
+    expected = quality.ScoreQuality()(table)
+    monkeypatch.setattr(quality, "PIECE_CHARS", 0)
+    monkeypatch.setattr(english, "PIECE_CHARS", 7)
+    assert quality.ScoreQuality()(table).equals(expected)
