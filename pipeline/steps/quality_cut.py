@@ -1,25 +1,39 @@
 """The classifier's top-fraction cut: a global step over the run's curated/ documents after the writers.
 
 `classifier.top_fraction` keeps the best-scored share of the run (DCLM keeps its top 10%), which needs
-every score, so it cannot be a per-batch rule. The step reads (id, quality_model_score) of every
-curated document, computes the cut with `filters.quality_model.percentile_cutoff` (the same pure
-function a re-threshold calls), and rewrites each curated part without the documents below it;
-those go to rejected/classifier-KEY.parquet (after curated/part-KEY.parquet) with keep=False and drop_reason `quality_not_top_fraction`.
-The population is every document that passed the per-document rules (the step runs before dedup).
-Ranking ties are broken by id, so the outcome does not depend on worker count or part layout.
+the rank of every score, so it cannot be a per-batch rule. Documents are ranked by
+`filters.quality_model.rank_key` (score, highest first; ties by id), and the cut is the `keep`-th key
+(`keep_count`): the same Cutoff `percentile_cutoff` computes over every (score, id), found without
+holding them. Each key is written as bytes that sort as the rank key does (a flag for a missing score,
+the negated score's order-preserving bits, the id's UTF-8), and the k-th key is found by radix selection:
+Ray tasks over groups of curated parts count the keys under the current prefix by their next two bytes
+(a 66,049-bin histogram, summed on the driver as the tasks end), the driver follows the bin that holds
+rank k, and once at most `FETCH_KEYS` keys share the prefix the tasks send those keys and the driver sorts
+them. A run of N documents takes about one pass over the (id, score) columns per two bytes of key the
+selection must read (one pass when N ≤ FETCH_KEYS); the driver holds one histogram and at most
+FETCH_KEYS keys. Then tasks rewrite each curated part without the documents below the cut; those go to
+rejected/classifier-KEY.parquet (after curated/part-KEY.parquet) with keep=False and drop_reason
+`quality_not_top_fraction`. The population is every document that passed the per-document rules (the
+step runs before dedup). The outcome depends on neither worker count nor part layout.
 """
 
 from __future__ import annotations
 
+import math
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gristmill.filters.quality_model import Cutoff, percentile_cutoff
-from gristmill.pipeline.steps.move_to_rejected import move_to_rejected
+from gristmill.filters.quality_model import Cutoff, keep_count
+from gristmill.pipeline.engine.parquet_read import batches, groups_of
 from gristmill.pipeline.engine.run_folder import RunFolder
+from gristmill.pipeline.engine.tasks import map_tasks
+from gristmill.pipeline.steps.move_to_rejected import move_to_rejected
 from gristmill.schemas import columns as C
 from gristmill.schemas import reasons as R
 
@@ -41,32 +55,128 @@ class CutResult:
                 "removed_by_source": dict(sorted(self.removed_by_source.items()))}
 
 
-def cut_run(run_dir, top_fraction: float, log=print) -> CutResult:
-    """`run_dir`: a RunFolder or its path."""
-    folder = RunFolder.of(run_dir)
-    files = folder.parts()
-    scores, ids = [], []
-    for f in files:
-        table = pq.read_table(f, columns=[C.ID, C.QUALITY_MODEL_SCORE])
-        scores += table[C.QUALITY_MODEL_SCORE].to_pylist()
-        ids += table[C.ID].to_pylist()
-    cutoff = percentile_cutoff(scores, ids, top_fraction)
-    result = CutResult(cutoff)
-    by_source: Counter = Counter()
-    folder.rejected.mkdir(parents=True, exist_ok=True)
+# Keys the driver sorts itself (the last round of the selection), and documents per task.
+FETCH_KEYS = 200_000
+ROWS_PER_TASK = 200_000
+_SYMBOLS = 257  # a key byte + 1, or 0 past the key's end
+_FLIP = (1 << 64) - 1
 
+
+def rank_bytes(score: float | None, doc_id: str | None) -> bytes:
+    """`rank_key(score, doc_id)` as bytes that sort the same way: a missing/NaN flag, the 8 order-preserving
+    bytes of -score (0.0 when missing; -0.0 read as 0.0, as the tuple compares them), the id's UTF-8."""
+    bad = score is None or math.isnan(score)
+    value = 0.0 if bad else -score + 0.0
+    bits = struct.unpack(">Q", struct.pack(">d", value))[0]
+    bits = bits ^ _FLIP if bits >> 63 else bits | (1 << 63)
+    return (b"\x01" if bad else b"\x00") + bits.to_bytes(8, "big") + (doc_id or "").encode("utf-8", "surrogatepass")
+
+
+def _ranked(paths: list[str]):
+    """(rank bytes, score, id) of every document of the parts, in part order."""
+    for path in paths:
+        for batch in batches(path, BATCH_ROWS * 16, [C.ID, C.QUALITY_MODEL_SCORE]):
+            for score, doc_id in zip(batch.column(1).to_pylist(), batch.column(0).to_pylist()):
+                yield rank_bytes(score, doc_id), score, doc_id
+
+
+def _matches(key: bytes, prefix: bytes, ended: bool) -> bool:
+    return key == prefix if ended else key.startswith(prefix)
+
+
+def _histogram_task(paths: list[str], prefix: bytes, ended: bool) -> np.ndarray:
+    """Keys under the prefix, counted by their next two symbols (symbol: byte + 1, 0 past the end)."""
+    depth = len(prefix)
+    counts = np.zeros(_SYMBOLS * _SYMBOLS, np.int64)
+    for key, _, _ in _ranked(paths):
+        if _matches(key, prefix, ended):
+            first = key[depth] + 1 if depth < len(key) else 0
+            second = key[depth + 1] + 1 if depth + 1 < len(key) else 0
+            counts[first * _SYMBOLS + second] += 1
+    return counts
+
+
+def _fetch_task(paths: list[str], prefix: bytes, ended: bool) -> list[tuple]:
+    """The (key, score, id) of the keys under the prefix; of a complete key (all alike), the first only."""
+    out = []
+    for entry in _ranked(paths):
+        if _matches(entry[0], prefix, ended):
+            out.append(entry)
+            if ended:
+                break
+    return out
+
+
+def _rewrite_task(parts: list[tuple[str, str]], cutoff: Cutoff) -> dict:
     def below_cut(table: pa.Table, first: int) -> tuple[pa.Table, list]:
         return table, [None if cutoff.kept(score, doc_id) else R.QUALITY_NOT_TOP_FRACTION
                        for score, doc_id in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(), table[C.ID].to_pylist())]
 
-    for path in files:  # rejected/classifier-KEY.parquet, named after its curated part
-        moved = move_to_rejected(path, folder.rejected_by("classifier", path), below_cut, batch_rows=BATCH_ROWS)
-        result.removed += moved.removed
+    removed, by_source = 0, Counter()
+    for path, rejected in parts:  # rejected/classifier-KEY.parquet, named after its curated part
+        moved = move_to_rejected(path, rejected, below_cut, batch_rows=BATCH_ROWS)
+        removed += moved.removed
         by_source.update(moved.by_source)
+    return {"removed": removed, "by_source": by_source}
+
+
+def select_cutoff(groups: list[list[str]], documents: int, top_fraction: float, fetch_keys: int = FETCH_KEYS,
+                  workers: int | None = None) -> tuple[Cutoff, int]:
+    """The Cutoff of the module docstring over the parts in `groups` (`documents` rows in all), and the
+    passes over them it took."""
+    keep = keep_count(documents, top_fraction)
+    if keep == 0:
+        return Cutoff(documents, 0, top_fraction, None, None), 0
+    prefix, ended, below, count, passes = b"", False, 0, documents, 0
+    while count > fetch_keys and not ended:
+        total = np.zeros(_SYMBOLS * _SYMBOLS, np.int64)
+
+        map_tasks(_histogram_task, [(group, prefix, ended) for group in groups],
+                  lambda _, counts: np.add(total, counts, out=total), workers)
+        passes += 1
+        cumulative = np.cumsum(total)
+        b = int(np.searchsorted(cumulative, keep - below))  # the first bin holding rank `keep`
+        below += int(cumulative[b - 1]) if b else 0
+        count = int(total[b])
+        first, second = divmod(b, _SYMBOLS)
+        prefix += bytes(s - 1 for s in (first, second) if s)
+        ended = first == 0 or second == 0
+    found: list[tuple] = []
+    map_tasks(_fetch_task, [(group, prefix, ended) for group in groups], lambda _, entries: found.extend(entries), workers)
+    passes += 1
+    if ended:  # every key under the prefix is the same key: any one is the cut
+        _, score, doc_id = found[0]
+    else:
+        found.sort(key=lambda entry: entry[0])  # stable: equal keys stay in part order
+        if len(found) != count:
+            raise RuntimeError(f"classifier cut: {len(found)} keys under the selected prefix, expected {count}: "
+                               "did curated/ change during the step?")
+        _, score, doc_id = found[keep - below - 1]
+    return Cutoff(documents, keep, top_fraction, score, doc_id), passes
+
+
+def cut_run(run_dir, top_fraction: float, log=print, fetch_keys: int = FETCH_KEYS, workers: int | None = None) -> CutResult:
+    """`run_dir`: a RunFolder or its path. With Ray initialized the passes and the rewrite are Ray tasks
+    over groups of parts; without, they run here. The same result either way."""
+    folder = RunFolder.of(run_dir)
+    files = folder.parts()
+    rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    groups = [[str(files[i]) for i in group] for group in groups_of(rows, ROWS_PER_TASK)]
+    cutoff, passes = select_cutoff(groups, sum(rows), top_fraction, fetch_keys, workers)
+    result = CutResult(cutoff)
+    by_source: Counter = Counter()
+    folder.rejected.mkdir(parents=True, exist_ok=True)
+
+    def add(_, moved):
+        result.removed += moved["removed"]
+        by_source.update(moved["by_source"])
+
+    rewrites = [([(path, str(folder.rejected_by("classifier", Path(path)))) for path in group], cutoff) for group in groups]
+    map_tasks(_rewrite_task, rewrites, add, workers)
     if result.removed != cutoff.documents - cutoff.keep:
         raise RuntimeError(f"classifier cut removed {result.removed} documents, expected "
                            f"{cutoff.documents - cutoff.keep}: are document ids unique?")
     result.removed_by_source = dict(by_source)
     log(f"gristmill: classifier kept the top {top_fraction:g} of {cutoff.documents} documents "
-        f"({cutoff.keep}; cut at score {cutoff.score}), removed {result.removed}")
+        f"({cutoff.keep}; cut at score {cutoff.score}, {passes} pass(es) to find it), removed {result.removed}")
     return result

@@ -163,3 +163,35 @@ tokenize: {{vocab_size: 512, shard_tokens: 50000, val_fraction: 0.0}}
     assert not any("shop.demo.test" in u for u in curated[C.URL].to_pylist())
     quality = next(s for s in stats["stages"] if s["stage"] == "quality")
     assert quality["counts"]["c4_cleaned_documents"] > 0
+
+
+def test_the_cut_in_ray_tasks_equals_the_cut_in_one_process(ray_local, tmp_path):
+    """cut_run with Ray (histogram, fetch and rewrite tasks over groups of parts, a 3-key fetch bound, so
+    several passes) moves the same rows, with the same cutoff, as without Ray."""
+    import ray
+
+    import gristmill.pipeline.steps.quality_cut as Q
+    from support.curated import scored_documents, write_scored_parts
+
+    docs = [(s, f"{i}:{d}") for i, (s, d) in enumerate(scored_documents(700, 3))]
+    results = {}
+    for name in ("tasks", "local"):
+        write_scored_parts(tmp_path / name, docs, parts=6)
+        if name == "tasks":
+            assert ray.is_initialized()
+            Q.ROWS_PER_TASK, saved = 150, Q.ROWS_PER_TASK  # several groups, so several tasks
+            try:
+                result = Q.cut_run(tmp_path / name, 0.25, log=lambda m: None, fetch_keys=3)
+            finally:
+                Q.ROWS_PER_TASK = saved
+        else:
+            ray.shutdown()
+            try:
+                result = Q.cut_run(tmp_path / name, 0.25, log=lambda m: None, fetch_keys=3)
+            finally:
+                ray_local.init(num_cpus=2, object_store_memory=256 * 1024 * 1024, include_dashboard=False,
+                               log_to_driver=False, logging_level="WARNING")
+        files = sorted((tmp_path / name).rglob("*.parquet"))
+        results[name] = (result.to_dict(), [(p.relative_to(tmp_path / name), p.read_bytes()) for p in files])
+    assert results["tasks"] == results["local"]
+    assert results["tasks"][0]["removed"] == 700 - math.ceil(700 * 0.25)
