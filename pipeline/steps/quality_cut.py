@@ -72,38 +72,80 @@ def rank_bytes(score: float | None, doc_id: str | None) -> bytes:
     return (b"\x01" if bad else b"\x00") + bits.to_bytes(8, "big") + (doc_id or "").encode("utf-8", "surrogatepass")
 
 
-def _ranked(paths: list[str]):
-    """(rank bytes, score, id) of every document of the parts, in part order."""
+_NUMERIC = 9  # key bytes before the id: the missing-score flag and the score's 8
+
+
+def _batches(paths: list[str]):
+    """Each batch of the parts' (id, score) columns, with its keys' first 9 bytes as numbers: the flag
+    (uint8) and the order-preserving score bits (uint64), vectorized as rank_bytes computes them."""
     for path in paths:
         for batch in batches(path, BATCH_ROWS * 16, [C.ID, C.QUALITY_MODEL_SCORE]):
-            for score, doc_id in zip(batch.column(1).to_pylist(), batch.column(0).to_pylist()):
-                yield rank_bytes(score, doc_id), score, doc_id
+            scores = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64)  # null → NaN
+            bad = np.isnan(scores)
+            bits = (np.where(bad, 0.0, -scores) + 0.0).view(np.uint64)
+            bits = np.where(bits >> np.uint64(63) == 1, ~bits, bits | np.uint64(1 << 63))
+            yield batch, bad.astype(np.int64), bits
+
+
+def _numeric_match(flag: np.ndarray, bits: np.ndarray, prefix: bytes) -> np.ndarray:
+    """Rows whose key starts with the prefix's first (at most 9) bytes."""
+    mask = np.ones(len(flag), bool)
+    if prefix:
+        mask &= flag == prefix[0]
+    if len(prefix) > 1:
+        k = min(len(prefix), _NUMERIC) - 1  # score bytes the prefix fixes
+        mask &= (bits >> np.uint64(8 * (8 - k))) == np.uint64(int.from_bytes(prefix[1:1 + k], "big"))
+    return mask
+
+
+def _symbols(flag: np.ndarray, bits: np.ndarray, position: int) -> np.ndarray:
+    """The symbol (byte + 1) at a key position inside the numeric part."""
+    if position == 0:
+        return flag + 1
+    return ((bits >> np.uint64(8 * (8 - position))) & np.uint64(0xFF)).astype(np.int64) + 1
 
 
 def _matches(key: bytes, prefix: bytes, ended: bool) -> bool:
     return key == prefix if ended else key.startswith(prefix)
 
 
+def _keys(batch, rows: np.ndarray):
+    """(rank bytes, score, id) of the given rows of a batch."""
+    ids, scores = batch.column(0), batch.column(1)
+    for row in rows.tolist():
+        score, doc_id = scores[row].as_py(), ids[row].as_py()
+        yield rank_bytes(score, doc_id), score, doc_id
+
+
 def _histogram_task(paths: list[str], prefix: bytes, ended: bool) -> np.ndarray:
-    """Keys under the prefix, counted by their next two symbols (symbol: byte + 1, 0 past the end)."""
+    """Keys under the prefix, counted by their next two symbols (symbol: byte + 1, 0 past the end). While
+    both symbols lie in the keys' first 9 bytes this is numpy over the score column; past them, the keys
+    the numbers match are built one by one."""
     depth = len(prefix)
     counts = np.zeros(_SYMBOLS * _SYMBOLS, np.int64)
-    for key, _, _ in _ranked(paths):
-        if _matches(key, prefix, ended):
-            first = key[depth] + 1 if depth < len(key) else 0
-            second = key[depth + 1] + 1 if depth + 1 < len(key) else 0
-            counts[first * _SYMBOLS + second] += 1
+    for batch, flag, bits in _batches(paths):
+        mask = _numeric_match(flag, bits, prefix)
+        if not ended and depth + 2 <= _NUMERIC:
+            bins = _symbols(flag[mask], bits[mask], depth) * _SYMBOLS + _symbols(flag[mask], bits[mask], depth + 1)
+            counts += np.bincount(bins, minlength=_SYMBOLS * _SYMBOLS)
+            continue
+        for key, _, _ in _keys(batch, np.flatnonzero(mask)):
+            if _matches(key, prefix, ended):
+                first = key[depth] + 1 if depth < len(key) else 0
+                second = key[depth + 1] + 1 if depth + 1 < len(key) else 0
+                counts[first * _SYMBOLS + second] += 1
     return counts
 
 
 def _fetch_task(paths: list[str], prefix: bytes, ended: bool) -> list[tuple]:
     """The (key, score, id) of the keys under the prefix; of a complete key (all alike), the first only."""
     out = []
-    for entry in _ranked(paths):
-        if _matches(entry[0], prefix, ended):
-            out.append(entry)
-            if ended:
-                break
+    for batch, flag, bits in _batches(paths):
+        for entry in _keys(batch, np.flatnonzero(_numeric_match(flag, bits, prefix))):
+            if _matches(entry[0], prefix, ended):
+                out.append(entry)
+                if ended:
+                    return out
     return out
 
 
