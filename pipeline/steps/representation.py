@@ -99,24 +99,18 @@ def _count_files(paths: list[str]) -> Counter:
 
 def counts_of_curated(curated: Path) -> Counter:
     """The same counters, over every row of curated/*.parquet: by Ray tasks over groups of part files
-    when Ray is initialized (the driver adds their counters, whose size is the tag vocabulary's), else in
-    this process, a batch at a time."""
-    paths = [str(p) for p in sorted(Path(curated).glob("*.parquet"))]
-    try:
-        import ray
-    except ImportError:
-        return _count_files(paths)
-    if not ray.is_initialized() or not paths:
-        return _count_files(paths)
+    when Ray is initialized (engine.tasks.map_tasks; the driver adds their counters, whose size is the tag
+    vocabulary's), else in this process, a batch at a time."""
     import pyarrow.parquet as pq
 
     from gristmill.pipeline.engine.parquet_read import groups_of
+    from gristmill.pipeline.engine.tasks import map_tasks
 
+    paths = [str(p) for p in sorted(Path(curated).glob("*.parquet"))]
     rows = [pq.ParquetFile(p).metadata.num_rows for p in paths]
-    task = ray.remote(num_cpus=1)(_count_files)
     counts: Counter = Counter()
-    for part in ray.get([task.remote([paths[i] for i in group]) for group in groups_of(rows, 200_000)]):
-        counts.update(part)
+    map_tasks(_count_files, [([paths[i] for i in group],) for group in groups_of(rows, 200_000)],
+              lambda _, part: counts.update(part))
     return counts
 
 
