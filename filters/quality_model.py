@@ -99,9 +99,9 @@ def keep_count(documents: int, top_fraction: float) -> int:
 
 def percentile_cutoff(scores: Iterable[float | None], ids: Iterable[str | None], top_fraction: float) -> Cutoff:
     """The cut that keeps the top `top_fraction` of documents by score (ties broken by id)."""
-    ranked = sorted(rank_key(s, i) + (s, i) for s, i in zip(scores, ids))
+    ranked = sorted(zip(scores, ids), key=lambda entry: rank_key(*entry))  # stable among equal keys
     keep = keep_count(len(ranked), top_fraction)
     if keep == 0:
         return Cutoff(len(ranked), 0, top_fraction, None, None)
-    *_, score, id_ = ranked[keep - 1]
+    score, id_ = ranked[keep - 1]
     return Cutoff(len(ranked), keep, top_fraction, score, id_)

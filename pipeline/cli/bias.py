@@ -1,5 +1,5 @@
 """Bodies of the toxicity and bias commands (`gristmill train-toxicity`, `gristmill audit-bias`) and the
-representation table that `gristmill stats` prints; cli.py registers them."""
+representation table that `gristmill stats` prints; cli/app.py registers them."""
 
 from __future__ import annotations
 

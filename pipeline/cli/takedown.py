@@ -1,4 +1,4 @@
-"""The body of `gristmill takedown` (registered in cli.py): run it, print what it did."""
+"""The body of `gristmill takedown` (registered in cli/app.py): run it, print what it did."""
 
 from __future__ import annotations
 

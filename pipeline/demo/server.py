@@ -74,7 +74,12 @@ class _Response:
 
 
 class DemoWebServer:
-    """The live demo web. Use as a context manager; `base_urls` maps each demo host to its URL."""
+    """The live demo web. Use as a context manager; `base_urls` maps each demo host to its URL. As a crawl
+    source's web server it names the addresses a crawl of it must be allowed (`addresses`: it serves on
+    127.0.0.1, which the crawler refuses otherwise) and what it is (`title`)."""
+
+    title = "the demo web"
+    addresses = ("127.0.0.1",)
 
     def __init__(self, seed: int = 0, *, crawl_delay_s: float | None = 0.1, ports: dict[str, int] | None = None,
                  slow_s: float = 3.0, big_page_bytes: int = 6_000_000, bomb_bytes: int = 50_000_000,

@@ -225,6 +225,6 @@ def check_resumable(uri: str, folder: Path, resume: bool, load_result, log=print
 
 
 def stats_of_uri(uri: str, view) -> dict:
-    """`view(folder)` (e.g. `report_cli.stats_view`) of the run published at `uri`: its stats.json is all
+    """`view(folder)` (e.g. `cli.report.stats_view`) of the run published at `uri`: its stats.json is all
     a view may read."""
     return _from_remote_stats(uri, view)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 
-def map_tasks(fn: Callable, calls: Iterable[tuple], fold: Callable[[int, object], None], workers: int | None = None) -> None:
+def map_tasks(fn: Callable, calls: Iterable[tuple], fold: Callable[[int, object], None], workers: int | None = None,
+              max_retries: int = 3) -> None:
     """`fold(i, fn(*calls[i]))` for every call, in call order. With Ray: tasks of cpus/workers CPUs each
-    (engine.cluster.task_cpus), at most 4 × workers in flight; a finished result waits for the ones before
-    it, so the held results are bounded by the window too."""
+    (engine.cluster.task_cpus); running tasks and finished results that wait for an earlier call's are at
+    most 4 × workers together, so a slow first call holds back new tasks, not memory. A task that dies is
+    retried `max_retries` times: `fn` must be safe to run again."""
     try:
         import ray
 
@@ -29,22 +31,19 @@ def map_tasks(fn: Callable, calls: Iterable[tuple], fold: Callable[[int, object]
     from gristmill.pipeline.engine.cluster import task_cpus
 
     workers, cpus = task_cpus(workers)
-    remote = ray.remote(fn).options(num_cpus=cpus, max_retries=3)
+    remote = ray.remote(fn).options(num_cpus=cpus, max_retries=max_retries)
     calls, window = iter(enumerate(calls)), 4 * workers
     running: dict = {}  # ref → call index
-    finished: dict[int, object] = {}
+    finished: dict[int, object] = {}  # results that wait for an earlier call's
     next_fold = 0
     while True:
-        for i, args in calls:
-            running[remote.remote(*args)] = i
-            if len(running) + len(finished) >= window:
-                break
-        if not running and not finished:
-            return
-        if running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                finished[running.pop(ref)] = ray.get(ref)
+        while len(running) + len(finished) < window and (call := next(calls, None)) is not None:
+            running[remote.remote(*call[1])] = call[0]
+        if not running:
+            return  # nothing running: every result issued was folded (finished is empty then)
+        done, _ = ray.wait(list(running), num_returns=1)
+        for ref in done:
+            finished[running.pop(ref)] = ray.get(ref)
         while next_fold in finished:
             fold(next_fold, finished.pop(next_fold))
             next_fold += 1

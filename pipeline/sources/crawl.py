@@ -20,14 +20,12 @@ from gristmill.pipeline.engine.run_folder import RunFolder
 from gristmill.pipeline.sources.warc import WarcSource
 from gristmill.schemas.job import ExtractConfig
 
-DEMO_ADDRESS = "127.0.0.1"
-
-
 @dataclass
 class CrawlSource:
     # CrawlConfig keys (validated when the job loads and again here).
     crawl: dict
-    # Starts a local web server to crawl and returns it (with .seeds, .base_urls and .stop()); None: the web.
+    # Starts a local web server to crawl and returns it (with .seeds, .base_urls, .addresses the crawl must be
+    # allowed, .title and .stop()); None: the web.
     web_server: Callable[[], Any] | None = None
     crawl_dir: str | None = None
     max_page_bytes: int = ExtractConfig().max_page_bytes
@@ -50,8 +48,8 @@ class CrawlSource:
                 shutil.rmtree(folder)
             server = self.web_server()
             settings.setdefault("seeds", server.seeds)
-            settings["allow_addresses"] = sorted({*settings.get("allow_addresses", []), DEMO_ADDRESS})
-            log(f"gristmill: serving the demo web on {', '.join(server.base_urls.values())}")
+            settings["allow_addresses"] = sorted({*settings.get("allow_addresses", []), *server.addresses})
+            log(f"gristmill: serving {server.title} on {', '.join(server.base_urls.values())}")
         try:
             result = crawl(CrawlConfig(**settings), folder, log=log)
         finally:

@@ -92,7 +92,7 @@ class ClassifierCut:
     def run(self, context: StepContext) -> StepResult:
         from gristmill.pipeline.steps.quality_cut import cut_run
 
-        cut = cut_run(context.folder, context.pipeline.classifier_top_fraction(), log=context.log)
+        cut = cut_run(context.folder, context.pipeline.classifier_top_fraction(), log=context.log, workers=context.workers)
         return StepResult(dict(cut.dropped), dict(cut.removed_by_source), {"classifier_cut": cut.to_dict()})
 
 

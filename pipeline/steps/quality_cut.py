@@ -80,7 +80,7 @@ def _batches(paths: list[str]):
     (uint8) and the order-preserving score bits (uint64), vectorized as rank_bytes computes them."""
     for path in paths:
         for batch in batches(path, BATCH_ROWS * 16, [C.ID, C.QUALITY_MODEL_SCORE]):
-            scores = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64)  # null → NaN
+            scores = batch.column(C.QUALITY_MODEL_SCORE).to_numpy(zero_copy_only=False).astype(np.float64)  # null → NaN
             bad = np.isnan(scores)
             bits = (np.where(bad, 0.0, -scores) + 0.0).view(np.uint64)
             bits = np.where(bits >> np.uint64(63) == 1, ~bits, bits | np.uint64(1 << 63))
@@ -111,9 +111,10 @@ def _matches(key: bytes, prefix: bytes, ended: bool) -> bool:
 
 def _keys(batch, rows: np.ndarray):
     """(rank bytes, score, id) of the given rows of a batch."""
-    ids, scores = batch.column(0), batch.column(1)
-    for row in rows.tolist():
-        score, doc_id = scores[row].as_py(), ids[row].as_py()
+    if not len(rows):
+        return
+    taken = batch.take(pa.array(rows))
+    for score, doc_id in zip(taken.column(C.QUALITY_MODEL_SCORE).to_pylist(), taken.column(C.ID).to_pylist()):
         yield rank_bytes(score, doc_id), score, doc_id
 
 
@@ -150,6 +151,9 @@ def _fetch_task(paths: list[str], prefix: bytes, ended: bool) -> list[tuple]:
 
 
 def _rewrite_task(parts: list[tuple[str, str]], cutoff: Cutoff) -> dict:
+    """Each part of a group without the documents below the cut. Safe to run again (a retried task): a
+    part already cut moves nothing the second time, and its rejected file (written before the part is
+    replaced) is counted instead."""
     def below_cut(table: pa.Table, first: int) -> tuple[pa.Table, list]:
         return table, [None if cutoff.kept(score, doc_id) else R.QUALITY_NOT_TOP_FRACTION
                        for score, doc_id in zip(table[C.QUALITY_MODEL_SCORE].to_pylist(), table[C.ID].to_pylist())]
@@ -157,8 +161,13 @@ def _rewrite_task(parts: list[tuple[str, str]], cutoff: Cutoff) -> dict:
     removed, by_source = 0, Counter()
     for path, rejected in parts:  # rejected/classifier-KEY.parquet, named after its curated part
         moved = move_to_rejected(path, rejected, below_cut, batch_rows=BATCH_ROWS)
-        removed += moved.removed
-        by_source.update(moved.by_source)
+        if moved.removed:
+            removed += moved.removed
+            by_source.update(moved.by_source)
+        elif Path(rejected).exists():  # cut by an earlier try of this task
+            done = pq.read_table(rejected, columns=[C.SOURCE_FILE])
+            removed += done.num_rows
+            by_source.update(done[C.SOURCE_FILE].to_pylist())
     return {"removed": removed, "by_source": by_source}
 
 
@@ -176,6 +185,9 @@ def select_cutoff(groups: list[list[str]], documents: int, top_fraction: float, 
         map_tasks(_histogram_task, [(group, prefix, ended) for group in groups],
                   lambda _, counts: np.add(total, counts, out=total), workers)
         passes += 1
+        if int(total.sum()) != count:
+            raise RuntimeError(f"classifier cut: a pass counted {int(total.sum())} keys under the selected prefix, "
+                               f"expected {count}: did curated/ change during the step?")
         cumulative = np.cumsum(total)
         b = int(np.searchsorted(cumulative, keep - below))  # the first bin holding rank `keep`
         below += int(cumulative[b - 1]) if b else 0
@@ -186,13 +198,13 @@ def select_cutoff(groups: list[list[str]], documents: int, top_fraction: float, 
     found: list[tuple] = []
     map_tasks(_fetch_task, [(group, prefix, ended) for group in groups], lambda _, entries: found.extend(entries), workers)
     passes += 1
+    if (not found) if ended else len(found) != count:  # (ended: at most one key from each task)
+        raise RuntimeError(f"classifier cut: {len(found)} keys fetched under the selected prefix, expected "
+                           f"{count}: did curated/ change during the step?")
     if ended:  # every key under the prefix is the same key: any one is the cut
         _, score, doc_id = found[0]
     else:
         found.sort(key=lambda entry: entry[0])  # stable: equal keys stay in part order
-        if len(found) != count:
-            raise RuntimeError(f"classifier cut: {len(found)} keys under the selected prefix, expected {count}: "
-                               "did curated/ change during the step?")
         _, score, doc_id = found[keep - below - 1]
     return Cutoff(documents, keep, top_fraction, score, doc_id), passes
 

@@ -17,11 +17,11 @@ footers and folds counts; tasks read and write every document byte (DESIGN.md "S
                each of one spill bucket (the top key bits; at most half `shuffle_bucket_bytes` pending), then
                its completion record: documents, tokens, the batches' buckets, the split-unit histograms.
   4. plan      the driver, after every encode record is in: the val units from the summed histograms
-               (shuffle.plan_split), and 2**G shard units, key ranges of about SHARDS_PER_UNIT shards'
+               (token_shuffle.plan_split), and 2**G shard units, key ranges of about SHARDS_PER_UNIT shards'
                tokens each, G from the exact token total. Both depend on the documents only.
   5. shards    per shard unit: its documents from every spill file, in key order (ties by global position),
                holding at most `shuffle_bucket_bytes` (a larger unit is re-partitioned on disk by the next
-               key bits: shuffle.GlobalShuffle), each routed to train or val and cut into
+               key bits: token_shuffle.GlobalShuffle), each routed to train or val and cut into
                `{split}-{unit:05d}-{k:05d}.bin` shards of `shard_tokens`, each with its `.docs.parquet`.
   6. manifest  the driver: every unit's shard entries, train then val, each in unit (= key) order. Read in
                that order, the train shards hold the documents in one global key order.

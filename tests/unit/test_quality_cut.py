@@ -28,9 +28,12 @@ def test_rank_bytes_sort_as_the_rank_key():
 
 
 @pytest.mark.parametrize("fetch_keys", [1, 7, 100_000])
-@pytest.mark.parametrize("top_fraction", [0.001, 0.1, 0.5, 0.97, 1.0])
+@pytest.mark.parametrize("top_fraction", [0.001, 0.1, 0.5, 0.97, 1.0, "inside the identical keys"])
 def test_selection_equals_percentile_cutoff_with_any_fetch_bound(tmp_path, fetch_keys, top_fraction):
-    docs = scored_documents(1500, 1) + [(0.5, "same")] * 40  # a run of identical keys, around a cut
+    docs = scored_documents(1500, 1) + [(0.5, "same")] * 40  # a run of 40 identical keys
+    if top_fraction == "inside the identical keys":
+        first = sorted(rank_key(*d) for d in docs).index(rank_key(0.5, "same"))
+        top_fraction = (first + 20) / len(docs)  # keep = the 21st of them
     paths = write_scored_parts(tmp_path, docs, parts=5)
     expected = percentile_cutoff([d[0] for d in docs], [d[1] for d in docs], top_fraction)
     got, passes = select_cutoff([paths[:2], paths[2:3], paths[3:]], len(docs), top_fraction, fetch_keys)
@@ -51,3 +54,20 @@ def test_the_cut_over_parts_moves_exactly_the_rows_below_it(tmp_path):
     assert set(kept[C.ID].to_pylist()) == {d[1] for d in docs if expected.kept(*d)}
     assert set(moved[C.DROP_REASON].to_pylist()) == {R.QUALITY_NOT_TOP_FRACTION} and not any(moved[C.KEEP].to_pylist())
     assert sum(result.removed_by_source.values()) == result.removed
+
+
+def test_a_rewrite_task_run_again_counts_what_it_moved_the_first_time(tmp_path):
+    """A retried task (its worker died after it had cut some parts) reports the same removals."""
+    from gristmill.filters.quality_model import percentile_cutoff
+    from gristmill.pipeline.steps.quality_cut import _rewrite_task
+
+    docs = [(s, f"{i}:{d}") for i, (s, d) in enumerate(scored_documents(300, 4))]
+    paths = write_scored_parts(tmp_path, docs, parts=3)
+    (tmp_path / "rejected").mkdir()
+    parts = [(p, str(tmp_path / "rejected" / f"classifier-{k:05d}.parquet")) for k, p in enumerate(paths)]
+    cutoff = percentile_cutoff([d[0] for d in docs], [d[1] for d in docs], 0.4)
+    first = _rewrite_task(parts[:2], cutoff)  # the try that died after two parts
+    assert 0 < first["removed"] < len(docs) - cutoff.keep
+    again = _rewrite_task(parts, cutoff)  # the retry: all three parts
+    assert again["removed"] == len(docs) - cutoff.keep
+    assert sum(again["by_source"].values()) == again["removed"]

@@ -1,5 +1,5 @@
 """deduplicate_run: the global dedup step over a run's curated/ documents (the survivors of every other
-filter, as FineWeb orders it). It reads like its phases, each a step of Ray tasks (shuffle.py):
+filter, as FineWeb orders it). It reads like its phases, each a step of Ray tasks (exchange.py):
 
   1. bands      per group of curated parts: the (band, bucket) keys of each document (LSH bands of its
                 signature, plus one "exact" band keyed by its exact hash), hash-partitioned by bucket
