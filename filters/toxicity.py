@@ -202,12 +202,17 @@ class ValenceLexicon:
     def from_file(cls, path: str | Path, negators, negation_scalar: float = -0.74) -> "ValenceLexicon":
         return cls(read_word_weights(path), negators, negation_scalar)
 
-    def extremes(self, words: list[str]) -> tuple[float, float]:
-        """(the most negative valence as a magnitude ≥ 0, the most positive valence ≥ 0) over `words`."""
+    def extremes(self, words: list[str], candidates: list[int] | None = None) -> tuple[float, float]:
+        """(the most negative valence as a magnitude ≥ 0, the most positive valence ≥ 0) over `words`;
+        `candidates`: the positions that may hold a valence word (all of them, if not given)."""
         valences, negators = self.valences, self.negators
         negative = positive = 0.0
-        for i in [i for i, w in enumerate(words) if w in valences]:  # a comprehension: most words have none
+        if candidates is None:
+            candidates = [i for i, w in enumerate(words) if w in valences]  # a comprehension: most words have none
+        for i in candidates:
             word = words[i]
+            if word not in valences:
+                continue
             if word == "kind" and i + 1 < len(words) and words[i + 1] == "of":
                 continue
             value = valences[word]
@@ -218,6 +223,37 @@ class ValenceLexicon:
             elif value > positive:
                 positive = value
         return -negative, positive
+
+
+class WordSet:
+    """Words and phrases (one a line, '#' lines are comments) found as whole words in *normalized* text: a
+    set lookup per word, ~10x a regular expression of the list. Only entries that `normalize` leaves as they
+    are can occur in normalized text; the others ("a$$") are left out, as they could never match."""
+
+    def __init__(self, entries):
+        phrases = {tuple(e.lower().split()) for e in entries if e.strip() and normalize(e) == " ".join(e.lower().split())}
+        self.words = frozenset(p[0] for p in phrases if len(p) == 1)
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            if len(phrase) > 1:
+                self._by_first.setdefault(phrase[0], []).append(phrase)
+        self._firsts = frozenset(self._by_first)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "WordSet":
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return cls(line for line in lines if not line.startswith("#"))
+
+    def found(self, words: list[str]) -> bool:
+        """Whether any entry occurs in `words` (a normalized text split on spaces)."""
+        if not self.words.isdisjoint(words):
+            return True
+        if self._firsts.isdisjoint(words):
+            return False
+        for i in [i for i, w in enumerate(words) if w in self._firsts]:
+            if any(tuple(words[i:i + len(p)]) == p for p in self._by_first[words[i]]):
+                return True
+        return False
 
 
 def read_word_weights(path: str | Path) -> dict[str, float]:
@@ -242,7 +278,7 @@ class EvaluativeCombiner:
     bias: float
     label: str  # the label the combined score is for; any other label is fastText's own
     lexicon: ValenceLexicon
-    profanity: BadWords
+    profanity: WordSet
     offense: dict  # word → offensiveness ≥ 0 (per OFFENSE_UNIT of the source model's weight)
 
     @classmethod
@@ -251,20 +287,26 @@ class EvaluativeCombiner:
         config = json.loads(path.read_text(encoding="utf-8"))
         lexicon = ValenceLexicon.from_file(path.parent / config["valence_file"], config["negators"],
                                           config["negation_scalar"])
-        profanity = BadWords.from_file(path.parent / config["profanity_file"])
+        profanity = WordSet.from_file(path.parent / config["profanity_file"])
         offense = read_word_weights(path.parent / config["offense_file"])
         return cls(config["alpha"], config["beta"], config["delta"], config["gamma"], config["bias"], config["label"],
                    lexicon, profanity, offense)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_known", frozenset(self.lexicon.valences) | frozenset(self.offense))
 
     def features(self, blinded: str, probability: float) -> tuple[float, float, float, float, float]:
         """(fastText's logit, 1.0 if a profanity-list word occurs else 0.0, the most negative valence as a
         magnitude, the most positive valence, the highest offensiveness of a word)."""
         p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
         words = blinded.split(" ")
-        offense = self.offense
-        negative, positive = self.lexicon.extremes(words)
-        return (math.log(p / (1 - p)), 1.0 if self.profanity.count(blinded) else 0.0, negative, positive,
-                max([offense[w] for w in words if w in offense], default=0.0))
+        if self.profanity.found(words):
+            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+        known, offense = self._known, self.offense
+        candidates = [i for i, w in enumerate(words) if w in known]  # one pass over the words for both lexicons
+        negative, positive = self.lexicon.extremes(words, candidates)
+        return (math.log(p / (1 - p)), 0.0, negative, positive,
+                max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0))
 
     def logit(self, blinded: str, probability: float) -> float:
         fasttext_logit, profane, negative, positive, offensive = self.features(blinded, probability)

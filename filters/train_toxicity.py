@@ -41,7 +41,7 @@ import yaml
 
 from gristmill.filters.metrics import auc, auc_array  # noqa: F401 (callers import auc from here too)
 from gristmill.filters.toxicity import (BLIND_SUFFIX, COMBINER_SUFFIX, EvaluativeCombiner, TermBlinder, ToxicityModel,
-                                        ValenceLexicon, normalize, read_word_weights)
+                                        ValenceLexicon, WordSet, normalize, read_word_weights)
 
 TOXIC, CLEAN = "__label__toxic", "__label__clean"
 DAVIDSON_CLASSES = {0: "hate_speech", 1: "offensive_language", 2: "neither"}
@@ -512,7 +512,6 @@ def fit_combiner(model_path: str | Path, shared_data: str | Path, seed: int = 0,
     import numpy as np
 
     from gristmill.filters.bias_audit import load_paired_audit
-    from gristmill.filters.c4 import BadWords
 
     shared_data, model_path = Path(shared_data), str(model_path)
     valence_file, profanity_file = Path(model_path + VALENCE_SUFFIX), Path(model_path + PROFANITY_SUFFIX)
@@ -522,7 +521,7 @@ def fit_combiner(model_path: str | Path, shared_data: str | Path, seed: int = 0,
     ldnoobw = (shared_data / "lexicons" / "ldnoobw" / "en").read_text(encoding="utf-8")
     profanity_file.write_text(PROFANITY_HEADER + ldnoobw, encoding="utf-8")
     lexicon = ValenceLexicon.from_file(valence_file, VADER_NEGATORS, VADER_NEGATION_SCALAR)
-    features_of = EvaluativeCombiner(0, 0, 0, 0, 0, TOXIC, lexicon, BadWords.from_file(profanity_file),
+    features_of = EvaluativeCombiner(0, 0, 0, 0, 0, TOXIC, lexicon, WordSet.from_file(profanity_file),
                                      read_word_weights(offense_file))
     model = ToxicityModel(model_path, use_combiner=False)
 
