@@ -363,14 +363,24 @@ def main(shared_data: str | Path, out: str | Path, seed: int = 0, log=print, rec
             os.remove(str(out) + BLIND_SUFFIX)
         for variant in results:
             results[variant].pop("path", None)
+    config = fit_combiner(out, shared_data, seed, log, audit_set)
+    combined = ToxicityModel(out)
+    audits = {half: run_paired_audit(combined, audit_set, half) for half in ("tune", "report")}
     metrics = {
         "model": out.name, "shipped": shipped, "seed": seed, "heldout_fraction": 0.2,
         "fasttext_params": PARAMS | {"seed": seed}, "quantize": QUANTIZE, "clean_tweet_repeats": CLEAN_TWEET_REPEATS,
         "toxigen_repeats": TOXIGEN_REPEATS, "selection": SELECTION_RULE, "auc_tolerance": AUC_TOLERANCE,
         "recipes": results,
+        "combined": {"combiner": {k: config[k] for k in COMBINER_GRID}, "selection": config["selection"],
+                     "heldout": evaluate(combined, heldout), "audit_tune": _audit_summary(audits["tune"]),
+                     "audit_report": _audit_summary(audits["report"])},
     }
-    Path(f"{out}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"shipped {shipped}: {out} ({os.path.getsize(out)} bytes); metrics in {out}.metrics.json")
+    Path(f"{out}.metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    c = metrics["combined"]
+    log(f"shipped {shipped} + combiner: {out} ({os.path.getsize(out)} bytes); held-out AUC {c['heldout']['auc']}; audit "
+        f"tune/report: AUC {c['audit_tune']['auc']}/{c['audit_report']['auc']}, max term FPR {c['audit_tune']['fpr_max']}/"
+        f"{c['audit_report']['fpr_max']}, spread@90% {c['audit_tune']['spread_at_90_specificity']}/"
+        f"{c['audit_report']['spread_at_90_specificity']}; metrics in {out}.metrics.json")
     return metrics
 
 

@@ -85,6 +85,12 @@ def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) ->
                       f"{t['auc']:.3f} / {p['auc']:.3f}", f"{t['fpr_max']:.3f} / {p['fpr_max']:.3f}",
                       f"{t['spread_at_90_specificity']:.3f} / {p['spread_at_90_specificity']:.3f}",
                       f"{t['recall']:.3f} / {p['recall']:.3f}")
+    c = metrics["combined"]
+    t, p = c["audit_tune"], c["audit_report"]
+    table.add_row(f"{metrics['shipped']} + combiner (shipped score)", f"{c['heldout']['auc']:.4f}",
+                  f"{t['auc']:.3f} / {p['auc']:.3f}", f"{t['fpr_max']:.3f} / {p['fpr_max']:.3f}",
+                  f"{t['spread_at_90_specificity']:.3f} / {p['spread_at_90_specificity']:.3f}",
+                  f"{t['recall']:.3f} / {p['recall']:.3f}")
     console.print(table)
 
 
