@@ -268,8 +268,8 @@ def read_word_weights(path: str | Path) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class EvaluativeCombiner:
-    """The score of a blinded, normalized text from fastText's probability and the words' valences (the
-    module docstring); `<model>.combiner.json` holds the numbers and names the two word lists beside it."""
+    """The score of a blinded, normalized text from fastText's probability and its words (the module
+    docstring); `<model>.combiner.json` holds the numbers and names the three word lists beside it."""
 
     alpha: float  # weight of fastText's logit when the text has no profanity
     beta: float  # per unit of the most negative valence
@@ -279,7 +279,7 @@ class EvaluativeCombiner:
     label: str  # the label the combined score is for; any other label is fastText's own
     lexicon: ValenceLexicon
     profanity: WordSet
-    offense: dict  # word → offensiveness ≥ 0 (per OFFENSE_UNIT of the source model's weight)
+    offense: dict  # word → offensiveness > 0 (the source model's weight / train_toxicity.OFFENSE_UNIT)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "EvaluativeCombiner":
