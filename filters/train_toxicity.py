@@ -466,7 +466,7 @@ def write_valence_file(out: str | Path) -> int:
     try:
         source = resources.files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
     except ModuleNotFoundError as error:
-        raise ModuleNotFoundError("writing the valence lexicon needs VADER: pip install vaderSentiment==3.3.2") from error
+        raise ModuleNotFoundError("writing the valence lexicon needs VADER: pip install '.[toxicity-train]'") from error
     rows = []
     for line in source.splitlines():
         word, value = line.split("\t")[:2]
@@ -484,7 +484,7 @@ def write_offense_file(out: str | Path) -> int:
         import numpy as np
         data = resources.files("profanity_check").joinpath("data")
     except ModuleNotFoundError as error:
-        raise ModuleNotFoundError("writing the offensiveness lexicon needs: pip install alt-profanity-check==1.9.1") from error
+        raise ModuleNotFoundError("writing the offensiveness lexicon needs alt-profanity-check: pip install '.[toxicity-train]'") from error
     model, vectorizer = joblib.load(str(data / "model.joblib")), joblib.load(str(data / "vectorizer.joblib"))
     coefficients = np.mean([(c.estimator if hasattr(c, "estimator") else c.base_estimator).coef_.ravel()
                             for c in model.calibrated_classifiers_], axis=0)
