@@ -231,7 +231,8 @@ class WordSet:
     are can occur in normalized text; the others ("a$$") are left out, as they could never match."""
 
     def __init__(self, entries):
-        phrases = {tuple(e.lower().split()) for e in entries if e.strip() and normalize(e) == " ".join(e.lower().split())}
+        phrases = {tuple(e.lower().split()) for e in entries
+                   if e.strip() and normalize(e) == " ".join(e.lower().split())}
         self.words = frozenset(p[0] for p in phrases if len(p) == 1)
         self._by_first: dict[str, list[tuple[str, ...]]] = {}
         for phrase in phrases:
