@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def texts(shared: Path) -> list[str]:
-    from gristmill.filters.train_toxicity import wikitext_paragraphs
+    from gristmill.filters.training.toxicity_train import wikitext_paragraphs
 
     positive = shared / "quality-text-samples" / "positive"
     lee = (positive / "lee_background.cor").read_text(encoding="utf-8", errors="replace").splitlines()

@@ -43,7 +43,7 @@ def _extract(html: bytes | str) -> str | None:
 
 
 def clean_web_paragraphs(shared: Path) -> dict[str, list[str]]:
-    from gristmill.filters.train_toxicity import wikitext_paragraphs
+    from gristmill.filters.training.toxicity_train import wikitext_paragraphs
     from gristmill.pipeline.demo.web import ARTICLE, build_demo_site
     from gristmill.pipeline.sources.warc import read_warc_table
     from gristmill.schemas import columns as C

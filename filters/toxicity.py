@@ -1,6 +1,6 @@
 """Toxicity scoring: a fastText classifier (any supervised model, by path) and a word-list signal.
 
-`normalize(text)` is the one text normalization used for training (filters/train_toxicity.py), for the
+`normalize(text)` is the one text normalization used for training (filters/training/toxicity_train.py), for the
 bias audit and for scoring, so the model sees at run time what it saw in training: HTML entities
 decoded, retweet markers, @mentions, URLs and hashtag signs removed, lowercased, whitespace collapsed.
 
@@ -16,11 +16,24 @@ and a sentence scores the same whichever group it names (Garg et al. 2019, "blin
 a shared placeholder word: the placeholder learned Davidson's toxic "white people" contexts (issue #23
 audit, tuning half: FPR 0.44 vs 0.35). The list travels with the model as `<model>.blind.txt` (one term
 a line); a model without that file is scored unblinded.
+
+The evaluative combiner (`EvaluativeCombiner`, issue #23): Davidson's fastText reads casual English about a
+person as toxic ("People are wonderful cooks." 0.997) and knows few insults that are not profanity. When
+`<model>.combiner.json` lies beside the model, the score of a text (normalized, blinded) is
+- with a profanity-list word in it (`<model>.profanity.txt`, LDNOOBW): fastText's probability, unchanged;
+- without: sigmoid(alpha * logit(fastText) + beta * most negative word valence - delta * most positive word
+  valence + gamma * most offensive word + bias), the valences being VADER's human ratings
+  (`<model>.valence.tsv`, -4 to 4, with VADER's negation rule) and a word's offensiveness the weight that
+  alt-profanity-check's linear model gives it (`<model>.offense.tsv`, per 10 units; it knows insults that
+  are not swear words: "scum", "filth", "vile"). What is said about someone decides, not the register.
+The five numbers are chosen by filters/training/toxicity_train.py (`fit_combiner`; MODEL_CARD.md says how).
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -171,6 +184,144 @@ def _phrase_end(text: str, position: int, phrase: tuple[str, ...]) -> int:
     return end if text.startswith(joined, position) and (end == len(text) or text[end] == " ") else 0
 
 
+COMBINER_SUFFIX = ".combiner.json"
+LOGIT_CLIP = 1e-7  # fastText's float32 probabilities: logits stay finite (±16.1)
+
+
+class ValenceLexicon:
+    """Word valences in [-4, 4] (VADER's lexicon: the mean of ten human ratings per word) and VADER's
+    negation rule: a valence word with a negator among the three words before it counts
+    `negation_scalar` times its valence ("not good" is negative); "kind" in "kind of" is no praise."""
+
+    def __init__(self, valences: dict[str, float], negators, negation_scalar: float = -0.74):
+        self.valences = valences
+        self.negators = frozenset(negators)
+        self.negation_scalar = negation_scalar
+
+    @classmethod
+    def from_file(cls, path: str | Path, negators, negation_scalar: float = -0.74) -> "ValenceLexicon":
+        return cls(read_word_weights(path), negators, negation_scalar)
+
+    def extremes(self, words: list[str], candidates: list[int] | None = None) -> tuple[float, float]:
+        """(the most negative valence as a magnitude ≥ 0, the most positive valence ≥ 0) over `words`;
+        `candidates`: the positions that may hold a valence word (all of them, if not given)."""
+        valences, negators = self.valences, self.negators
+        negative = positive = 0.0
+        if candidates is None:
+            candidates = [i for i, w in enumerate(words) if w in valences]  # a comprehension: most words have none
+        for i in candidates:
+            word = words[i]
+            if word not in valences:
+                continue
+            if word == "kind" and i + 1 < len(words) and words[i + 1] == "of":
+                continue
+            value = valences[word]
+            if not negators.isdisjoint(words[max(0, i - 3):i]):
+                value *= self.negation_scalar
+            if value < negative:
+                negative = value
+            elif value > positive:
+                positive = value
+        return -negative, positive
+
+
+class WordSet:
+    """Words and phrases (one a line, '#' lines are comments) found as whole words in *normalized* text: a
+    set lookup per word, ~10x a regular expression of the list. Only entries that `normalize` leaves as they
+    are can occur in normalized text; the others ("a$$") are left out, as they could never match."""
+
+    def __init__(self, entries):
+        phrases = {tuple(e.lower().split()) for e in entries
+                   if e.strip() and normalize(e) == " ".join(e.lower().split())}
+        self.words = frozenset(p[0] for p in phrases if len(p) == 1)
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            if len(phrase) > 1:
+                self._by_first.setdefault(phrase[0], []).append(phrase)
+        self._firsts = frozenset(self._by_first)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "WordSet":
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return cls(line for line in lines if not line.startswith("#"))
+
+    def found(self, words: list[str]) -> bool:
+        """Whether any entry occurs in `words` (a normalized text split on spaces)."""
+        if not self.words.isdisjoint(words):
+            return True
+        if self._firsts.isdisjoint(words):
+            return False
+        for i in [i for i, w in enumerate(words) if w in self._firsts]:
+            if any(tuple(words[i:i + len(p)]) == p for p in self._by_first[words[i]]):
+                return True
+        return False
+
+
+def read_word_weights(path: str | Path) -> dict[str, float]:
+    """`word<TAB>weight` lines ('#' lines are comments)."""
+    weights = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            word, value = line.split("\t")[:2]
+            weights[word] = float(value)
+    return weights
+
+
+@dataclass(frozen=True)
+class EvaluativeCombiner:
+    """The score of a blinded, normalized text from fastText's probability and its words (the module
+    docstring); `<model>.combiner.json` holds the numbers and names the three word lists beside it."""
+
+    alpha: float  # weight of fastText's logit when the text has no profanity
+    beta: float  # per unit of the most negative valence
+    delta: float  # per unit of the most positive valence
+    gamma: float  # per unit of the most offensive word
+    bias: float
+    label: str  # the label the combined score is for; any other label is fastText's own
+    lexicon: ValenceLexicon
+    profanity: WordSet
+    offense: dict  # word → offensiveness > 0 (the source model's weight / toxicity_train.OFFENSE_UNIT)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "EvaluativeCombiner":
+        path = Path(path)
+        config = json.loads(path.read_text(encoding="utf-8"))
+        lexicon = ValenceLexicon.from_file(path.parent / config["valence_file"], config["negators"],
+                                          config["negation_scalar"])
+        profanity = WordSet.from_file(path.parent / config["profanity_file"])
+        offense = read_word_weights(path.parent / config["offense_file"])
+        return cls(config["alpha"], config["beta"], config["delta"], config["gamma"], config["bias"], config["label"],
+                   lexicon, profanity, offense)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_known", frozenset(self.lexicon.valences) | frozenset(self.offense))
+
+    def features(self, blinded: str, probability: float) -> tuple[float, float, float, float, float]:
+        """(fastText's logit, 1.0 if a profanity-list word occurs else 0.0, the most negative valence as a
+        magnitude, the most positive valence, the highest offensiveness of a word)."""
+        p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
+        words = blinded.split(" ")
+        if self.profanity.found(words):
+            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+        known, offense = self._known, self.offense
+        candidates = [i for i, w in enumerate(words) if w in known]  # one pass over the words for both lexicons
+        negative, positive = self.lexicon.extremes(words, candidates)
+        return (math.log(p / (1 - p)), 0.0, negative, positive,
+                max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0))
+
+    def logit(self, blinded: str, probability: float) -> float:
+        fasttext_logit, profane, negative, positive, offensive = self.features(blinded, probability)
+        if profane:
+            return fasttext_logit
+        return (self.alpha * fasttext_logit + self.beta * negative - self.delta * positive + self.gamma * offensive
+                + self.bias)
+
+    def score(self, blinded: str, probability: float) -> float:
+        """The combined probability in [0, 1]."""
+        z = self.logit(blinded, probability)
+        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+
 def default_model_path() -> str:
     """The shipped model (inside the package)."""
     return str(resources.files("gristmill.filters").joinpath(DEFAULT_MODEL))
@@ -213,7 +364,8 @@ def iter_spans(text: str, unit: str = "sentence") -> Iterator[tuple[int, int]]:
 class ToxicityModel:
     """A supervised fastText model and the label that means toxic. Loaded once (per worker)."""
 
-    def __init__(self, path: str | Path | None = None, label: str = DEFAULT_LABEL):
+    def __init__(self, path: str | Path | None = None, label: str = DEFAULT_LABEL, use_combiner: bool = True):
+        """`use_combiner=False`: fastText alone, even where a `.combiner.json` lies beside the model."""
         import fasttext
 
         path = str(path or default_model_path())
@@ -227,12 +379,15 @@ class ToxicityModel:
         self.blinder = TermBlinder.from_file(blind_file) if blind_file.is_file() else None
         if self.label not in self.model.get_labels():
             raise ValueError(f"toxicity model {path!r} has no label {self.label!r}; it has {self.model.get_labels()}")
+        combiner_file = Path(path + COMBINER_SUFFIX)
+        combiner = EvaluativeCombiner.from_file(combiner_file) if use_combiner and combiner_file.is_file() else None
+        self.combiner = combiner if combiner is not None and combiner.label == self.label else None
 
     def score_normalized(self, texts: list[str]) -> list[float]:
         """P(label) for texts already passed through `normalize` (empty text scores 0); identity terms are
-        blinded here when the model was trained so."""
+        blinded here when the model was trained so, and the evaluative combiner applied when it has one."""
         out = []
-        blind = self.blinder
+        blind, combiner = self.blinder, self.combiner
         for text in texts:
             if blind is not None:
                 text = blind(text)
@@ -241,7 +396,8 @@ class ToxicityModel:
                 continue
             # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
             pairs = self.model.f.predict(text, -1, 0.0, "strict")
-            out.append(next((float(p) for p, name in pairs if name == self.label), 0.0))
+            probability = next((float(p) for p, name in pairs if name == self.label), 0.0)
+            out.append(combiner.score(text, probability) if combiner is not None else probability)
         return out
 
     def score(self, text: str) -> float:

@@ -73,7 +73,7 @@ def accuracy_line() -> str:
 
 
 def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) -> None:
-    from gristmill.filters.train_toxicity import main
+    from gristmill.filters.training.toxicity_train import main
 
     metrics = main(shared_data, out, seed=seed, log=lambda m: console.print(m, highlight=False))
     table = Table(title=f"toxicity recipes (shipped: {metrics['shipped']}); audit figures: tuning half / report half")
@@ -85,6 +85,12 @@ def train_toxicity(shared_data: Path, out: Path, seed: int, console: Console) ->
                       f"{t['auc']:.3f} / {p['auc']:.3f}", f"{t['fpr_max']:.3f} / {p['fpr_max']:.3f}",
                       f"{t['spread_at_90_specificity']:.3f} / {p['spread_at_90_specificity']:.3f}",
                       f"{t['recall']:.3f} / {p['recall']:.3f}")
+    c = metrics["combined"]
+    t, p = c["audit_tune"], c["audit_report"]
+    table.add_row(f"{metrics['shipped']} + combiner (shipped score)", f"{c['heldout']['auc']:.4f}",
+                  f"{t['auc']:.3f} / {p['auc']:.3f}", f"{t['fpr_max']:.3f} / {p['fpr_max']:.3f}",
+                  f"{t['spread_at_90_specificity']:.3f} / {p['spread_at_90_specificity']:.3f}",
+                  f"{t['recall']:.3f} / {p['recall']:.3f}")
     console.print(table)
 
 

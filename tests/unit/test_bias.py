@@ -441,7 +441,7 @@ def test_audit_frames_are_not_counterfactual_training_templates(paired):
     """Training may name identity terms; it may not contain an audit frame (the part of the check that
     needs no shared data: the counterfactual templates the project wrote)."""
     from gristmill.filters.toxicity import normalize
-    from gristmill.filters.train_toxicity import counterfactual_sentences_for
+    from gristmill.filters.training.toxicity_train import counterfactual_sentences_for
 
     training = "\n".join(normalize(t) for ts in counterfactual_sentences_for(["gay", "white", "hard of hearing"]).values() for t in ts)
     for frame in paired.frames():
@@ -459,7 +459,7 @@ def test_no_audit_sentence_or_frame_occurs_in_any_training_text(shared_data):
 
     from gristmill.filters.bias_audit import blinding_terms, load_paired_audit
     from gristmill.filters.toxicity import normalize
-    from gristmill.filters.train_toxicity import (counterfactual_sentences_for, load_davidson, sentence_chunks,
+    from gristmill.filters.training.toxicity_train import (counterfactual_sentences_for, load_davidson, sentence_chunks,
                                                   split_heldout, toxigen_examples, wikipedia_sentences,
                                                   wikitext_paragraphs)
 
@@ -501,10 +501,47 @@ def test_shipped_model_meets_the_spread_threshold_on_the_report_half(shipped_aud
     assert shipped_audit["terms"] > 500 and shipped_audit["min_clean_per_term"] >= 200
 
 
-@pytest.mark.xfail(strict=True, reason="issue #23 thresholds not met by the shipped fastText model (see MODEL_CARD.md): "
-                                       "template AUC ≥ 0.95 and every term's FPR ≤ 0.05 at 0.5")
 def test_shipped_model_meets_the_auc_and_per_term_fpr_thresholds(shipped_audit):
+    """Issue #23: template AUC ≥ 0.95 and every term's FPR on non-toxic sentences ≤ 0.05 at the shipped
+    threshold 0.5, on the report half (met by the evaluative combiner beside the fastText model)."""
     assert shipped_audit["auc"] >= 0.95 and shipped_audit["fpr_max"] <= 0.05
+
+
+@pytest.mark.shared_data
+def test_shipped_model_meets_the_thresholds_with_holistic_bias_templates(shared_data, model):
+    """The same thresholds with HolisticBias' sentence templates in the audit, as MODEL_CARD.md reports it."""
+    from gristmill.filters.bias_audit import load_paired_audit, run_paired_audit
+
+    paired = load_paired_audit(holistic_templates=shared_data / "lexicons" / "holistic_bias_v1.1" / "sentence_templates.json")
+    report = run_paired_audit(model, paired, "report", groups=("main",))["main"]
+    assert report["auc"] >= 0.95 and report["fpr_max"] <= 0.05 and report["spread_at_90_specificity"] <= 0.15
+
+
+def test_combiner_lets_praise_and_abuse_decide_not_the_register(model):
+    """Casual sentences about people: praise scores low, abuse without a swear word scores above praise, and
+    profane text keeps fastText's own score."""
+    from gristmill.filters.toxicity import ToxicityModel
+
+    assert model.combiner is not None
+    praise = model.score_many(["People are wonderful cooks.", "Honestly, my coworker is a brilliant engineer."])
+    abuse = model.score_many(["People like that are vile scum.", "My coworker is a worthless, disgusting rat."])
+    assert max(praise) < 0.5 and min(abuse) > max(praise)
+    fasttext = ToxicityModel(use_combiner=False)
+    profane = "Shut the fuck up, you stupid bitch."
+    assert fasttext.combiner is None and model.score(profane) == pytest.approx(min(fasttext.score(profane), 1.0), abs=1e-4)
+
+
+def test_combiner_word_lists_ship_with_their_source_and_license():
+    import json as json_module
+
+    from gristmill.filters.toxicity import COMBINER_SUFFIX, default_model_path
+
+    path = Path(default_model_path() + COMBINER_SUFFIX)
+    config = json_module.loads(path.read_text())
+    assert config["label"] == "__label__toxic" and "tuning half" in config["selection"]["rule"]
+    for key, license_name in (("valence_file", "MIT"), ("offense_file", "MIT"), ("profanity_file", "CC BY 4.0")):
+        head = (path.parent / config[key]).read_text(encoding="utf-8")[:600]
+        assert head.startswith("#") and license_name in head, key
 
 
 def test_blinding_makes_the_score_independent_of_the_term(model):

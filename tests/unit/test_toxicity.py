@@ -115,7 +115,7 @@ def test_stage_span_mode_records_edits_and_scores_what_remains(tmp_path):
 
 
 def test_auc_and_heldout_split_are_exact_and_seeded():
-    from gristmill.filters.train_toxicity import CLEAN as C_, TOXIC as T_, Example, auc, split_heldout
+    from gristmill.filters.training.toxicity_train import CLEAN as C_, TOXIC as T_, Example, auc, split_heldout
 
     assert auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75  # sklearn's roc_auc_score example
     assert auc([0.5, 0.5], [True, False]) == 0.5
@@ -128,7 +128,7 @@ def test_auc_and_heldout_split_are_exact_and_seeded():
 
 @pytest.mark.shared_data
 def test_davidson_loads_with_binary_labels(shared_data):
-    from gristmill.filters.train_toxicity import TOXIC as T_, load_davidson
+    from gristmill.filters.training.toxicity_train import TOXIC as T_, load_davidson
 
     rows = load_davidson(shared_data / "toxicity-davidson")
     assert len(rows) >= 24_700 and sum(r.label == T_ for r in rows) == sum(r.group != "neither" for r in rows)

@@ -15,6 +15,12 @@ balancing with natural Wikipedia sentences and counterfactual ones (filters/lexi
 ToxiGen's seed statements (MIT), identity-term blinding (filters/toxicity.py TermBlinder). `choose` picks
 the shipped recipe from the *tuning* half only (SELECTION_RULE); the figures go to `<out>.metrics.json`,
 which the model card quotes, with the report half's.
+
+The evaluative combiner (filters/toxicity.py `EvaluativeCombiner`; `fit_combiner`, run by `main` after the
+recipes, or alone: `python -m gristmill.filters.training.toxicity_train combiner ../shared/data`): VADER's word
+valences (vaderSentiment 3.3.2, MIT) and LDNOOBW's English list (CC BY 4.0) are copied beside the model, and
+its four numbers are chosen on a grid by COMBINER_RULE: the audit's *tuning* half, Davidson's held-out split
+and clean Wikipedia sentences, never the report half or the web sets.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from pathlib import Path
 
 import yaml
 
-from gristmill.filters.metrics import auc  # noqa: F401 (callers import it from here too)
-from gristmill.filters.toxicity import BLIND_SUFFIX, TermBlinder, ToxicityModel, normalize
+from gristmill.filters.metrics import auc, auc_array  # noqa: F401 (callers import auc from here too)
+from gristmill.filters.toxicity import (BLIND_SUFFIX, COMBINER_SUFFIX, EvaluativeCombiner, TermBlinder, ToxicityModel,
+                                        ValenceLexicon, WordSet, normalize, read_word_weights)
 
 TOXIC, CLEAN = "__label__toxic", "__label__clean"
 DAVIDSON_CLASSES = {0: "hate_speech", 1: "offensive_language", 2: "neither"}
@@ -356,14 +363,24 @@ def main(shared_data: str | Path, out: str | Path, seed: int = 0, log=print, rec
             os.remove(str(out) + BLIND_SUFFIX)
         for variant in results:
             results[variant].pop("path", None)
+    config = fit_combiner(out, shared_data, seed, log, audit_set)
+    combined = ToxicityModel(out)
+    audits = {half: run_paired_audit(combined, audit_set, half) for half in ("tune", "report")}
     metrics = {
         "model": out.name, "shipped": shipped, "seed": seed, "heldout_fraction": 0.2,
         "fasttext_params": PARAMS | {"seed": seed}, "quantize": QUANTIZE, "clean_tweet_repeats": CLEAN_TWEET_REPEATS,
         "toxigen_repeats": TOXIGEN_REPEATS, "selection": SELECTION_RULE, "auc_tolerance": AUC_TOLERANCE,
         "recipes": results,
+        "combined": {"combiner": {k: config[k] for k in COMBINER_GRID}, "selection": config["selection"],
+                     "heldout": evaluate(combined, heldout), "audit_tune": _audit_summary(audits["tune"]),
+                     "audit_report": _audit_summary(audits["report"])},
     }
-    Path(f"{out}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"shipped {shipped}: {out} ({os.path.getsize(out)} bytes); metrics in {out}.metrics.json")
+    Path(f"{out}.metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    c = metrics["combined"]
+    log(f"shipped {shipped} + combiner: {out} ({os.path.getsize(out)} bytes); held-out AUC {c['heldout']['auc']}; audit "
+        f"tune/report: AUC {c['audit_tune']['auc']}/{c['audit_report']['auc']}, max term FPR {c['audit_tune']['fpr_max']}/"
+        f"{c['audit_report']['fpr_max']}, spread@90% {c['audit_tune']['spread_at_90_specificity']}/"
+        f"{c['audit_report']['spread_at_90_specificity']}; metrics in {out}.metrics.json")
     return metrics
 
 
@@ -398,3 +415,182 @@ def _count_groups(examples: list[Example]) -> dict:
     for e in examples:
         counts[e.group] = counts.get(e.group, 0) + 1
     return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The evaluative combiner (issue #23). Davidson and ToxiGen cannot teach how much praise or abuse of a person
+# weighs: in Davidson, positive words are as common in toxic tweets as in clean ones (37% each), so a
+# logistic regression fitted on them gives a valence 0.1-0.5 logit per unit and leaves the audit's tuning-half
+# AUC at 0.71-0.83. The weights are therefore a prior on VADER's human ratings, chosen on a grid.
+
+VALENCE_SUFFIX = ".valence.tsv"
+OFFENSE_SUFFIX = ".offense.tsv"
+OFFENSE_UNIT = 10.0  # the source model's weights (coefficient × idf) run to ~54 ("fuck"); insults are ~10-40
+PROFANITY_SUFFIX = ".profanity.txt"
+# VADER's negators and negation scalar (vaderSentiment 3.3.2, vaderSentiment.py NEGATE, N_SCALAR; MIT).
+VADER_NEGATORS = (
+    "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't", "aren't", "can't", "couldn't",
+    "daren't", "didn't", "doesn't", "dont", "hadnt", "hasnt", "havent", "isnt", "mightnt", "mustnt", "neither", "don't",
+    "hadn't", "hasn't", "haven't", "isn't", "mightn't", "mustn't", "neednt", "needn't", "never", "none", "nope", "nor",
+    "not", "nothing", "nowhere", "oughtnt", "shant", "shouldnt", "uhuh", "wasnt", "werent", "oughtn't", "shan't",
+    "shouldn't", "uh-uh", "wasn't", "weren't", "without", "wont", "wouldnt", "won't", "wouldn't", "rarely", "seldom",
+    "despite")
+VADER_NEGATION_SCALAR = -0.74
+COMBINER_GRID = {"alpha": (0.05, 0.1, 0.2, 0.35, 0.5), "beta": (0.0, 0.5, 1.0, 2.0, 3.0),
+                 "delta": (1.0, 2.0, 3.0, 4.0), "gamma": (0.5, 1.0, 2.0, 3.0, 4.0),
+                 "bias": (-8.0, -7.0, -6.0, -5.0, -4.0, -3.0)}
+DAVIDSON_AUC_BEFORE = 0.9729  # the model before issue #23 (MODEL_CARD.md); the combiner may lose AUC_TOLERANCE
+MAX_TUNE_FPR = 0.03  # pooled over terms, so that every term's (a blinded term differs by sampling only) stays ≤ 0.05
+MAX_PROSE_FPR_RISE = 0.01  # clean Wikipedia sentences: edited prose must stay nearly unflagged
+COMBINER_RULE = (f"on a grid of (alpha, beta, delta, gamma, bias): the points whose Davidson held-out AUC is ≥ "
+                 f"{DAVIDSON_AUC_BEFORE} − {AUC_TOLERANCE}, whose false-positive rate at 0.5 on the clean Wikipedia "
+                 f"excerpt sentences rises by ≤ {MAX_PROSE_FPR_RISE} over fastText's, whose pooled non-toxic FPR at "
+                 f"0.5 on the audit's tuning half is ≤ {MAX_TUNE_FPR} and whose tuning-half recall at 0.5 is at least "
+                 f"fastText's; of those, the highest tuning-half AUC, then the "
+                 f"highest tuning-half recall")
+VALENCE_HEADER = ("# Word valences, -4 (most negative) to 4: VADER's lexicon (Hutto & Gilbert 2014), vaderSentiment 3.3.2\n"
+                  "# (PyPI; vader_lexicon.txt, the mean of ten human ratings), words only. MIT License, (c) 2014 C.J. Hutto.\n"
+                  "# Written by gristmill's toxicity_train.write_valence_file; used by filters/toxicity.py ValenceLexicon.\n")
+OFFENSE_HEADER = ("# Word offensiveness: the weights (coefficient x idf, averaged over its 5 calibration folds, / 10, those > 0)\n"
+                  "# of alt-profanity-check 1.9.1's linear model (PyPI; profanity_check/data/model.joblib and vectorizer.joblib),\n"
+                  "# trained by its authors on Davidson et al.'s tweets and Jigsaw's Wikipedia comments. MIT License, (c) 2018\n"
+                  "# Victor Zhou, 2021 Menelaos Kotoglou and Dimitrios Mistriotis. Written by toxicity_train.write_offense_file.\n")
+PROFANITY_HEADER = ("# LDNOOBW English list (List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words @ 5faf2ba, en), CC BY 4.0,\n"
+                    "# copied from ../shared/data/lexicons/ldnoobw/en by gristmill's toxicity_train.fit_combiner. WARNING:\n"
+                    "# obscene and offensive terms. A text with one of them keeps fastText's score (filters/toxicity.py).\n")
+
+
+def write_valence_file(out: str | Path) -> int:
+    """VADER's lexicon (from the installed vaderSentiment package) as `word<TAB>valence`, words only (the
+    entries that `normalize` leaves as one word: no emoticons). Returns the number of words."""
+    try:
+        source = resources.files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError("writing the valence lexicon needs VADER: pip install '.[toxicity-train]'") from error
+    rows = []
+    for line in source.splitlines():
+        word, value = line.split("\t")[:2]
+        if normalize(word) == word and " " not in word:
+            rows.append(f"{word}\t{float(value)}")
+    Path(out).write_text(VALENCE_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows)
+
+
+def write_offense_file(out: str | Path) -> int:
+    """alt-profanity-check's word weights (needs it, scikit-learn and joblib installed) as `word<TAB>weight`,
+    the offensive ones (> 0), per OFFENSE_UNIT. Returns the number of words."""
+    try:
+        import joblib
+        import numpy as np
+        data = resources.files("profanity_check").joinpath("data")
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError("writing the offensiveness lexicon needs alt-profanity-check: pip install '.[toxicity-train]'") from error
+    model, vectorizer = joblib.load(str(data / "model.joblib")), joblib.load(str(data / "vectorizer.joblib"))
+    coefficients = np.mean([(c.estimator if hasattr(c, "estimator") else c.base_estimator).coef_.ravel()
+                            for c in model.calibrated_classifiers_], axis=0)
+    weights = coefficients * vectorizer.idf_ / OFFENSE_UNIT
+    rows = [f"{word}\t{weight:.3f}" for word, weight in zip(vectorizer.get_feature_names_out(), weights)
+            if weight > 0 and normalize(word) == word]
+    Path(out).write_text(OFFENSE_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows)
+
+
+def combiner_features(model: ToxicityModel, combiner: EvaluativeCombiner, texts: list[str]):
+    """Per normalized text, `EvaluativeCombiner.features` (blinded as the model blinds): a float array (n, 5)."""
+    import numpy as np
+
+    rows = []
+    for text, p in zip(texts, model.score_normalized(texts)):
+        blinded = model.blinder(text) if model.blinder is not None else text
+        rows.append(combiner.features(blinded, p))
+    return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def combined_logits(features, alpha: float, beta: float, delta: float, gamma: float, bias: float):
+    """EvaluativeCombiner.logit over a feature array (the same formula)."""
+    import numpy as np
+
+    fasttext_logit, profane, negative, positive, offensive = features.T
+    return np.where(profane > 0, fasttext_logit,
+                    alpha * fasttext_logit + beta * negative - delta * positive + gamma * offensive + bias)
+
+
+def fit_combiner(model_path: str | Path, shared_data: str | Path, seed: int = 0, log=print, audit_set=None) -> dict:
+    """Write the combiner's word lists and `<model>.combiner.json` beside `model_path` (COMBINER_RULE)."""
+    import itertools
+
+    import numpy as np
+
+    from gristmill.filters.bias_audit import load_paired_audit
+
+    shared_data, model_path = Path(shared_data), str(model_path)
+    valence_file, profanity_file = Path(model_path + VALENCE_SUFFIX), Path(model_path + PROFANITY_SUFFIX)
+    offense_file = Path(model_path + OFFENSE_SUFFIX)
+    words = write_valence_file(valence_file)
+    offensive_words = write_offense_file(offense_file)
+    ldnoobw = (shared_data / "lexicons" / "ldnoobw" / "en").read_text(encoding="utf-8")
+    profanity_file.write_text(PROFANITY_HEADER + ldnoobw, encoding="utf-8")
+    lexicon = ValenceLexicon.from_file(valence_file, VADER_NEGATORS, VADER_NEGATION_SCALAR)
+    features_of = EvaluativeCombiner(0, 0, 0, 0, 0, TOXIC, lexicon, WordSet.from_file(profanity_file),
+                                     read_word_weights(offense_file))
+    model = ToxicityModel(model_path, use_combiner=False)
+
+    _, heldout = split_heldout(load_davidson(shared_data / "toxicity-davidson"), seed)
+    if audit_set is None:
+        holistic = shared_data / "lexicons" / "holistic_bias_v1.1" / "sentence_templates.json"
+        audit_set = load_paired_audit(holistic_templates=holistic if holistic.is_file() else None)
+    tune = audit_set.sentences("tune", ("main",))
+    prose = [normalize(t) for t in wikipedia_sentences(shared_data / "quality-text-samples" / "positive"
+                                                       / "enwiki-pages-articles1-shortened.xml.bz2")]
+    features = {"davidson": combiner_features(model, features_of, [e.text for e in heldout]),
+                "tune": combiner_features(model, features_of, [normalize(s.text) for s in tune]),
+                "prose": combiner_features(model, features_of, [t for t in prose if t])}
+    davidson_toxic = np.array([e.label == TOXIC for e in heldout])
+    tune_toxic = np.array([s.toxic for s in tune])
+    prose_fpr_fasttext = float((features["prose"][:, 0] > 0).mean())
+    tune_recall_fasttext = float((features["tune"][tune_toxic, 0] > 0).mean())
+    points = []
+    for alpha, beta, delta, gamma, bias in itertools.product(*COMBINER_GRID.values()):
+        z = {name: combined_logits(f, alpha, beta, delta, gamma, bias) for name, f in features.items()}
+        points.append({"alpha": alpha, "beta": beta, "delta": delta, "gamma": gamma, "bias": bias,
+                       "davidson_auc": round(auc_array(z["davidson"], davidson_toxic), 4),
+                       "prose_fpr": round(float((z["prose"] > 0).mean()), 4),
+                       "tune_auc": round(auc_array(z["tune"], tune_toxic), 4),
+                       "tune_fpr": round(float((z["tune"][~tune_toxic] > 0).mean()), 4),
+                       "tune_recall": round(float((z["tune"][tune_toxic] > 0).mean()), 4)})
+    eligible = [p for p in points if p["davidson_auc"] >= DAVIDSON_AUC_BEFORE - AUC_TOLERANCE
+                and p["prose_fpr"] <= prose_fpr_fasttext + MAX_PROSE_FPR_RISE and p["tune_fpr"] <= MAX_TUNE_FPR
+                and p["tune_recall"] >= tune_recall_fasttext]
+    if not eligible:
+        raise RuntimeError("no combiner point meets the guards of COMBINER_RULE")
+    chosen = max(eligible, key=lambda p: (p["tune_auc"], p["tune_recall"]))
+    config = {"label": TOXIC, **{k: chosen[k] for k in COMBINER_GRID}, "valence_file": valence_file.name,
+              "offense_file": offense_file.name, "profanity_file": profanity_file.name,
+              "negators": list(VADER_NEGATORS), "negation_scalar": VADER_NEGATION_SCALAR,
+              "selection": {"rule": COMBINER_RULE, "grid": {k: list(v) for k, v in COMBINER_GRID.items()},
+                            "points_eligible": len(eligible), "points": len(points), "chosen": chosen,
+                            "fasttext_alone": {"davidson_auc": round(auc_array(features["davidson"][:, 0], davidson_toxic), 4),
+                                               "prose_fpr": round(prose_fpr_fasttext, 4),
+                                               "tune_auc": round(auc_array(features["tune"][:, 0], tune_toxic), 4),
+                                               "tune_recall": round(tune_recall_fasttext, 4)},
+                            "valence_words": words, "offensive_words": offensive_words, "davidson_heldout": len(heldout), "tune_sentences": len(tune),
+                            "prose_sentences": len(features["prose"])}}
+    out = Path(model_path + COMBINER_SUFFIX)
+    out.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    EvaluativeCombiner.from_file(out)  # loads
+    log(f"combiner: {len(eligible)}/{len(points)} grid points meet the guards; chosen {chosen}; written {out}")
+    return config
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fit the evaluative combiner of a trained toxicity model.")
+    parser.add_argument("command", choices=["combiner"])
+    parser.add_argument("shared_data", type=Path)
+    parser.add_argument("--model", default=None, help="the .ftz (default: the shipped model)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from gristmill.filters.toxicity import default_model_path
+
+    fit_combiner(args.model or default_model_path(), args.shared_data, args.seed)
