@@ -9,6 +9,14 @@
   `python -m gristmill.train.train` command line. `bench/train_gpu.sh` runs the 124M configuration.
 
 This package reads shards only through `gristmill.schemas.shards` and needs nothing but torch and
-numpy, so it runs on a GPU box without Ray or pydantic. Nothing is imported here, so
+numpy, so it runs on a GPU box without Ray or pydantic. Nothing of the package is imported here, so
 `python -m gristmill.train.train` does not load the module twice.
 """
+
+import os
+
+# OpenMP threads that wait by spinning (libgomp's default) collapse when other processes share the cores:
+# the demo's CPU training ran at 2,483 tokens/s with spinning and 20,937 with passive waiting on the 2-core
+# machine under load (bench/RESULTS.md, "CPU training on busy cores"). Set before torch loads libgomp, and
+# only where the user chose nothing.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -193,7 +193,7 @@ def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_ch
 
 def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
     """The GPU path of the piecewise signing, with torch on the CPU here (on CUDA when a GPU is present)."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is optional (the train extra: pip install 'gristmill[train]')")
     from gristmill.filters import minhash
 
     rng = random.Random(14)
