@@ -109,6 +109,10 @@ class _RollingParquet:
 
 
 _HELD_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+# Rows of at least this many bytes of Arrow data are held compressed (`_held`): a page near max_page_bytes
+# is ~5 MB; an ordinary batch's rows (~100 KB) are not worth the codec's scratch (in one process, holding
+# every batch compressed raised the worker's peak by ~6 MiB; bench/RESULTS.md, issue 21).
+HOLD_COMPRESSED_BYTES = 1 << 20
 
 
 def _held(rows: pa.Table) -> pa.Table | pa.Buffer:
@@ -117,7 +121,10 @@ def _held(rows: pa.Table) -> pa.Table | pa.Buffer:
     near max_page_bytes (dropped, in rejected/'s group) sat there as ~5 MB of Arrow data, several of them
     at once, under every later batch's peak; compressed, its repeated paragraphs take a fraction of that.
     `_unheld` gives back the same table chunk for chunk (the Parquet writer's pages follow the chunks), so
-    the part files' bytes do not change. Rows whose columns are chunked differently are kept as they are."""
+    the part files' bytes do not change. Rows under HOLD_COMPRESSED_BYTES, or whose columns are chunked
+    differently, are kept as they are."""
+    if rows.nbytes < HOLD_COMPRESSED_BYTES:
+        return rows
     batches = rows.to_batches()
     lengths = [len(batch) for batch in batches]
     if not lengths or any([len(chunk) for chunk in column.chunks] != lengths for column in rows.columns):

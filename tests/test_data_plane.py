@@ -123,10 +123,12 @@ def _gathered_rows() -> "pa.Table":
 def test_pending_row_groups_are_held_compressed_and_write_the_same_bytes(tmp_path, monkeypatch):
     """The rows a part file's row group gathers are held as a compressed Arrow stream until it is written
     (a page near max_page_bytes waited there uncompressed), and the part files are byte for byte the ones
-    the rows held as they are make, row groups cut by rows and by bytes alike."""
+    the rows held as they are make, row groups cut by rows and by bytes alike (here every slice is held,
+    however small)."""
     from gristmill.pipeline import writers
 
     table = _gathered_rows()
+    monkeypatch.setattr(writers, "HOLD_COMPRESSED_BYTES", 0)  # every slice, small ones included
 
     def write(folder, **group) -> list[bytes]:
         out = writers._RollingParquet(tmp_path / folder, "part", rows_per_file=25, **group)
@@ -150,9 +152,17 @@ def test_pending_row_groups_are_held_compressed_and_write_the_same_bytes(tmp_pat
 
 
 def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
-    from gristmill.pipeline.writers import _held, _unheld
+    """Rows over HOLD_COMPRESSED_BYTES (a page near max_page_bytes) are held compressed; an ordinary
+    batch's few KB are kept as they are."""
+    import pyarrow as pa
 
-    rows = _gathered_rows().slice(3, 1)  # the long text
+    from gristmill.pipeline.writers import HOLD_COMPRESSED_BYTES, _held, _unheld
+
+    rows = _gathered_rows().slice(3, 1)  # the long text, ~0.8 MB
+    rows = pa.concat_tables([rows, rows]).combine_chunks()
+    assert rows.nbytes >= HOLD_COMPRESSED_BYTES
     held = _held(rows)
     assert held.size < rows.nbytes / 4
     assert _unheld(held).equals(rows)
+    small = _gathered_rows().slice(0, 3)
+    assert _held(small) is small
