@@ -284,7 +284,7 @@ class EnglishTokenizer:
         """Learn what a document needs inside, and forget it after: the chunks and tokens learned inside
         (and the affix caches' new entries) are dropped on leaving, the memo keeps what it knew before.
         For a document near max_page_bytes: its one-off chunks (a numbered paragraph's "(7.1234)") were
-        ~20,000 at ~900 bytes each, kept until the memo filled, under every later stage's and batch's peak
+        ~23,000 at ~480 bytes each (bench/big_page.py), kept until the memo filled, under later batches
         (bench/RESULTS.md, issue 21). Ids learned before stay valid; ids learned inside must not be used
         after. Tokenizing does not depend on what the memo holds, so no word or score changes."""
         self.start_document()  # a start-over happens here, not inside
