@@ -4,7 +4,7 @@ per-process peak RSS, PSS and USS; then (with --split-pages) one file of that ma
 near max_page_bytes, run split (split_bytes = its size / --splits) and unsplit.
 
     .venv/bin/python bench/scale_file.py [--pages 1000 8000] [--split-pages 40000 --big 20 --splits 8]
-                                         [--data ../shared/data] [--json OUT.json]
+                                         [--skip-unsplit] [--data ../shared/data] [--json OUT.json]
 
 Each run is a `gristmill run` subprocess with its own local Ray. A sampler thread reads every process of
 its tree every 0.25 s: RSS, PSS and USS from /proc/PID/smaps_rollup, and RSS's exact peak (VmHWM) from
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split-pages", type=int, help="also run one file of this many pages, split and unsplit")
     parser.add_argument("--big", type=int, default=20, help="pages near max_page_bytes added to the split file")
     parser.add_argument("--splits", type=int, default=8)
+    parser.add_argument("--skip-unsplit", action="store_true", help="run the --split-pages file split only (memory)")
     args = parser.parse_args(argv)
     results = []
     for pages in args.pages:
@@ -217,9 +218,11 @@ def main(argv: list[str] | None = None) -> None:
         split = run_one(warc, args.work / f"run-{args.split_pages}-split", args.workers, split_bytes)
         results.append({"pages": args.split_pages, "big": args.big, "split_bytes": split_bytes, **split})
         print(json.dumps(results[-1]), flush=True)
-        whole = run_one(warc, args.work / f"run-{args.split_pages}-whole", args.workers, 1 << 50)
-        results.append({"pages": args.split_pages, "big": args.big, "split_bytes": None, **whole})
-        print(json.dumps(results[-1]), flush=True)
+        whole = None
+        if not args.skip_unsplit:
+            whole = run_one(warc, args.work / f"run-{args.split_pages}-whole", args.workers, 1 << 50)
+            results.append({"pages": args.split_pages, "big": args.big, "split_bytes": None, **whole})
+            print(json.dumps(results[-1]), flush=True)
         shares = split["splits_by_worker"] or {}
         total = sum(shares.values()) or 1
         print(f"\n{args.split_pages} pages + {args.big} big, {warc.stat().st_size / 1e6:.1f} MB, {split['splits']} splits "
@@ -228,13 +231,14 @@ def main(argv: list[str] | None = None) -> None:
         for w in split["memory"].get("split_workers", []):
             print(f"  worker pid {w['pid']}: CPU {w['cpu_s']} s over {w['seen_s']} s wall "
                   f"({w['cpu_s'] / max(w['seen_s'], 1e-9):.0%}), peak RSS {w['peak_rss_mib']} / PSS {w['peak_pss_mib']} MiB")
-        print(f"  wall: split {split['wall_s']} s, unsplit {whole['wall_s']} s ({whole['wall_s'] / split['wall_s']:.2f}x)")
+        if whole:
+            print(f"  wall: split {split['wall_s']} s, unsplit {whole['wall_s']} s ({whole['wall_s'] / split['wall_s']:.2f}x)")
         base = next((r for r in results if r["pages"] == 8000 and "big" not in r), None)
         if base:
             for role in ("driver", "split_worker"):
                 a, b = base["memory"][role], split["memory"][role]
-                print(f"  {role} peak RSS/PSS vs the 8,000-page run: {b['peak_rss_mib'] / a['peak_rss_mib'] - 1:+.1%} / "
-                      f"{b['peak_pss_mib'] / a['peak_pss_mib'] - 1:+.1%}")
+                print(f"  {role} peak RSS/PSS/USS vs the 8,000-page run: {b['peak_rss_mib'] / a['peak_rss_mib'] - 1:+.1%} / "
+                      f"{b['peak_pss_mib'] / a['peak_pss_mib'] - 1:+.1%} / {b['peak_uss_mib'] / a['peak_uss_mib'] - 1:+.1%}")
         print("load average (1, 5, 15 min) at the end:", ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ import gc
 import re
 import unicodedata
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, islice
 from typing import Iterator
 
 import numpy as np
@@ -130,6 +130,11 @@ class _Growing:
             self.data[self.size:new_size] = self.pending
             self.size, self.pending = new_size, []
         return self.data[: self.size]
+
+    def truncate(self, size: int) -> None:
+        """Forget every value from index `size` on."""
+        self.view
+        self.size = min(self.size, size)
 
 
 @contextmanager
@@ -267,6 +272,42 @@ class EnglishTokenizer:
         """Call before tokenizing a document: forget everything once the memo is full."""
         if len(self.chunk_index) > self.max_chunks:
             self._reset()
+
+    # Everything the memo appends to as it learns (`_add_tokens`, `_add_chunks`, the string-keyed caches).
+    _APPENDED = ("vocab", "tokens", "_length", "_content", "_alpha", "_left", "_right", "_class", "chunk_index",
+                 "_chunk_tokens", "_chunk_offset", "_chunk_count", "_chunk_first", "_chunk_last",
+                 "_chunk_count_list", "_chunk_classes", "_chunk_po", "_chunk_first_class", "_chunk_last_class",
+                 "_pair_differs", "_plain_words", "_suffix_memo")
+
+    @contextmanager
+    def forgetting(self):
+        """Learn what a document needs inside, and forget it after: the chunks and tokens learned inside
+        (and the affix caches' new entries) are dropped on leaving, the memo keeps what it knew before.
+        For a document near max_page_bytes: its one-off chunks (a numbered paragraph's "(7.1234)") were
+        ~23,000 at ~480 bytes each (bench/big_page.py), kept until the memo filled, under later batches
+        (bench/RESULTS.md, issue 21). Ids learned before stay valid; ids learned inside must not be used
+        after. Tokenizing does not depend on what the memo holds, so no word or score changes."""
+        self.start_document()  # a start-over happens here, not inside
+        generation = self.generation
+        sizes = {name: len(getattr(self, name)) for name in self._APPENDED}
+        try:
+            yield
+        finally:
+            if self.generation != generation:  # started over inside after all: keep nothing of it
+                self._reset()
+            else:
+                self._forget_after(sizes)
+
+    def _forget_after(self, sizes: dict[str, int]) -> None:
+        for name, size in sizes.items():
+            kept = getattr(self, name)
+            if isinstance(kept, dict):  # insertion order is learning order: the newest entries go
+                for key in list(islice(reversed(kept), len(kept) - size)):
+                    del kept[key]
+            elif isinstance(kept, list):
+                del kept[size:]
+            else:
+                kept.truncate(size)
 
     def _spacy_tokens(self, text: str) -> list[str]:
         from spacy.attrs import IDX, LENGTH

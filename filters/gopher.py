@@ -145,10 +145,11 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
         if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
             top.update({m: chars(0, m) for m in top if n <= m <= n_words})
             break
-        # The keys go to _group as a temporary, which drops them once sorted (no array of a word's size
-        # more at the peak).
-        inverse, counts, first = _group(_append_word(grams, base, ids[positions + (n - 1)]), index)
+        # The keys go to _group as a temporary, which drops them once sorted, and the (n-1)-gram ids are
+        # dropped before it sorts: neither is an array of a word's size more under the sort's peak.
+        keys = [_append_word(grams, base, ids[positions + (n - 1)])]
         grams = None
+        inverse, counts, first = _group(keys.pop(), index)
         best = int(counts.max())
         if n in top:
             start = int(positions[first[counts == best].min()]) if best > 1 else 0

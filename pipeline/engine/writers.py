@@ -67,7 +67,7 @@ class _RollingParquet:
         self.rows_per_group, self.group_bytes = rows_per_group, group_bytes
         self.writer: pq.ParquetWriter | None = None
         self.part, self.rows_in_part, self.path = 0, 0, None
-        self.pending: list[pa.Table] = []  # the rows of the row group being gathered
+        self.pending: list[pa.Table | pa.Buffer] = []  # the rows of the row group being gathered (`_held`)
         self.pending_rows = self.pending_bytes = 0
         self.written: list[tuple[Path, int]] = []  # (file, rows) of every closed part
 
@@ -79,8 +79,8 @@ class _RollingParquet:
                 self.writer = pq.ParquetWriter(f"{self.path}.tmp", table.schema, compression="zstd")
             take = min(table.num_rows, self.rows_per_file - self.rows_in_part, self.rows_per_group - self.pending_rows)
             rows = table.slice(0, take)
-            self.pending.append(rows)
             self.pending_rows, self.pending_bytes = self.pending_rows + take, self.pending_bytes + rows.nbytes
+            self.pending.append(_held(rows))
             table = table.slice(take)
             self.rows_in_part += take
             if self.rows_in_part == self.rows_per_file:
@@ -91,7 +91,7 @@ class _RollingParquet:
     def _flush(self) -> None:
         """Write the gathered rows as one row group."""
         if self.pending_rows:
-            group = pa.concat_tables(self.pending)
+            group = pa.concat_tables([_unheld(rows) for rows in self.pending])
             self.writer.write_table(group, row_group_size=group.num_rows)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
@@ -106,6 +106,38 @@ class _RollingParquet:
 
     def close(self) -> None:
         self._finish()
+
+
+_HELD_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+# Rows of at least this many bytes of Arrow data are held compressed (`_held`): a page near max_page_bytes
+# is ~5 MB; an ordinary batch's rows (~100 KB) are not worth the codec's scratch (in one process, holding
+# every batch compressed raised the worker's peak by ~6 MiB; bench/RESULTS.md, issue 21).
+HOLD_COMPRESSED_BYTES = 1 << 20
+
+
+def _held(rows: pa.Table) -> pa.Table | pa.Buffer:
+    """`rows` as the pending row group keeps them until it is written: an Arrow IPC stream compressed with
+    zstd, one record batch per chunk. A row group waits for ROWS_PER_GROUP rows or GROUP_BYTES, so a page
+    near max_page_bytes (dropped, in rejected/'s group) sat there as ~5 MB of Arrow data, several of them
+    at once, under every later batch's peak; compressed, its repeated paragraphs take a fraction of that.
+    `_unheld` gives back the same table chunk for chunk (the Parquet writer's pages follow the chunks), so
+    the part files' bytes do not change. Rows under HOLD_COMPRESSED_BYTES, or whose columns are chunked
+    differently, are kept as they are."""
+    if rows.nbytes < HOLD_COMPRESSED_BYTES:
+        return rows
+    batches = rows.to_batches()
+    lengths = [len(batch) for batch in batches]
+    if not lengths or any([len(chunk) for chunk in column.chunks] != lengths for column in rows.columns):
+        return rows
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema, options=_HELD_OPTIONS) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    return sink.getvalue()
+
+
+def _unheld(rows: pa.Table | pa.Buffer) -> pa.Table:
+    return rows if isinstance(rows, pa.Table) else pa.ipc.open_stream(rows).read_all()
 
 
 def _summary_state(summary: Summary) -> dict:

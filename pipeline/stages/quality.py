@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from contextlib import nullcontext
 
 import pyarrow as pa
 
 from gristmill.filters.c4 import BadWords, C4LineRules, c4_clean_text, c4_lines
-from gristmill.filters.english import PIECE_CHARS, EnglishTokenizer, chunk_pieces, paused_gc
+from gristmill.filters.english import PIECE_CHARS, EnglishTokenizer, paused_gc
 from gristmill.filters.fineweb import FineWebQuality, fineweb_scores
 from gristmill.filters.gopher import GopherQuality, GopherRepetition, gopher_quality_scores, gopher_repetition_scores
 from gristmill.filters.textsplit import SplitText
@@ -93,22 +94,24 @@ class ScoreQuality(Stage):
         docs = [(i, text or "", (text or "").split() if len(text or "") <= PIECE_CHARS else None)
                 for i, (is_doc, text) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT].to_pylist())) if is_doc]
         # The batch's new words in one pass (one spaCy call for the hard ones), before any document needs them.
+        # A long text's are not: it learns them piece by piece and the memo forgets them after it (below).
         tokenizer = EnglishTokenizer.shared()
         tokenizer.start_document()
         with paused_gc():
-            tokenizer.learn(chunk for _, text, chunks in docs
-                            for piece in ((chunks,) if chunks is not None else chunk_pieces(text)) for chunk in piece)
+            tokenizer.learn(chunk for _, _, chunks in docs if chunks is not None for chunk in chunks)
             for i, text, chunks in docs:
-                split = SplitText(text, tokenizer, chunks)
-                for name, value in quality_scores(split, self.config, self.bad_words).items():
-                    values[name][i] = value
-                counts["scored"] += 1
-                if clean:  # scores above are of the original text; only the stored text changes
-                    lines = c4_lines(split, c4_line_rules(self.config))
-                    texts[i] = c4_clean_text(lines)
-                    counts["c4_cleaned_documents"] += texts[i] != text
-                    for reason, n in lines.removed:
-                        counts[f"c4_lines_removed:{reason}" if reason != "citations_cut" else "c4_lines_citations_cut"] += n
+                with tokenizer.forgetting() if chunks is None else nullcontext():
+                    split = SplitText(text, tokenizer, chunks)
+                    for name, value in quality_scores(split, self.config, self.bad_words).items():
+                        values[name][i] = value
+                    counts["scored"] += 1
+                    if clean:  # scores above are of the original text; only the stored text changes
+                        lines = c4_lines(split, c4_line_rules(self.config))
+                        texts[i] = c4_clean_text(lines)
+                        counts["c4_cleaned_documents"] += texts[i] != text
+                        for reason, n in lines.removed:
+                            counts[f"c4_lines_removed:{reason}" if reason != "citations_cut" else "c4_lines_citations_cut"] += n
+                    del split
         for name in self.writes:
             table = set_column(table, name, texts if name == C.TEXT else values[name])
         return table

@@ -103,3 +103,66 @@ def test_a_wet_record_over_the_cap_is_quarantined(tmp_path):
     rows = list(WarcSource([str(path)], max_page_bytes=1_000_000).rows(str(path)))
     assert rows[0][C.TEXT].startswith("short text") and rows[1][C.TEXT] is None
     assert rows[1][C.QUARANTINE_REASON].startswith("record too large: a WET conversion record over the 1000000-byte cap")
+
+
+def _gathered_rows() -> "pa.Table":
+    import pyarrow as pa
+
+    long_text = "".join(f"A paragraph that repeats, café ({k}).\n" for k in range(20_000))
+    texts = [long_text if i % 7 == 3 else (None if i % 5 == 0 else f"text {i} é") for i in range(40)]
+    return pa.table({
+        "text": pa.array(texts, pa.large_string()),
+        "edits": pa.array([None if i % 4 else [{"kind": "pii", "start": i, "end": i + 2}] for i in range(40)],
+                          pa.list_(pa.struct([("kind", pa.string()), ("start", pa.int64()), ("end", pa.int64())]))),
+        "score": pa.array([float("nan") if i % 9 == 0 else i / 3 for i in range(40)], pa.float64()),
+        "keep": pa.array([None if i % 6 == 0 else i % 2 == 0 for i in range(40)], pa.bool_()),
+        "minhash": pa.array([bytes([i]) * 8 for i in range(40)], pa.binary()),
+    })
+
+
+def test_pending_row_groups_are_held_compressed_and_write_the_same_bytes(tmp_path, monkeypatch):
+    """The rows a part file's row group gathers are held as a compressed Arrow stream until it is written
+    (a page near max_page_bytes waited there uncompressed), and the part files are byte for byte the ones
+    the rows held as they are make, row groups cut by rows and by bytes alike (here every slice is held,
+    however small)."""
+    from gristmill.pipeline import writers
+
+    table = _gathered_rows()
+    monkeypatch.setattr(writers, "HOLD_COMPRESSED_BYTES", 0)  # every slice, small ones included
+
+    def write(folder, **group) -> list[bytes]:
+        out = writers._RollingParquet(tmp_path / folder, "part", rows_per_file=25, **group)
+        for start, size in ((0, 3), (3, 1), (4, 9), (13, 2), (15, 25)):  # batches of several sizes, as a run writes
+            out.write(table.slice(start, size))
+            if folder.startswith("held"):
+                held = [rows for rows in out.pending if not isinstance(rows, type(table))]
+                assert len(held) == len(out.pending)  # every pending slice is held compressed
+        out.close()
+        return [path.read_bytes() for path, _ in out.written]
+
+    held = {name: write(f"held-{name}", **group) for name, group in
+            (("rows", {"rows_per_group": 4}), ("bytes", {"group_bytes": 1 << 20}))}
+    monkeypatch.setattr(writers, "_held", lambda rows: rows)
+    assert write("plain-rows", rows_per_group=4) == held["rows"]
+    assert write("plain-bytes", group_bytes=1 << 20) == held["bytes"]
+    # the byte bound cut a row group (two long texts of ~0.8 MB) before the 25-row file ended
+    import pyarrow as pa
+
+    assert [pq.ParquetFile(pa.BufferReader(data)).num_row_groups for data in held["bytes"]] == [2, 1]
+
+
+def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
+    """Rows over HOLD_COMPRESSED_BYTES (a page near max_page_bytes) are held compressed; an ordinary
+    batch's few KB are kept as they are."""
+    import pyarrow as pa
+
+    from gristmill.pipeline.writers import HOLD_COMPRESSED_BYTES, _held, _unheld
+
+    rows = _gathered_rows().slice(3, 1)  # the long text, ~0.8 MB
+    rows = pa.concat_tables([rows, rows]).combine_chunks()
+    assert rows.nbytes >= HOLD_COMPRESSED_BYTES
+    held = _held(rows)
+    assert held.size < rows.nbytes / 4
+    assert _unheld(held).equals(rows)
+    small = _gathered_rows().slice(0, 3)
+    assert _held(small) is small

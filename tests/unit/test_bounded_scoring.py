@@ -224,3 +224,54 @@ def test_the_quality_stage_scores_long_texts_as_short_ones(monkeypatch):
     monkeypatch.setattr(quality, "PIECE_CHARS", 0)
     monkeypatch.setattr(english, "PIECE_CHARS", 7)
     assert quality.ScoreQuality()(table).equals(expected)
+
+
+def _memo_state(tokenizer: EnglishTokenizer) -> dict:
+    state = {}
+    for name in tokenizer._APPENDED:
+        kept = getattr(tokenizer, name)
+        state[name] = list(kept.items()) if isinstance(kept, dict) else list(kept) if isinstance(kept, list) else kept.view.tolist()
+    return state
+
+
+def test_a_long_text_leaves_the_memo_as_it_found_it():
+    """A document scored inside `forgetting()` (ScoreQuality's long texts) learns its chunks and tokens and
+    drops them after: the memo is what it was before, and what it knew keeps its ids."""
+    tokenizer = EnglishTokenizer()
+    short = texts(20, seed=21)
+    ids = [tokenizer.word_ids(text).tolist() for text in short]  # learned before
+    before = _memo_state(tokenizer)
+    long = "\n".join(f"{text} ({k}.{k * 7})" for k, text in enumerate(texts(60, seed=22)))
+    with tokenizer.forgetting():
+        words = SplitText(long, tokenizer).words
+        assert len(tokenizer.chunk_index) > len(before["chunk_index"])
+    assert _memo_state(tokenizer) == before
+    assert [tokenizer.word_ids(text).tolist() for text in short] == ids
+    assert SplitText(long, EnglishTokenizer()).words == words  # what it found inside is what a fresh memo finds
+
+
+def test_the_quality_stage_forgets_a_long_texts_chunks(monkeypatch):
+    """After a batch whose long text (over PIECE_CHARS) brought thousands of chunks never seen before, the
+    shared memo holds what the batch's short texts brought, as if the long text had not been there."""
+    import pyarrow as pa
+
+    from gristmill.pipeline.stages import quality
+    from gristmill.schemas import columns as C
+
+    def table(batch):
+        rows = [{name: None for name in C.SOURCE_COLUMNS} | {C.ID: str(i), C.TEXT: t, C.LANGUAGE: "en",
+                                                             C.LANGUAGE_SCORE: 1.0} for i, t in enumerate(batch)]
+        return pa.Table.from_pylist(rows, schema=C.schema_of(dict.fromkeys([*C.SOURCE_COLUMNS, C.TEXT, C.LANGUAGE,
+                                                                             C.LANGUAGE_SCORE])))
+
+    short = texts(30, seed=23, max_words=40)
+    long = " ".join(f"paragraph ({k}.{k % 97})" for k in range(5000))
+    monkeypatch.setattr(quality, "PIECE_CHARS", 1000)
+    monkeypatch.setattr(EnglishTokenizer, "_shared", EnglishTokenizer())
+    stage = quality.ScoreQuality()
+    stage(table(short))
+    known = _memo_state(EnglishTokenizer.shared())
+    scored = stage(table([long, *short]))
+    assert _memo_state(EnglishTokenizer.shared()) == known
+    monkeypatch.setattr(EnglishTokenizer, "_shared", EnglishTokenizer())
+    assert quality.ScoreQuality()(table([long, *short])).equals(scored)
