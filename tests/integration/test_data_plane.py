@@ -125,7 +125,7 @@ def test_pending_row_groups_are_held_compressed_and_write_the_same_bytes(tmp_pat
     (a page near max_page_bytes waited there uncompressed), and the part files are byte for byte the ones
     the rows held as they are make, row groups cut by rows and by bytes alike (here every slice is held,
     however small)."""
-    from gristmill.pipeline import writers
+    from gristmill.pipeline.engine import writers
 
     table = _gathered_rows()
     monkeypatch.setattr(writers, "HOLD_COMPRESSED_BYTES", 0)  # every slice, small ones included
@@ -156,7 +156,7 @@ def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
     batch's few KB are kept as they are."""
     import pyarrow as pa
 
-    from gristmill.pipeline.writers import HOLD_COMPRESSED_BYTES, _held, _unheld
+    from gristmill.pipeline.engine.writers import HOLD_COMPRESSED_BYTES, _held, _unheld
 
     rows = _gathered_rows().slice(3, 1)  # the long text, ~0.8 MB
     rows = pa.concat_tables([rows, rows]).combine_chunks()
