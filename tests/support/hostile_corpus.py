@@ -131,7 +131,8 @@ KINDS: dict = {
     "status_500": (lambda: _response("http://h.test/500", _article("500"), status="500 Internal Server Error"), ("dropped", "http_status_not_ok")),
     "no_content_type": (lambda: _response("http://h.test/nct", _article("nct"), headers=[]), ("dropped", "not_html")),
     "bad_chunked": (lambda: _response("http://h.test/chunk", b"zz\r\nabc\r\n", HTML + [("Transfer-Encoding", "chunked")]), ("quarantine", "undecodable HTTP body")),
-    "chunked_ok": (lambda: _response("http://h.test/chunkok", chunked(_article("ck")), HTML + [("Transfer-Encoding", "chunked")]), ("kept", None)),
+    # (tag "chunked", not "ck": the toxicity combiner reads "ck", a masked swear word's fragment, as offensive)
+    "chunked_ok": (lambda: _response("http://h.test/chunkok", chunked(_article("chunked")), HTML + [("Transfer-Encoding", "chunked")]), ("kept", None)),
     "gzip_encoding_garbage": (lambda: _response("http://h.test/gz", b"\x1f\x8b\x08\x00garbage", HTML + [("Content-Encoding", "gzip")]), ("dropped", "empty_payload")),
     "unknown_content_encoding": (lambda: _response("http://h.test/enc", _article("enc"), HTML + [("Content-Encoding", "x-frob")]), ("kept", None)),  # passed through as identity
     "gzip_bomb_1gb": (lambda: _response("http://h.test/bomb", _gzip_bomb(1024 * MB), HTML + [("Content-Encoding", "gzip")]), ("dropped", "page_too_large")),
