@@ -133,7 +133,7 @@ class _Growing:
 
     def truncate(self, size: int) -> None:
         """Forget every value from index `size` on."""
-        self.view
+        self.view  # noqa: B018 (reading `view` moves the pending appends into `data`, so `size` counts them)
         self.size = min(self.size, size)
 
 
