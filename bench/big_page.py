@@ -9,8 +9,10 @@ sentences repeat). Three measurements, each in a fresh process:
 - **worker**: the split worker's own code (`SplitWorker.process`: read, the per-batch stages of
   jobs/demo-archive.yaml, decide, write the parts) on a WARC of `--pages` ordinary pages (batches of 32),
   then on a WARC of 31 of them plus the big page (one batch). Per stage and WARC: wall seconds and the
-  process's peak RSS while the stage ran (a thread samples /proc/self/statm every 2 ms, so a spike
-  shorter than that can be missed); and the process's ru_maxrss after each WARC, the figure to compare.
+  process's peak RSS while the stage ran and its rise above the RSS the stage started from (exact: the
+  kernel's high-water mark, reset before each stage through /proc/self/clear_refs; where that is not
+  allowed, sampled every 2 ms, so a shorter spike can be missed); and the process's peak after each WARC,
+  the figure to compare.
   Extraction runs in its sandbox process, as in a run, so its memory is not the worker's.
 - **steps**: the quality and dedup scoring steps on the big page's text alone: wall (untraced) and
   tracemalloc peak (a second, traced pass: tracemalloc slows allocation-heavy Python several times, so
@@ -97,13 +99,18 @@ def _maxrss_mib() -> float:
 
 
 class PeakRss:
-    """The process's peak RSS since the last `reset`, sampled by a thread."""
+    """The process's peak RSS since the last `reset`: exact where the kernel lets a process reset its
+    high-water mark (writing 5 to /proc/self/clear_refs, then reading VmHWM), else sampled by a thread
+    every `interval_s` (a spike shorter than that can be missed)."""
 
     def __init__(self, interval_s: float = 0.002):
+        self.overall = _hwm()
+        self.exact = _reset_hwm()
         self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
-        self._thread.start()
+        if not self.exact:
+            self._thread.start()
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -111,14 +118,41 @@ class PeakRss:
 
     def reset(self) -> None:
         self.peak = _rss()
+        if self.exact:  # resetting VmHWM resets ru_maxrss too: keep the process's peak here
+            self.overall = max(self.overall, _hwm())
+            _reset_hwm()
+
+    def process_peak(self) -> int:
+        """The process's peak RSS since it started (ru_maxrss, which `reset` would otherwise lose)."""
+        return max(self.overall, _hwm()) if self.exact else int(_maxrss_mib() * MIB)
 
     def read(self) -> int:
+        if self.exact:
+            return _hwm()
         self.peak = max(self.peak, _rss())
         return self.peak
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _hwm() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 class Measured:
@@ -134,13 +168,16 @@ class Measured:
         setattr(self._stage, name, value)
 
     def __call__(self, batch):
+        before = _rss()
         self._sampler.reset()
         started = time.perf_counter()
         out = self._stage(batch)
-        figures = self._figures.setdefault(self._stage.name, {"wall_s": 0.0, "peak_rss_mib": 0.0})
+        figures = self._figures.setdefault(self._stage.name, {"wall_s": 0.0, "peak_rss_mib": 0.0, "rise_mib": 0.0})
         figures["wall_s"] += time.perf_counter() - started
-        figures["peak_rss_mib"] = max(figures["peak_rss_mib"], self._sampler.read() / MIB)
-        figures["maxrss_after_mib"] = _maxrss_mib()  # the process's peak so far: which stage raised it
+        peak = self._sampler.read()
+        figures["peak_rss_mib"] = max(figures["peak_rss_mib"], peak / MIB)
+        figures["rise_mib"] = max(figures["rise_mib"], (peak - before) / MIB)  # above the RSS it started from
+        figures["maxrss_after_mib"] = self._sampler.process_peak() / MIB  # the process's peak so far: which stage raised it
         return out
 
 
@@ -158,7 +195,7 @@ def worker(work: Path) -> dict:
     stages = default_stages(job)
     stages.append(Decide([rule for stage in stages for rule in stage.rules()]))
     sampler = PeakRss()
-    out = {"start_rss_mib": _rss() / MIB}
+    out = {"start_rss_mib": _rss() / MIB, "exact_peaks": sampler.exact}
     with tempfile.TemporaryDirectory() as folder:
         for index, name in enumerate(("normal", "big")):
             figures: dict = {}
@@ -168,7 +205,7 @@ def worker(work: Path) -> dict:
             started = time.perf_counter()
             split_worker.process(SplitTask(index, 0, str(work / f"{name}.warc.gz"), 0))
             out[name] = {"wall_s": time.perf_counter() - started, "rss_after_mib": _rss() / MIB,
-                         "maxrss_mib": _maxrss_mib(), "stages": figures}
+                         "maxrss_mib": sampler.process_peak() / MIB, "stages": figures}
     sampler.stop()
     return out
 
@@ -261,11 +298,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<22} {f['wall_s']:>7.2f} {f['traced_peak_mib']:>16.1f}")
     w = result["worker"]
     print(f"\n{'stage':<12} {'normal: wall s':>14} {'peak RSS MiB':>13}   {'big batch: wall s':>17} {'peak RSS MiB':>13}"
-          f" {'ru_maxrss after':>16}")
+          f" {'rise MiB':>9} {'ru_maxrss after':>16}")
     for name in w["normal"]["stages"]:
         a, b = w["normal"]["stages"][name], w["big"]["stages"][name]
         print(f"{name:<12} {a['wall_s']:>14.2f} {a['peak_rss_mib']:>13.0f}   {b['wall_s']:>17.2f} {b['peak_rss_mib']:>13.0f}"
-              f" {b['maxrss_after_mib']:>16.0f}")
+              f" {b.get('rise_mib', 0):>9.0f} {b['maxrss_after_mib']:>16.0f}")
     print(f"worker ru_maxrss: {w['normal']['maxrss_mib']:.0f} MiB after {args.pages} ordinary pages, "
           f"{w['big']['maxrss_mib']:.0f} MiB after the big batch "
           f"({w['big']['maxrss_mib'] / w['normal']['maxrss_mib'] - 1:+.1%}); RSS at start {w['start_rss_mib']:.0f}, "
