@@ -181,6 +181,39 @@ def test_long_texts_signed_in_pieces_equal_the_whole(monkeypatch, n, piece_chars
     assert exact == expected_exact
 
 
+def test_signatures_of_chosen_rows_read_from_the_column_equal_the_taken_rows(monkeypatch):
+    """The dedup stage passes the whole text column and the rows that are documents: a long text is signed
+    from a slice of the column's own buffer (chunked, offset, large and plain strings)."""
+    import pyarrow as pa
+
+    from gristmill.filters import minhash
+
+    rng = random.Random(15)
+    values = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(30)]
+    rows = np.array([i for i in range(len(values)) if i % 3 != 1][::-1])
+    expected = minhash.document_signatures([values[i] for i in rows], 5, 32, 7)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", 40)
+    for column in (pa.chunked_array([pa.array(values[:17], pa.large_string()), pa.array(values[17:], pa.large_string())]),
+                   pa.array(["skip", *values], pa.string()).slice(1),
+                   pa.array(values, pa.large_string())):
+        sigs, present, exact = minhash.document_signatures(column, 5, 32, 7, rows=rows)
+        np.testing.assert_array_equal(sigs, expected[0])
+        np.testing.assert_array_equal(present, expected[1])
+        assert exact == expected[2]
+
+
+@pytest.mark.parametrize("block", [1, 3, 64])
+def test_redaction_written_as_utf8_in_blocks_equals_the_redacted_string(block):
+    from gristmill.filters.pii import PiiSpan, redact, redact_utf8
+
+    rng = random.Random(16)
+    for text in texts(60, seed=17):
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, 2 * rng.randint(0, 4))))
+        spans = [PiiSpan(cuts[k], cuts[k + 1], rng.choice(["EMAIL_ADDRESS", "PHONE_NUMBER"]), 1.0)
+                 for k in range(0, len(cuts) - 1, 2)]
+        assert redact_utf8(text, spans, block) == redact(text, spans).encode("utf-8"), (text, spans)
+
+
 @pytest.mark.parametrize("piece_chars", [1, 5, 40, None])
 def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_chars):
     if piece_chars:
