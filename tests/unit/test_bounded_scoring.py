@@ -202,6 +202,35 @@ def test_signatures_of_chosen_rows_read_from_the_column_equal_the_taken_rows(mon
         assert exact == expected[2]
 
 
+SIGMA_CASES = ["ΣΑΣ ΌΣΟΣ", "ΟΔΟΣ\nΟΔΟΣ x", "AΣ Σ ΣA AΣ\u0301 A\u0301Σ A\u00adΣ\u00ad b", "İstanbul İ straße ǅ ﬃ ΐ",
+               "Σ", " Σ ", "AΣ\nA", "ʼΣʼ A'Σ A.Σ"]
+
+
+@pytest.mark.parametrize("piece_chars", [1, 2, 5, 40])
+def test_lowercasing_in_pieces_equals_str_lower(piece_chars):
+    """`pieces.lower` cuts at spaces and newlines: a capital sigma's final form (the one context str.lower
+    reads) must come out as in the whole text, next to cased letters, case-ignorable marks and cuts."""
+    from gristmill.filters.pieces import lower
+
+    rng = random.Random(18)
+    alphabet = "ΣσςAaİß \n\u0301\u00ad'.ʼx"
+    cases = [*SIGMA_CASES, *texts(40, seed=19), *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+                                                   for _ in range(3000))]
+    for text in cases:
+        assert lower(text, piece_chars) == text.lower(), text
+
+
+def test_identity_lowercasing_keeps_offsets_in_blocks(monkeypatch):
+    from gristmill.filters import identity, pieces
+
+    monkeypatch.setattr(identity, "LOWER_PIECE_CHARS", 3)
+    monkeypatch.setattr(pieces, "LOWER_PIECE_CHARS", 3)
+    for text in [*SIGMA_CASES, *texts(20, seed=20)]:
+        expected = text.lower() if len(text.lower()) == len(text) else "".join(
+            c.lower() if len(c.lower()) == 1 else c for c in text)
+        assert identity._lower(text) == expected, text
+
+
 @pytest.mark.parametrize("block", [1, 3, 64])
 def test_redaction_written_as_utf8_in_blocks_equals_the_redacted_string(block):
     from gristmill.filters.pii import PiiSpan, redact, redact_utf8
