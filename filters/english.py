@@ -478,14 +478,14 @@ class EnglishTokenizer:
             self.learn(chunks)
             return np.fromiter(map(get, chunks), dtype=np.int64, count=len(chunks))
 
-    def chunk_words(self, chunk_ids: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    def chunk_words(self, chunk_ids: np.ndarray, block: int = 1 << 16, dtype=np.int64) -> np.ndarray:
         """Token ids of the chunks, each tokenized on its own, concatenated (`block` chunks at a time, so
-        the scratch arrays stay bounded however long the text)."""
+        the scratch arrays stay bounded however long the text; `dtype`: of the result when in blocks)."""
         if len(chunk_ids) <= block:
             return self._chunk_words(chunk_ids)
         count = self._chunk_count.view
         blocks = range(0, len(chunk_ids), block)
-        out = np.empty(sum(int(count[chunk_ids[a:a + block]].sum()) for a in blocks), np.int64)
+        out = np.empty(sum(int(count[chunk_ids[a:a + block]].sum()) for a in blocks), dtype)
         filled = 0
         for a in blocks:
             words = self._chunk_words(chunk_ids[a:a + block])
@@ -541,9 +541,11 @@ class EnglishTokenizer:
         """Ids of the words datatrove's `split_into_words(text, "en")` returns."""
         return self.document_words(text, chunks)[0]
 
-    def document_words(self, text: str, chunks: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    def document_words(self, text: str, chunks: list[str] | None = None,
+                       dtype=np.int64) -> tuple[np.ndarray, np.ndarray, bool]:
         """(word ids, chunk ids, whether some neighbouring chunks needed spaCy's context) of a text.
-        `chunks`: `text.split()` when the caller has it; else the text is split in bounded pieces."""
+        `chunks`: `text.split()` when the caller has it; else the text is split in bounded pieces.
+        `dtype`: of the ids of a text split in pieces (int32 halves their arrays; ids fit)."""
         if chunks is not None:
             chunk_ids = self.chunk_ids(chunks)
             context = self.context_matters(chunk_ids, chunks)
@@ -554,9 +556,12 @@ class EnglishTokenizer:
                 if not context:  # the pairs inside the piece, and the one across from the piece before
                     context = (self.context_matters(ids, piece) if last is None else
                                self.context_matters(np.concatenate([last[1], ids]), [last[0], *piece]))
-                parts.append(ids)
+                parts.append(ids.astype(dtype, copy=False))
                 last = piece[-1], ids[-1:]
-            chunk_ids = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, np.int64)
+            chunk_ids = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, dtype)
+            del parts
+            if not context:
+                return self.chunk_words(chunk_ids, dtype=dtype), chunk_ids, False
         if not context:
             return self.chunk_words(chunk_ids), chunk_ids, False
         # Lines never interact (a newline is a token of its own): redo only the lines that need it.

@@ -66,22 +66,37 @@ class GopherRepetition:
 
 def gopher_quality_scores(split: SplitText) -> GopherQuality:
     text, lines = split.text, split.lines
-    ids, lengths, content = split.word_ids, split.word_lengths, split.word_is_content
-    n_words, n_content = len(ids), int(content.sum())
+    ids = split.word_ids
+    n_words = len(ids)
+    n_content, content_chars, n_alpha = _word_fact_sums(ids, split.tokenizer)
     vocab = split.tokenizer.vocab
     stop_ids = [vocab[w] for w in STOP_WORDS if w in vocab]
     return GopherQuality(
         word_count=n_content,
-        mean_word_length=float(lengths.sum(where=content)) / n_content if n_content else 0.0,
+        mean_word_length=float(content_chars) / n_content if n_content else 0.0,
         hash_word_ratio=text.count("#") / n_words if n_words else 0.0,
         ellipsis_word_ratio=(text.count("...") + text.count("…")) / n_words if n_words else 0.0,
         bullet_lines_ratio=_share(lines, lambda line: line.lstrip().startswith(BULLETS))
         if any(b in text for b in BULLETS) else 0.0,
         ellipsis_lines_ratio=_share(lines, lambda line: line.rstrip().endswith(ELLIPSES))
         if any(e in text for e in ELLIPSES) else 0.0,
-        alpha_words_ratio=int(split.word_has_alpha.sum()) / n_words if n_words else 0.0,
+        alpha_words_ratio=n_alpha / n_words if n_words else 0.0,
         stop_word_count=_distinct_present(stop_ids, ids),
     )
+
+
+def _word_fact_sums(ids: np.ndarray, tokenizer, block: int = 1 << 16) -> tuple[int, int, int]:
+    """(content words, their characters, words with a letter), from the tokenizer's per-token facts a
+    block of words at a time (the split keeps no per-word copy of the facts)."""
+    length, content, alpha = tokenizer.length, tokenizer.content, tokenizer.alpha
+    n_content = chars = n_alpha = 0
+    for a in range(0, len(ids), block):
+        words = ids[a:a + block]
+        is_content = content[words]
+        n_content += int(is_content.sum())
+        chars += int(length[words].sum(where=is_content))
+        n_alpha += int(alpha[words].sum())
+    return n_content, chars, n_alpha
 
 
 def _distinct_present(wanted: list[int], ids: np.ndarray, block: int = 1 << 16) -> int:
@@ -110,16 +125,20 @@ def find_duplicates(parts: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_SIZES,
-                     duplicate_sizes=DUPLICATE_NGRAM_SIZES) -> tuple[dict[int, int], dict[int, int]]:
+def ngram_repetition(ids: np.ndarray, lengths: np.ndarray | None, top_sizes=TOP_NGRAM_SIZES,
+                     duplicate_sizes=DUPLICATE_NGRAM_SIZES, token_lengths: np.ndarray | None = None,
+                     ) -> tuple[dict[int, int], dict[int, int]]:
     """Characters of the top n-gram times its count (per n in `top_sizes`) and characters of duplicate
-    n-grams (per n in `duplicate_sizes`), for the word sequence `ids` with character `lengths`.
+    n-grams (per n in `duplicate_sizes`), for the word sequence `ids` with character `lengths` (one per
+    word; or None and `token_lengths`, one per id: word i has `token_lengths[ids[i]]` characters).
 
     Level by level: an n-gram can repeat only where its (n-1)-gram prefix repeats, so each level
-    relabels only the positions whose prefix repeated (exact dense ids, no hashing) and the work
-    shrinks fast on natural text. Memory is a few arrays of one entry per word (positions, prefix sums
-    and dense ids are int32 where they fit; no Python list of every position): ~30 bytes per word at the
-    peak, the keys and their sort order.
+    relabels only the positions whose prefix repeated (exact ids, no hashing) and the work shrinks fast
+    on natural text. Memory is a few arrays of one entry per word (int32 where they fit; no Python list
+    of every position). A level of more than `_PARTITION_SIZE` positions (a document near
+    max_page_bytes: ~950,000 words) is grouped a partition at a time (`_group_in_parts`), and its word
+    lengths are looked up where needed rather than summed into an array of prefix sums, so its peak
+    is ~10 bytes per word instead of ~30.
     """
     n_words = len(ids)
     top = {n: 0 for n in top_sizes}
@@ -127,42 +146,135 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray, top_sizes=TOP_NGRAM_S
     if n_words < 2:
         return top, duplicate
     ids = np.asarray(ids)  # int32 or int64
-    total = int(np.sum(lengths, dtype=np.int64))
-    prefix = np.zeros(n_words + 1, dtype=np.int32 if total < 1 << 31 else np.int64)
-    np.cumsum(lengths, out=prefix[1:], dtype=prefix.dtype)
+    if n_words > _PARTITION_SIZE:
+        spans = _LookedUpSpans(ids, lengths, token_lengths)
+    else:
+        spans = _PrefixSpans(lengths if lengths is not None else token_lengths[ids])
 
     def chars(start: int, n: int) -> int:  # the n-gram at `start`, words joined by one space
-        return int(prefix[start + n] - prefix[start]) + n - 1
+        return spans.one(start, n) + n - 1
 
     index = np.int32 if n_words < 1 << 31 else np.int64
     base = int(ids.max()) + 1  # keys (prefix id, next word) -> prefix id * base + word id, exact in int64
-    positions = np.arange(n_words, dtype=index)  # where the (n-1)-gram occurs more than once
-    grams = ids  # the (n-1)-gram's dense id at each of `positions`
+    positions = np.arange(n_words, dtype=index)  # where the (n-1)-gram occurs more than once, ascending
+    grams, owned = ids, False  # the (n-1)-gram's id at each of `positions`; whether `grams` is ours to overwrite
     for n in range(2, min(max((*top_sizes, *duplicate_sizes)), n_words) + 1):
-        if positions.size and positions[-1] > n_words - n:
-            inside = positions <= n_words - n
-            positions, grams = positions[inside], grams[inside]
+        if positions.size and positions[-1] > n_words - n:  # ascending: the ones inside are a prefix
+            inside = int(np.searchsorted(positions, n_words - n, side="right"))
+            positions, grams = positions[:inside], grams[:inside]
         if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
             top.update({m: chars(0, m) for m in top if n <= m <= n_words})
             break
-        # The keys go to _group as a temporary, which drops them once sorted, and the (n-1)-gram ids are
-        # dropped before it sorts: neither is an array of a word's size more under the sort's peak.
-        keys = [_append_word(grams, base, ids[positions + (n - 1)])]
-        grams = None
-        inverse, counts, first = _group(keys.pop(), index)
-        best = int(counts.max())
-        if n in top:
-            start = int(positions[first[counts == best].min()]) if best > 1 else 0
-            top[n] = chars(start, n) * best
+        if len(positions) > _PARTITION_SIZE:
+            best, start, positions, grams, n_grams = _group_in_parts(positions, grams, ids, n, base, index, owned)
+            if n in top:
+                top[n] = chars(start if best > 1 else 0, n) * best
+        else:
+            # The keys go to _group as a temporary, which drops them once sorted, and the (n-1)-gram ids
+            # are dropped before it sorts: neither is an array of a word's size more under the sort's peak.
+            keys = [_append_word(grams, base, ids[positions + (n - 1)])]
+            grams = None
+            inverse, counts, first = _group(keys.pop(), index)
+            best, n_grams = int(counts.max()), len(counts)
+            if n in top:
+                start = int(positions[first[counts == best].min()]) if best > 1 else 0
+                top[n] = chars(start, n) * best
+            if best > 1:
+                repeated = counts[inverse] > 1
+                positions, grams = positions[repeated], inverse[repeated]
+                del inverse, repeated
+        owned = True
         if best == 1:
             positions = positions[:0]
             continue
-        repeated = counts[inverse] > 1
-        positions, grams = positions[repeated], inverse[repeated]
-        del inverse, repeated
         if n in duplicate and positions.size:
-            duplicate[n] = _greedy_duplicate_chars(positions, grams, prefix, n, len(counts))
+            duplicate[n] = _greedy_duplicate_chars(positions, grams, spans, n, n_grams)
     return top, duplicate
+
+
+class _PrefixSpans:
+    """Characters of word runs (words glued) from prefix sums of the word lengths."""
+
+    def __init__(self, lengths: np.ndarray):
+        total = int(np.sum(lengths, dtype=np.int64))
+        self.prefix = np.zeros(len(lengths) + 1, dtype=np.int32 if total < 1 << 31 else np.int64)
+        np.cumsum(lengths, out=self.prefix[1:], dtype=self.prefix.dtype)
+
+    def one(self, start: int, n: int) -> int:
+        return int(self.prefix[start + n] - self.prefix[start])
+
+    def many(self, starts: np.ndarray, n: int) -> np.ndarray:
+        return self.prefix[starts + n] - self.prefix[starts]
+
+
+class _LookedUpSpans:
+    """Characters of word runs (words glued), each word's length looked up: no array of a word's size."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray | None, token_lengths: np.ndarray | None):
+        self.ids, self.lengths, self.token_lengths = ids, lengths, token_lengths
+
+    def _lengths(self, where: np.ndarray) -> np.ndarray:
+        if self.lengths is not None:
+            return self.lengths[where].astype(np.int64)
+        return self.token_lengths[self.ids[where]].astype(np.int64)
+
+    def one(self, start: int, n: int) -> int:
+        return int(self._lengths(np.arange(start, start + n)).sum())
+
+    def many(self, starts: np.ndarray, n: int) -> np.ndarray:
+        out = self._lengths(starts)
+        for k in range(1, n):
+            out += self._lengths(starts + k)
+        return out
+
+
+def _group_in_parts(positions: np.ndarray, grams: np.ndarray, ids: np.ndarray, n: int, base: int, index,
+                    owned: bool) -> tuple[int, int, np.ndarray, np.ndarray, int]:
+    """One level of `ngram_repetition` a partition at a time: the n-grams at `positions` (ascending) whose
+    (n-1)-gram ids are `grams` are grouped within partitions by (n-1)-gram id modulo P, each of about
+    `_PARTITION_SIZE` positions and sorted on its own. Equal n-grams have equal (n-1)-grams, so a group
+    never spans two partitions. An n-gram's id is the position of its first occurrence: the same in
+    every partition, distinct for distinct n-grams, below the number of words, so the greedy scan sees
+    the same groups as with dense ids. `owned`: `grams` may be overwritten with the new ids.
+
+    Returns (the top count, the first position of an n-gram with that count, the positions whose
+    n-gram repeats, their n-gram ids, a bound on the ids)."""
+    size = len(positions)
+    parts = -(-size // _PARTITION_SIZE)
+    part = (grams % parts).astype(np.uint16 if parts < 1 << 16 else np.int64)
+    labels = grams if owned else np.empty(size, index)  # each position's slot is read before it is written
+    repeated = np.empty(size, dtype=bool)
+    best, start = 0, 0
+    for p in range(parts):
+        where = np.flatnonzero(part == p)
+        if not where.size:
+            continue
+        at = positions[where]
+        keys = [_append_word(grams[where], base, ids[at + (n - 1)])]
+        inverse, counts, first = _group(keys.pop(), index)
+        first = at[first]  # each group's first position (`at` ascends)
+        part_best = int(counts.max())
+        part_start = int(first[counts == part_best].min())
+        if part_best > best or part_best == best and part_start < start:
+            best, start = part_best, part_start
+        labels[where] = first[inverse]
+        repeated[where] = (counts > 1)[inverse]
+        del where, at, inverse, counts, first
+    del part
+    kept = _compact(positions, repeated)
+    labels = _compact(labels, repeated)
+    return best, start, kept, labels, len(ids)
+
+
+def _compact(values: np.ndarray, keep: np.ndarray, copy: bool = True) -> np.ndarray:
+    """`values[keep]`, written over the front of `values` a block at a time (no second array of its size;
+    the result is a view of it, copied out when it is much shorter)."""
+    filled = 0
+    for a in range(0, len(values), _BLOCK):
+        block = values[a:a + _BLOCK][keep[a:a + _BLOCK]]
+        values[filled:filled + len(block)] = block
+        filled += len(block)
+    return values[:filled].copy() if filled < len(values) // 2 else values[:filled]
 
 
 def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
@@ -173,6 +285,9 @@ def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
 
 
 _BLOCK = 1 << 16  # elements per step of the scans below, so their temporaries stay small
+# Positions of one n-gram level grouped at a time (`_group_in_parts`); a document with more words has its
+# word lengths looked up rather than kept as prefix sums (`_LookedUpSpans`).
+_PARTITION_SIZE = 1 << 17
 
 
 def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,19 +327,18 @@ def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np
 _GREEDY_BLOCK = 1 << 16  # positions converted to Python ints at a time
 
 
-def _greedy_duplicate_chars(positions: np.ndarray, grams: np.ndarray, prefix: np.ndarray, n: int,
-                            n_grams: int) -> int:
+def _greedy_duplicate_chars(positions: np.ndarray, grams: np.ndarray, spans, n: int, n_grams: int) -> int:
     """datatrove's `find_all_duplicate`, visiting only positions whose n-gram occurs twice or more
     (at any other position the scan just steps on, and adding a unique n-gram changes nothing).
-    `grams`: dense ids below `n_grams`; `prefix`: cumulative word lengths, so an n-gram's characters
-    (words glued) are `prefix[p + n] - prefix[p]`. Walks the positions in blocks, with a byte per
-    n-gram for "seen", so its memory does not grow with Python objects per position."""
+    `grams`: ids below `n_grams`; `spans.many(p, n)`: the characters of the n-grams at p (words glued).
+    Walks the positions in blocks, with a byte per n-gram id for "seen", so its memory does not grow
+    with Python objects per position."""
     seen = bytearray(n_grams)
     chars, resume = 0, 0
     for block in range(0, len(positions), _GREEDY_BLOCK):
         where = positions[block:block + _GREEDY_BLOCK]
-        spans = (prefix[where + n] - prefix[where]).tolist()
-        for position, gram, span in zip(where.tolist(), grams[block:block + _GREEDY_BLOCK].tolist(), spans):
+        for position, gram, span in zip(where.tolist(), grams[block:block + _GREEDY_BLOCK].tolist(),
+                                         spans.many(where, n).tolist()):
             if position < resume:
                 continue
             if seen[gram]:
@@ -249,7 +363,7 @@ def gopher_repetition_scores(split: SplitText) -> GopherRepetition:
     lines = split.newline_lines
     n_lines, (dup_lines, dup_line_chars) = len(lines), find_duplicates(lines)
     del lines
-    top, duplicate = ngram_repetition(split.word_ids, split.word_lengths)
+    top, duplicate = ngram_repetition(split.word_ids, None, token_lengths=split.tokenizer.length)
     return GopherRepetition(
         duplicate_paragraphs_ratio=dup_paragraphs / n_paragraphs if n_paragraphs else 0.0,
         duplicate_paragraph_chars_ratio=share(dup_paragraph_chars),
