@@ -156,16 +156,19 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray | None, top_sizes=TOP_
 
     index = np.int32 if n_words < 1 << 31 else np.int64
     base = int(ids.max()) + 1  # keys (prefix id, next word) -> prefix id * base + word id, exact in int64
-    positions = np.arange(n_words, dtype=index)  # where the (n-1)-gram occurs more than once, ascending
+    # Where the (n-1)-gram occurs more than once, ascending (None: everywhere, for a long text's bigrams).
+    positions = np.arange(n_words, dtype=index) if n_words <= _PARTITION_SIZE else None
     grams, owned = ids, False  # the (n-1)-gram's id at each of `positions`; whether `grams` is ours to overwrite
     for n in range(2, min(max((*top_sizes, *duplicate_sizes)), n_words) + 1):
-        if positions.size and positions[-1] > n_words - n:  # ascending: the ones inside are a prefix
+        if positions is None:
+            grams = grams[:n_words - n + 1]
+        elif positions.size and positions[-1] > n_words - n:  # ascending: the ones inside are a prefix
             inside = int(np.searchsorted(positions, n_words - n, side="right"))
             positions, grams = positions[:inside], grams[:inside]
-        if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
+        if positions is not None and not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
             top.update({m: chars(0, m) for m in top if n <= m <= n_words})
             break
-        if len(positions) > _PARTITION_SIZE:
+        if positions is None or len(positions) > _PARTITION_SIZE:
             best, start, positions, grams, n_grams = _group_in_parts(positions, grams, ids, n, base, index, owned)
             if n in top:
                 top[n] = chars(start if best > 1 else 0, n) * best
@@ -228,10 +231,10 @@ class _LookedUpSpans:
         return out
 
 
-def _group_in_parts(positions: np.ndarray, grams: np.ndarray, ids: np.ndarray, n: int, base: int, index,
+def _group_in_parts(positions: np.ndarray | None, grams: np.ndarray, ids: np.ndarray, n: int, base: int, index,
                     owned: bool) -> tuple[int, int, np.ndarray, np.ndarray, int]:
-    """One level of `ngram_repetition` a partition at a time: the n-grams at `positions` (ascending) whose
-    (n-1)-gram ids are `grams` are grouped within partitions by (n-1)-gram id modulo P, each of about
+    """One level of `ngram_repetition` a partition at a time: the n-grams at `positions` (ascending; None:
+    0, 1, ... len(grams) - 1) whose (n-1)-gram ids are `grams` are grouped within partitions by (n-1)-gram id modulo P, each of about
     `_PARTITION_SIZE` positions and sorted on its own. Equal n-grams have equal (n-1)-grams, so a group
     never spans two partitions. An n-gram's id is the position of its first occurrence: the same in
     every partition, distinct for distinct n-grams, below the number of words, so the greedy scan sees
@@ -239,9 +242,9 @@ def _group_in_parts(positions: np.ndarray, grams: np.ndarray, ids: np.ndarray, n
 
     Returns (the top count, the first position of an n-gram with that count, the positions whose
     n-gram repeats, their n-gram ids, a bound on the ids)."""
-    size = len(positions)
+    size = len(grams)
     parts = -(-size // _PARTITION_SIZE)
-    part = (grams % parts).astype(np.uint16 if parts < 1 << 16 else np.int64)
+    part = (grams % parts).astype(np.uint8 if parts <= 1 << 8 else np.uint16 if parts <= 1 << 16 else np.int64)
     labels = grams if owned else np.empty(size, index)  # each position's slot is read before it is written
     repeated = np.empty(size, dtype=bool)
     best, start = 0, 0
@@ -249,7 +252,7 @@ def _group_in_parts(positions: np.ndarray, grams: np.ndarray, ids: np.ndarray, n
         where = np.flatnonzero(part == p)
         if not where.size:
             continue
-        at = positions[where]
+        at = positions[where] if positions is not None else where.astype(index)
         keys = [_append_word(grams[where], base, ids[at + (n - 1)])]
         inverse, counts, first = _group(keys.pop(), index)
         first = at[first]  # each group's first position (`at` ascends)
@@ -261,9 +264,21 @@ def _group_in_parts(positions: np.ndarray, grams: np.ndarray, ids: np.ndarray, n
         repeated[where] = (counts > 1)[inverse]
         del where, at, inverse, counts, first
     del part
-    kept = _compact(positions, repeated)
+    kept = _compact(positions, repeated) if positions is not None else _flatnonzero(repeated, index)
     labels = _compact(labels, repeated)
     return best, start, kept, labels, len(ids)
+
+
+def _flatnonzero(mask: np.ndarray, index) -> np.ndarray:
+    """`np.flatnonzero(mask)` as `index` integers, a block at a time (no int64 array of its size)."""
+    out = np.empty(int(np.count_nonzero(mask)), index)
+    filled = 0
+    for a in range(0, len(mask), _BLOCK):
+        found = np.flatnonzero(mask[a:a + _BLOCK])
+        out[filled:filled + len(found)] = found
+        out[filled:filled + len(found)] += a
+        filled += len(found)
+    return out
 
 
 def _compact(values: np.ndarray, keep: np.ndarray, copy: bool = True) -> np.ndarray:
@@ -287,7 +302,7 @@ def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
 _BLOCK = 1 << 16  # elements per step of the scans below, so their temporaries stay small
 # Positions of one n-gram level grouped at a time (`_group_in_parts`); a document with more words has its
 # word lengths looked up rather than kept as prefix sums (`_LookedUpSpans`).
-_PARTITION_SIZE = 1 << 17
+_PARTITION_SIZE = 1 << 16
 
 
 def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -324,7 +339,7 @@ def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np
     return inverse, counts, np.minimum.reduceat(order, starts)
 
 
-_GREEDY_BLOCK = 1 << 16  # positions converted to Python ints at a time
+_GREEDY_BLOCK = 1 << 12  # positions converted to Python ints at a time (~40 bytes each, three lists)
 
 
 def _greedy_duplicate_chars(positions: np.ndarray, grams: np.ndarray, spans, n: int, n_grams: int) -> int:
