@@ -58,6 +58,7 @@ def quality_scores(split: SplitText, config: QualityConfig, bad_words: BadWords 
     out = vars(gopher_repetition_scores(split)).copy()  # flat dataclasses: vars() is asdict without the deep copy
     between()
     out.update(vars(gopher_quality_scores(split)))
+    split.release_words()  # the last rule that reads them
     between()
     c4 = c4_lines(split, c4_line_rules(config))
     between()

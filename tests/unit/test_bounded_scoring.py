@@ -64,6 +64,25 @@ def test_document_words_split_in_pieces_equal_the_whole_split(monkeypatch, piece
         assert context == expected[2], text
 
 
+@pytest.mark.parametrize("piece_chars", [1, 7, 40, None])
+def test_a_long_texts_chunk_ids_found_again_and_words_released(monkeypatch, piece_chars):
+    """A long text's split does not keep its chunk ids beside its words; read, they are looked up again and
+    equal those found with the words. release_words drops a long text's word ids (found again if read)."""
+    if piece_chars:
+        monkeypatch.setattr(english, "PIECE_CHARS", piece_chars)
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(80, seed=12):
+        tokenizer.start_document()
+        words, chunk_ids, context = tokenizer.document_words(text)
+        split = SplitText(text, tokenizer)
+        np.testing.assert_array_equal(split.word_ids, words)
+        split.release_words()
+        assert ("_word_facts" in vars(split)) == (len(text) <= english.PIECE_CHARS)
+        np.testing.assert_array_equal(split.chunk_ids, chunk_ids)
+        assert split.needs_context == context
+        np.testing.assert_array_equal(split.word_ids, words)
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 8, 1 << 16])
 def test_chunk_words_in_blocks_equal_the_whole(block):
     tokenizer = EnglishTokenizer.shared()
