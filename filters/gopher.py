@@ -23,6 +23,7 @@ compare the word sequences. On natural text the two agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -136,9 +137,9 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray | None, top_sizes=TOP_
     relabels only the positions whose prefix repeated (exact ids, no hashing) and the work shrinks fast
     on natural text. Memory is a few arrays of one entry per word (int32 where they fit; no Python list
     of every position). A level of more than `_PARTITION_SIZE` positions (a document near
-    max_page_bytes: ~950,000 words) is grouped a partition at a time (`_group_in_parts`), and its word
-    lengths are looked up where needed rather than summed into an array of prefix sums, so its peak
-    is ~10 bytes per word instead of ~30.
+    max_page_bytes: ~950,000 words) keeps one id per word rather than a list of positions and their ids,
+    and is grouped a partition at a time (`_group_full`); its word lengths are looked up where needed
+    rather than summed into an array of prefix sums: its peak is ~7 bytes per word instead of ~30.
     """
     n_words = len(ids)
     top = {n: 0 for n in top_sizes}
@@ -156,42 +157,50 @@ def ngram_repetition(ids: np.ndarray, lengths: np.ndarray | None, top_sizes=TOP_
 
     index = np.int32 if n_words < 1 << 31 else np.int64
     base = int(ids.max()) + 1  # keys (prefix id, next word) -> prefix id * base + word id, exact in int64
-    # Where the (n-1)-gram occurs more than once, ascending (None: everywhere, for a long text's bigrams).
-    positions = np.arange(n_words, dtype=index) if n_words <= _PARTITION_SIZE else None
+    # Where the (n-1)-gram occurs more than once, ascending, and its id there. While more than
+    # _PARTITION_SIZE positions are left (a long text), in full form instead: `full[p]` is the id at every
+    # position p, -1 where the (n-1)-gram occurs once (no positions listed: 4 bytes a word, not 8).
+    if n_words <= _PARTITION_SIZE:
+        positions, full, left = np.arange(n_words, dtype=index), None, 0
+    else:
+        positions, full, left = None, ids, n_words
     grams, owned = ids, False  # the (n-1)-gram's id at each of `positions`; whether `grams` is ours to overwrite
     for n in range(2, min(max((*top_sizes, *duplicate_sizes)), n_words) + 1):
-        if positions is None:
-            grams = grams[:n_words - n + 1]
-        elif positions.size and positions[-1] > n_words - n:  # ascending: the ones inside are a prefix
-            inside = int(np.searchsorted(positions, n_words - n, side="right"))
-            positions, grams = positions[:inside], grams[:inside]
-        if positions is not None and not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
-            top.update({m: chars(0, m) for m in top if n <= m <= n_words})
-            break
-        if positions is None or len(positions) > _PARTITION_SIZE:
-            best, start, positions, grams, n_grams = _group_in_parts(positions, grams, ids, n, base, index, owned)
+        if full is not None:
+            best, start, full, left = _group_full(full[:n_words - n + 1], ids, n, base, index, left, owned)
             if n in top:
                 top[n] = chars(start if best > 1 else 0, n) * best
-        else:
-            # The keys go to _group as a temporary, which drops them once sorted, and the (n-1)-gram ids
-            # are dropped before it sorts: neither is an array of a word's size more under the sort's peak.
-            keys = [_append_word(grams, base, ids[positions + (n - 1)])]
-            grams = None
-            inverse, counts, first = _group(keys.pop(), index)
-            best, n_grams = int(counts.max()), len(counts)
-            if n in top:
-                start = int(positions[first[counts == best].min()]) if best > 1 else 0
-                top[n] = chars(start, n) * best
-            if best > 1:
-                repeated = counts[inverse] > 1
-                positions, grams = positions[repeated], inverse[repeated]
-                del inverse, repeated
-        owned = True
+            owned = True
+            if left <= _PARTITION_SIZE:  # few enough: listed from here on
+                positions = _flatnonzero(full >= 0, index)
+                grams, full = full[positions], None
+            if best > 1 and n in duplicate and left:
+                duplicate[n] = _greedy_duplicate_chars(
+                    _listed(positions, grams) if full is None else _full_blocks(full), spans, n, n_words)
+            continue
+        if positions.size and positions[-1] > n_words - n:  # ascending: the ones inside are a prefix
+            inside = int(np.searchsorted(positions, n_words - n, side="right"))
+            positions, grams = positions[:inside], grams[:inside]
+        if not positions.size:  # no n-gram repeats: each top n-gram is the first one, once
+            top.update({m: chars(0, m) for m in top if n <= m <= n_words})
+            break
+        # The keys go to _group as a temporary, which drops them once sorted, and the (n-1)-gram ids
+        # are dropped before it sorts: neither is an array of a word's size more under the sort's peak.
+        keys = [_append_word(grams, base, ids[positions + (n - 1)])]
+        grams = None
+        inverse, counts, first = _group(keys.pop(), index)
+        best = int(counts.max())
+        if n in top:
+            start = int(positions[first[counts == best].min()]) if best > 1 else 0
+            top[n] = chars(start, n) * best
         if best == 1:
             positions = positions[:0]
             continue
+        repeated = counts[inverse] > 1
+        positions, grams = positions[repeated], inverse[repeated]
+        del inverse, repeated
         if n in duplicate and positions.size:
-            duplicate[n] = _greedy_duplicate_chars(positions, grams, spans, n, n_grams)
+            duplicate[n] = _greedy_duplicate_chars(_listed(positions, grams), spans, n, len(counts))
     return top, duplicate
 
 
@@ -231,42 +240,56 @@ class _LookedUpSpans:
         return out
 
 
-def _group_in_parts(positions: np.ndarray | None, grams: np.ndarray, ids: np.ndarray, n: int, base: int, index,
-                    owned: bool) -> tuple[int, int, np.ndarray, np.ndarray, int]:
-    """One level of `ngram_repetition` a partition at a time: the n-grams at `positions` (ascending; None:
-    0, 1, ... len(grams) - 1) whose (n-1)-gram ids are `grams` are grouped within partitions by (n-1)-gram id modulo P, each of about
-    `_PARTITION_SIZE` positions and sorted on its own. Equal n-grams have equal (n-1)-grams, so a group
-    never spans two partitions. An n-gram's id is the position of its first occurrence: the same in
-    every partition, distinct for distinct n-grams, below the number of words, so the greedy scan sees
-    the same groups as with dense ids. `owned`: `grams` may be overwritten with the new ids.
+def _group_full(grams: np.ndarray, ids: np.ndarray, n: int, base: int, index, left: int,
+                owned: bool) -> tuple[int, int, np.ndarray, int]:
+    """One level of `ngram_repetition` in full form, a partition at a time: `grams[p]` is the (n-1)-gram's
+    id at position p (-1: it occurs once, and so does the n-gram), `left` of them not -1. Positions are
+    grouped within partitions by (n-1)-gram id modulo P, each of about `_PARTITION_SIZE` positions and
+    sorted on its own: equal n-grams have equal (n-1)-grams, so a group never spans two partitions. An
+    n-gram's id is the position of its first occurrence: the same in every partition, distinct for
+    distinct n-grams, below the number of words, so the greedy scan sees the same groups as with dense
+    ids. `owned`: the new ids may overwrite `grams` (each position is read before it is written).
 
-    Returns (the top count, the first position of an n-gram with that count, the positions whose
-    n-gram repeats, their n-gram ids, a bound on the ids)."""
+    Returns (the top count, the first position of an n-gram with that count, the n-gram's id at each
+    position in full form, how many are not -1)."""
     size = len(grams)
-    parts = -(-size // _PARTITION_SIZE)
-    part = (grams % parts).astype(np.uint8 if parts <= 1 << 8 else np.uint16 if parts <= 1 << 16 else np.int64)
-    labels = grams if owned else np.empty(size, index)  # each position's slot is read before it is written
-    repeated = np.empty(size, dtype=bool)
-    best, start = 0, 0
+    parts = -(-left // _PARTITION_SIZE)
+    part = np.empty(size, np.uint8 if parts < 1 << 8 else np.uint16 if parts < 1 << 16 else np.int64)
+    for a in range(0, size, _BLOCK):  # partition `parts` is "occurs once"
+        block = grams[a:a + _BLOCK]
+        part[a:a + _BLOCK] = np.where(block >= 0, block % parts, parts)
+    labels = grams if owned else np.empty(size, index)
+    best, start, left = 0, 0, 0
     for p in range(parts):
         where = np.flatnonzero(part == p)
         if not where.size:
             continue
-        at = positions[where] if positions is not None else where.astype(index)
-        keys = [_append_word(grams[where], base, ids[at + (n - 1)])]
+        keys = [_append_word(grams[where], base, ids[where + (n - 1)])]
         inverse, counts, first = _group(keys.pop(), index)
-        first = at[first]  # each group's first position (`at` ascends)
+        first = where[first]  # each group's first position (`where` ascends)
         part_best = int(counts.max())
         part_start = int(first[counts == part_best].min())
         if part_best > best or part_best == best and part_start < start:
             best, start = part_best, part_start
-        labels[where] = first[inverse]
-        repeated[where] = (counts > 1)[inverse]
-        del where, at, inverse, counts, first
-    del part
-    kept = _compact(positions, repeated) if positions is not None else _flatnonzero(repeated, index)
-    labels = _compact(labels, repeated)
-    return best, start, kept, labels, len(ids)
+        repeated = counts > 1
+        left += int(counts[repeated].sum())
+        labels[where] = np.where(repeated, first, -1)[inverse]
+        del where, inverse, counts, first, repeated
+    if not owned:  # positions that were -1 before stay -1 (at level 2 there are none)
+        labels[part == parts] = -1
+    return best, start, labels, left
+
+
+def _listed(positions: np.ndarray, grams: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for a in range(0, len(positions), _GREEDY_BLOCK):
+        yield positions[a:a + _GREEDY_BLOCK], grams[a:a + _GREEDY_BLOCK]
+
+
+def _full_blocks(full: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for a in range(0, len(full), _GREEDY_BLOCK):
+        block = full[a:a + _GREEDY_BLOCK]
+        where = np.flatnonzero(block >= 0)
+        yield where + a, block[where]
 
 
 def _flatnonzero(mask: np.ndarray, index) -> np.ndarray:
@@ -281,17 +304,6 @@ def _flatnonzero(mask: np.ndarray, index) -> np.ndarray:
     return out
 
 
-def _compact(values: np.ndarray, keep: np.ndarray, copy: bool = True) -> np.ndarray:
-    """`values[keep]`, written over the front of `values` a block at a time (no second array of its size;
-    the result is a view of it, copied out when it is much shorter)."""
-    filled = 0
-    for a in range(0, len(values), _BLOCK):
-        block = values[a:a + _BLOCK][keep[a:a + _BLOCK]]
-        values[filled:filled + len(block)] = block
-        filled += len(block)
-    return values[:filled].copy() if filled < len(values) // 2 else values[:filled]
-
-
 def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
     """Keys of (n-1)-gram id, next word: gram * base + word, exact in int64."""
     keys = grams * np.int64(base)
@@ -300,7 +312,7 @@ def _append_word(grams: np.ndarray, base: int, words: np.ndarray) -> np.ndarray:
 
 
 _BLOCK = 1 << 16  # elements per step of the scans below, so their temporaries stay small
-# Positions of one n-gram level grouped at a time (`_group_in_parts`); a document with more words has its
+# Positions of one n-gram level grouped at a time (`_group_full`); a document with more words has its
 # word lengths looked up rather than kept as prefix sums (`_LookedUpSpans`).
 _PARTITION_SIZE = 1 << 16
 
@@ -342,18 +354,16 @@ def _group(keys: np.ndarray, index=np.int64) -> tuple[np.ndarray, np.ndarray, np
 _GREEDY_BLOCK = 1 << 12  # positions converted to Python ints at a time (~40 bytes each, three lists)
 
 
-def _greedy_duplicate_chars(positions: np.ndarray, grams: np.ndarray, spans, n: int, n_grams: int) -> int:
+def _greedy_duplicate_chars(blocks, spans, n: int, n_grams: int) -> int:
     """datatrove's `find_all_duplicate`, visiting only positions whose n-gram occurs twice or more
     (at any other position the scan just steps on, and adding a unique n-gram changes nothing).
-    `grams`: ids below `n_grams`; `spans.many(p, n)`: the characters of the n-grams at p (words glued).
-    Walks the positions in blocks, with a byte per n-gram id for "seen", so its memory does not grow
-    with Python objects per position."""
+    `blocks`: (positions, their n-gram ids below `n_grams`) in order, `_GREEDY_BLOCK` at a time;
+    `spans.many(p, n)`: the characters of the n-grams at p (words glued). A byte per n-gram id for
+    "seen", so its memory does not grow with Python objects per position."""
     seen = bytearray(n_grams)
     chars, resume = 0, 0
-    for block in range(0, len(positions), _GREEDY_BLOCK):
-        where = positions[block:block + _GREEDY_BLOCK]
-        for position, gram, span in zip(where.tolist(), grams[block:block + _GREEDY_BLOCK].tolist(),
-                                         spans.many(where, n).tolist()):
+    for where, grams in blocks:
+        for position, gram, span in zip(where.tolist(), grams.tolist(), spans.many(where, n).tolist()):
             if position < resume:
                 continue
             if seen[gram]:

@@ -4,8 +4,9 @@ Rules never re-split: a stage builds one `SplitText` per document and hands the 
 scorer (datatrove re-tokenizes in each filter, which is most of its filter time). Parts are computed
 lazily and cached (but the two only Gopher repetition reads), so a rule set that needs no words never
 pays for them. Word and chunk ids are int32 arrays (4 bytes a word: ~4 MB for a page near
-max_page_bytes); the words' lengths and flags are looked up from the ids when read, not kept. Each part is split the way the rule that reads it defines it (datatrove's definitions,
-for parity):
+max_page_bytes); the words' lengths and flags are looked up from the ids when read, not kept, and a long
+text keeps its chunk ids only once C4 reads them (`chunk_ids`, `release_words`). Each part is split the
+way the rule that reads it defines it (datatrove's definitions, for parity):
 
 - `lines`: `str.splitlines()` (Gopher quality, C4);
 - `newline_lines`: the text split on runs of "\\n" (Gopher repetition's lines);
