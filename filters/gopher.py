@@ -244,8 +244,8 @@ def _group_full(grams: np.ndarray, ids: np.ndarray, n: int, base: int, index, le
                 owned: bool) -> tuple[int, int, np.ndarray, int]:
     """One level of `ngram_repetition` in full form, a partition at a time: `grams[p]` is the (n-1)-gram's
     id at position p (-1: it occurs once, and so does the n-gram), `left` of them not -1. Positions are
-    grouped within partitions by (n-1)-gram id modulo P, each of about `_PARTITION_SIZE` positions and
-    sorted on its own: equal n-grams have equal (n-1)-grams, so a group never spans two partitions. An
+    grouped within partitions by their n-gram's key modulo P, each of about `_PARTITION_SIZE` positions
+    and sorted on its own: equal n-grams have equal keys, so a group never spans two partitions. An
     n-gram's id is the position of its first occurrence: the same in every partition, distinct for
     distinct n-grams, below the number of words, so the greedy scan sees the same groups as with dense
     ids. `owned`: the new ids may overwrite `grams` (each position is read before it is written).
@@ -255,9 +255,10 @@ def _group_full(grams: np.ndarray, ids: np.ndarray, n: int, base: int, index, le
     size = len(grams)
     parts = -(-left // _PARTITION_SIZE)
     part = np.empty(size, np.uint8 if parts < 1 << 8 else np.uint16 if parts < 1 << 16 else np.int64)
-    for a in range(0, size, _BLOCK):  # partition `parts` is "occurs once"
-        block = grams[a:a + _BLOCK]
-        part[a:a + _BLOCK] = np.where(block >= 0, block % parts, parts)
+    for a in range(0, size, _BLOCK):  # by the n-gram's key modulo P (balanced: a frequent word's bigrams
+        block = grams[a:a + _BLOCK]    # spread over all partitions); partition `parts` is "occurs once"
+        keys = _append_word(block, base, ids[a + n - 1:a + n - 1 + len(block)])
+        part[a:a + _BLOCK] = np.where(block >= 0, keys % parts, parts)
     labels = grams if owned else np.empty(size, index)
     best, start, left = 0, 0, 0
     for p in range(parts):

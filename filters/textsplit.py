@@ -93,6 +93,7 @@ class SplitText:
         # read the words, and looks them up again then (a page near max_page_bytes: ~0.07 s, 3.2 MB not held
         # under the n-gram step's peak).
         self._chunk_ids = chunk_ids.astype(np.int32, copy=False) if not self._long else None
+        self._chunk_count = len(chunk_ids)
         del chunk_ids
         self._generation = tokenizer.generation
         return ids.astype(np.int32, copy=False)
@@ -116,9 +117,12 @@ class SplitText:
         """The tokenizer's ids of `chunks`."""
         if "_needs_context" not in self.__dict__:
             self._word_facts
-        if self._chunk_ids is None:
-            parts = [self.tokenizer.chunk_ids(piece).astype(np.int32) for piece in english.chunk_pieces(self.text)]
-            self._chunk_ids = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        if self._chunk_ids is None:  # filled piece by piece: no second array of its size
+            self._chunk_ids, filled = np.empty(self._chunk_count, np.int32), 0
+            for piece in english.chunk_pieces(self.text):
+                self._chunk_ids[filled:filled + len(piece)] = self.tokenizer.chunk_ids(piece)
+                filled += len(piece)
+            assert filled == self._chunk_count
         return self._chunk_ids
 
     @property
