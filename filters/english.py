@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 import unicodedata
 from contextlib import contextmanager
 from itertools import chain, islice
@@ -212,6 +213,7 @@ class EnglishTokenizer:
         self._pair_differs: dict[tuple[str, str], bool] = {}
         self._plain_words: dict[str, bool] = {}
         self._suffix_memo: dict[str, int] = {}
+        self._affix_memos_grow = True  # False inside `forgetting()`: what they would learn is dropped after
         self.generation = getattr(self, "generation", -1) + 1
 
     # --- per-token facts (views valid until new chunks are learned) ---
@@ -290,6 +292,9 @@ class EnglishTokenizer:
         self.start_document()  # a start-over happens here, not inside
         generation = self.generation
         sizes = {name: len(getattr(self, name)) for name in self._APPENDED}
+        # The affix memos (pure caches of spaCy's searches) are read but not grown inside: a long text's
+        # one-off chunks would add ~140 bytes each to them (and grow their tables) only to drop it after.
+        self._affix_memos_grow = False
         try:
             yield
         finally:
@@ -297,6 +302,7 @@ class EnglishTokenizer:
                 self._reset()
             else:
                 self._forget_after(sizes)
+            self._affix_memos_grow = True
 
     def _forget_after(self, sizes: dict[str, int]) -> None:
         for name, size in sizes.items():
@@ -334,7 +340,8 @@ class EnglishTokenizer:
         self._chunk_last.extend([i[-1] for i in ids])
         self._chunk_count_list.extend(counts)
         token_class = self._class
-        classes = [token_class[i[0]] if len(i) == 1 else _collapse("".join(map(token_class.__getitem__, i)))
+        # Collapsed class strings are few ("O", "OPO", ...): interned, not one string per chunk.
+        classes = [token_class[i[0]] if len(i) == 1 else sys.intern(_collapse("".join(map(token_class.__getitem__, i))))
                    for i in ids]
         self._chunk_classes.extend(classes)
         self._chunk_po.extend([c.count("PO") for c in classes])
@@ -351,7 +358,9 @@ class EnglishTokenizer:
             found = self._suffix_memo.get(key)
             if found is None:
                 match = self._spacy.suffix_search(key)
-                found = self._suffix_memo[key] = match.end() - match.start() if match is not None else 0
+                found = match.end() - match.start() if match is not None else 0
+                if self._affix_memos_grow:
+                    self._suffix_memo[key] = found
             return found
         match = self._spacy.suffix_search(string)
         return match.end() - match.start() if match is not None else 0
@@ -363,8 +372,9 @@ class EnglishTokenizer:
         tests/unit/test_quality_tokenizer.py checks it)."""
         known = self._plain_words.get(word)
         if known is None:
-            known = self._plain_words[word] = (
-                word not in self._exceptions and not self._prefix_length(word) and not self._suffix_length(word))
+            known = word not in self._exceptions and not self._prefix_length(word) and not self._suffix_length(word)
+            if self._affix_memos_grow:
+                self._plain_words[word] = known
         return known
 
     def _affix_tokens(self, chunk: str) -> list[str] | None:
@@ -478,14 +488,14 @@ class EnglishTokenizer:
             self.learn(chunks)
             return np.fromiter(map(get, chunks), dtype=np.int64, count=len(chunks))
 
-    def chunk_words(self, chunk_ids: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    def chunk_words(self, chunk_ids: np.ndarray, block: int = 1 << 16, dtype=np.int64) -> np.ndarray:
         """Token ids of the chunks, each tokenized on its own, concatenated (`block` chunks at a time, so
-        the scratch arrays stay bounded however long the text)."""
+        the scratch arrays stay bounded however long the text; `dtype`: of the result when in blocks)."""
         if len(chunk_ids) <= block:
             return self._chunk_words(chunk_ids)
         count = self._chunk_count.view
         blocks = range(0, len(chunk_ids), block)
-        out = np.empty(sum(int(count[chunk_ids[a:a + block]].sum()) for a in blocks), np.int64)
+        out = np.empty(sum(int(count[chunk_ids[a:a + block]].sum()) for a in blocks), dtype)
         filled = 0
         for a in blocks:
             words = self._chunk_words(chunk_ids[a:a + block])
@@ -541,9 +551,11 @@ class EnglishTokenizer:
         """Ids of the words datatrove's `split_into_words(text, "en")` returns."""
         return self.document_words(text, chunks)[0]
 
-    def document_words(self, text: str, chunks: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    def document_words(self, text: str, chunks: list[str] | None = None,
+                       dtype=np.int64) -> tuple[np.ndarray, np.ndarray, bool]:
         """(word ids, chunk ids, whether some neighbouring chunks needed spaCy's context) of a text.
-        `chunks`: `text.split()` when the caller has it; else the text is split in bounded pieces."""
+        `chunks`: `text.split()` when the caller has it; else the text is split in bounded pieces.
+        `dtype`: of the ids of a text split in pieces (int32 halves their arrays; ids fit)."""
         if chunks is not None:
             chunk_ids = self.chunk_ids(chunks)
             context = self.context_matters(chunk_ids, chunks)
@@ -554,9 +566,12 @@ class EnglishTokenizer:
                 if not context:  # the pairs inside the piece, and the one across from the piece before
                     context = (self.context_matters(ids, piece) if last is None else
                                self.context_matters(np.concatenate([last[1], ids]), [last[0], *piece]))
-                parts.append(ids)
+                parts.append(ids.astype(dtype, copy=False))
                 last = piece[-1], ids[-1:]
-            chunk_ids = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, np.int64)
+            chunk_ids = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, dtype)
+            del parts
+            if not context:
+                return self.chunk_words(chunk_ids, dtype=dtype), chunk_ids, False
         if not context:
             return self.chunk_words(chunk_ids), chunk_ids, False
         # Lines never interact (a newline is a token of its own): redo only the lines that need it.
@@ -571,7 +586,7 @@ class EnglishTokenizer:
         return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), chunk_ids, True
 
     def line_facts(self, chunk_ids: np.ndarray, chunks_per_line: np.ndarray,
-                   block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+                   block: int = 1 << 14) -> tuple[np.ndarray, np.ndarray]:
         """(words, sentences) per line, for lines whose chunks are `chunk_ids` in order, separated by
         single spaces, each tokenized on its own (see `line_counts` for the general case). Works through
         the chunks `block` at a time, so its scratch arrays stay bounded however long the text."""

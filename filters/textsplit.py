@@ -4,8 +4,9 @@ Rules never re-split: a stage builds one `SplitText` per document and hands the 
 scorer (datatrove re-tokenizes in each filter, which is most of its filter time). Parts are computed
 lazily and cached (but the two only Gopher repetition reads), so a rule set that needs no words never
 pays for them. Word and chunk ids are int32 arrays (4 bytes a word: ~4 MB for a page near
-max_page_bytes). Each part is split the way the rule that reads it defines it (datatrove's definitions,
-for parity):
+max_page_bytes); the words' lengths and flags are looked up from the ids when read, not kept, and a long
+text keeps its chunk ids only once C4 reads them (`chunk_ids`, `release_words`). Each part is split the
+way the rule that reads it defines it (datatrove's definitions, for parity):
 
 - `lines`: `str.splitlines()` (Gopher quality, C4);
 - `newline_lines`: the text split on runs of "\\n" (Gopher repetition's lines);
@@ -28,6 +29,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
+from gristmill.filters import english
 from gristmill.filters.english import EnglishTokenizer
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -79,48 +81,77 @@ class SplitText:
         return ends
 
     @cached_property
-    def _word_facts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        # All at once, so every fact comes from the vocabulary generation the ids belong to.
+    def _word_facts(self) -> np.ndarray:
         tokenizer = self.tokenizer
         tokenizer.start_document()
         # Without `chunks` given, the tokenizer splits the text in bounded pieces: a long text's list of
-        # chunks would be ~10 bytes per byte of text.
-        ids, chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.__dict__.get("chunks"))
-        # int32 (ids stay below the memo's limit plus one batch's words; a word is shorter than 2^31)
-        self._chunk_ids = chunk_ids.astype(np.int32)
+        # chunks would be ~10 bytes per byte of text. int32 ids (they stay below the memo's limit plus one
+        # batch's words), made as int32 rather than cast: no int64 copy of a word's size.
+        ids, chunk_ids, self._needs_context = tokenizer.document_words(self.text, self.__dict__.get("chunks"),
+                                                                       dtype=np.int32)
+        # A long text's chunk ids are not kept beside its words: only C4 reads them, after the rules that
+        # read the words, and looks them up again then (a page near max_page_bytes: ~0.07 s, 3.2 MB not held
+        # under the n-gram step's peak).
+        self._chunk_ids = chunk_ids.astype(np.int32, copy=False) if not self._long else None
+        self._chunk_count = len(chunk_ids)
         del chunk_ids
-        lengths = tokenizer.length[ids].astype(np.int32)
-        return ids.astype(np.int32), lengths, tokenizer.content[ids], tokenizer.alpha[ids]
+        self._generation = tokenizer.generation
+        return ids.astype(np.int32, copy=False)
+
+    @property
+    def _long(self) -> bool:
+        return len(self.text) > english.PIECE_CHARS
 
     @property
     def word_ids(self) -> np.ndarray:
-        return self._word_facts[0]
+        return self._word_facts
+
+    def release_words(self) -> None:
+        """Drop a long text's word ids once the last rule that reads them is done (read again, they are
+        found again); a short text keeps them."""
+        if self._long:
+            self.__dict__.pop("_word_facts", None)
 
     @property
     def chunk_ids(self) -> np.ndarray:
         """The tokenizer's ids of `chunks`."""
-        self._word_facts
+        if "_needs_context" not in self.__dict__:
+            self._word_facts
+        if self._chunk_ids is None:  # filled piece by piece: no second array of its size
+            self._chunk_ids, filled = np.empty(self._chunk_count, np.int32), 0
+            for piece in english.chunk_pieces(self.text):
+                self._chunk_ids[filled:filled + len(piece)] = self.tokenizer.chunk_ids(piece)
+                filled += len(piece)
+            assert filled == self._chunk_count
         return self._chunk_ids
 
     @property
     def needs_context(self) -> bool:
         """Whether some neighbouring chunks tokenize differently together (see `filters.english`)."""
-        self._word_facts
+        if "_needs_context" not in self.__dict__:
+            self._word_facts
         return self._needs_context
+
+    # Per-word facts are looked up when read, not kept (a document near max_page_bytes has ~950,000 words):
+    # the rules that read them sum them in blocks from the tokenizer's per-token arrays instead.
+    def _token_facts(self, facts: np.ndarray) -> np.ndarray:
+        ids = self._word_facts
+        assert self._generation == self.tokenizer.generation, "the tokenizer started over since the words were found"
+        return facts[ids]
 
     @property
     def word_lengths(self) -> np.ndarray:
-        """Characters per word."""
-        return self._word_facts[1]
+        """Characters per word (int32)."""
+        return self._token_facts(self.tokenizer.length).astype(np.int32)
 
     @property
     def word_is_content(self) -> np.ndarray:
         """True for words with a character outside datatrove's punctuation set (Gopher's words)."""
-        return self._word_facts[2]
+        return self._token_facts(self.tokenizer.content)
 
     @property
     def word_has_alpha(self) -> np.ndarray:
-        return self._word_facts[3]
+        return self._token_facts(self.tokenizer.alpha)
 
     @cached_property
     def words(self) -> list[str]:

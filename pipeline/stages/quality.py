@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from contextlib import nullcontext
+from typing import Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gristmill.filters.c4 import BadWords, C4LineRules, c4_clean_text, c4_lines
 from gristmill.filters.english import PIECE_CHARS, EnglishTokenizer, paused_gc
 from gristmill.filters.fineweb import FineWebQuality, fineweb_scores
 from gristmill.filters.gopher import GopherQuality, GopherRepetition, gopher_quality_scores, gopher_repetition_scores
 from gristmill.filters.textsplit import SplitText
+from gristmill.pipeline.engine.process import release_memory
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.schemas import columns as C
 from gristmill.schemas.job import QualityConfig
@@ -49,11 +51,17 @@ def c4_line_rules(config: QualityConfig) -> C4LineRules:
     )
 
 
-def quality_scores(split: SplitText, config: QualityConfig, bad_words: BadWords | None = None) -> dict:
-    """Every heuristic score column of one document."""
+def quality_scores(split: SplitText, config: QualityConfig, bad_words: BadWords | None = None,
+                   between: Callable[[], None] = lambda: None) -> dict:
+    """Every heuristic score column of one document. `between`: called after each rule family (to hand a
+    long text's freed scratch back to the OS before the next one's peak)."""
     out = vars(gopher_repetition_scores(split)).copy()  # flat dataclasses: vars() is asdict without the deep copy
+    between()
     out.update(vars(gopher_quality_scores(split)))
+    split.release_words()  # the last rule that reads them
+    between()
     c4 = c4_lines(split, c4_line_rules(config))
+    between()
     out[C.C4_LOREM_IPSUM_LINE_COUNT] = c4.lorem_ipsum_line_count
     out[C.C4_CURLY_BRACKET_LINE_COUNT] = c4.curly_bracket_line_count
     out[C.C4_SENTENCE_COUNT] = c4.sentence_count
@@ -87,31 +95,46 @@ class ScoreQuality(Stage):
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         values = {name: [None] * table.num_rows for name in self.writes}
         clean = self.config.c4_clean_text
-        texts = table[C.TEXT].to_pylist() if clean else None
-        # A text's chunks are split once and shared with its split; a long text's (over PIECE_CHARS) are not
-        # listed at all: they are split in bounded pieces, here and again for its words, so a document near
-        # max_page_bytes costs its distinct chunks, not a list of all of them (~10 bytes per byte of text).
-        docs = [(i, text or "", (text or "").split() if len(text or "") <= PIECE_CHARS else None)
-                for i, (is_doc, text) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT].to_pylist())) if is_doc]
-        # The batch's new words in one pass (one spaCy call for the hard ones), before any document needs them.
-        # A long text's are not: it learns them piece by piece and the memo forgets them after it (below).
+        column = table[C.TEXT]
+        texts = column.to_pylist() if clean else None
+        rows = [i for i, is_doc in enumerate(active_mask(table).to_pylist()) if is_doc]
+        # A long text (over PIECE_CHARS characters) is fetched alone, scored first and dropped: a document
+        # near max_page_bytes (a 9.5 MB string) is not held beside the batch's other texts and their chunk
+        # lists, nor they beside it. Its chunks are not listed at all: they are split in bounded pieces,
+        # here and again for its words, so it costs its distinct chunks, not a list of all of them (~10
+        # bytes per byte of text); it learns them piece by piece and the memo forgets them after it.
+        # (The order of the documents changes no score: a chunk's words do not depend on the memo.)
+        chars = pc.utf8_length(column).to_pylist()
+        long = {i for i in rows if (chars[i] or 0) > PIECE_CHARS}
         tokenizer = EnglishTokenizer.shared()
-        tokenizer.start_document()
         with paused_gc():
-            tokenizer.learn(chunk for _, _, chunks in docs if chunks is not None for chunk in chunks)
-            for i, text, chunks in docs:
-                with tokenizer.forgetting() if chunks is None else nullcontext():
-                    split = SplitText(text, tokenizer, chunks)
-                    for name, value in quality_scores(split, self.config, self.bad_words).items():
-                        values[name][i] = value
-                    counts["scored"] += 1
-                    if clean:  # scores above are of the original text; only the stored text changes
-                        lines = c4_lines(split, c4_line_rules(self.config))
-                        texts[i] = c4_clean_text(lines)
-                        counts["c4_cleaned_documents"] += texts[i] != text
-                        for reason, n in lines.removed:
-                            counts[f"c4_lines_removed:{reason}" if reason != "citations_cut" else "c4_lines_citations_cut"] += n
-                    del split
+            for i in sorted(long):
+                with tokenizer.forgetting():
+                    text = column[i].as_py()
+                    release_memory()  # the scratch its decoding freed (measured: ~1 MiB off the stage's rise)
+                    self._score(i, text, None, values, texts, counts, between=release_memory)
+                    del text
+            # A short text's chunks are split once and shared with its split. The batch's new words in one
+            # pass (one spaCy call for the hard ones), before any document needs them.
+            docs = [(i, text := column[i].as_py() or "", text.split()) for i in rows if i not in long]
+            tokenizer.start_document()
+            tokenizer.learn(chunk for _, _, chunks in docs for chunk in chunks)
+            for k, (i, text, chunks) in enumerate(docs):
+                docs[k] = None  # each document's text and chunks go once it is scored
+                self._score(i, text, chunks, values, texts, counts)
         for name in self.writes:
             table = set_column(table, name, texts if name == C.TEXT else values[name])
         return table
+
+    def _score(self, i: int, text: str | None, chunks: list[str] | None, values: dict, texts: list | None,
+               counts: Counter, **more) -> None:
+        split = SplitText(text or "", EnglishTokenizer.shared(), chunks)
+        for name, value in quality_scores(split, self.config, self.bad_words, **more).items():
+            values[name][i] = value
+        counts["scored"] += 1
+        if texts is not None:  # scores above are of the original text; only the stored text changes
+            lines = c4_lines(split, c4_line_rules(self.config))
+            texts[i] = c4_clean_text(lines)
+            counts["c4_cleaned_documents"] += texts[i] != split.text
+            for reason, n in lines.removed:
+                counts[f"c4_lines_removed:{reason}" if reason != "citations_cut" else "c4_lines_citations_cut"] += n

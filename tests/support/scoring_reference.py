@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from gristmill.filters.c4 import _POLICY, CITATION, C4LineRules, C4Lines
-from gristmill.filters.gopher import DUPLICATE_NGRAM_SIZES, STOP_WORDS, TOP_NGRAM_SIZES
+from gristmill.filters.fineweb import TERMINAL, FineWebQuality
+from gristmill.filters.gopher import DUPLICATE_NGRAM_SIZES, STOP_WORDS, TOP_NGRAM_SIZES, find_duplicates
 
 # --- filters/english.py ---
 
@@ -190,6 +191,24 @@ def _greedy_duplicate_chars(positions: list[int], grams: list[int], spans: list[
         else:
             seen.add(gram)
     return chars
+
+
+# --- filters/fineweb.py (before session 9 stopped building the kept text) ---
+
+
+def fineweb_scores(c4: C4Lines, short_line_chars: int = 30) -> FineWebQuality:
+    text = "\n".join(c4.kept).strip()
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines:
+        return FineWebQuality(0.0, 0.0, 0.0, 0.0)
+    n_lines = len(lines)
+    non_newline_chars = len(text) - text.count("\n")
+    return FineWebQuality(
+        line_punct_ratio=sum(line[-1] in TERMINAL for line in lines) / n_lines,
+        short_line_ratio=sum(len(line) <= short_line_chars for line in lines) / n_lines,
+        char_dup_ratio=find_duplicates(lines)[1] / non_newline_chars if non_newline_chars else 0.0,
+        newline_word_ratio=text.count("\n") / c4.kept_word_count if c4.kept_word_count else 0.0,
+    )
 
 
 # --- random texts ---

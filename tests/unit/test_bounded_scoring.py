@@ -16,6 +16,7 @@ from support import scoring_reference as ref
 from gristmill.filters import c4, english, gopher, toxicity
 from gristmill.filters.c4 import C4LineRules
 from gristmill.filters.english import EnglishTokenizer, chunk_pieces
+from gristmill.filters.fineweb import fineweb_scores
 from gristmill.filters.gopher import gopher_quality_scores, ngram_repetition
 from gristmill.filters.textsplit import SplitText
 
@@ -63,6 +64,25 @@ def test_document_words_split_in_pieces_equal_the_whole_split(monkeypatch, piece
         assert context == expected[2], text
 
 
+@pytest.mark.parametrize("piece_chars", [1, 7, 40, None])
+def test_a_long_texts_chunk_ids_found_again_and_words_released(monkeypatch, piece_chars):
+    """A long text's split does not keep its chunk ids beside its words; read, they are looked up again and
+    equal those found with the words. release_words drops a long text's word ids (found again if read)."""
+    if piece_chars:
+        monkeypatch.setattr(english, "PIECE_CHARS", piece_chars)
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(80, seed=12):
+        tokenizer.start_document()
+        words, chunk_ids, context = tokenizer.document_words(text)
+        split = SplitText(text, tokenizer)
+        np.testing.assert_array_equal(split.word_ids, words)
+        split.release_words()
+        assert ("_word_facts" in vars(split)) == (len(text) <= english.PIECE_CHARS)
+        np.testing.assert_array_equal(split.chunk_ids, chunk_ids)
+        assert split.needs_context == context
+        np.testing.assert_array_equal(split.word_ids, words)
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 8, 1 << 16])
 def test_chunk_words_in_blocks_equal_the_whole(block):
     tokenizer = EnglishTokenizer.shared()
@@ -98,6 +118,22 @@ def test_c4_lines_equal_the_reference(monkeypatch, piece_chars):
             assert c4._c4_lines(SplitText(text, tokenizer), rules) == ref.c4_lines(SplitText(text, tokenizer), rules), text
 
 
+def test_fineweb_scores_equal_the_reference():
+    """FineWeb's scores from the kept lines without joining them equal those of the joined text."""
+    tokenizer = EnglishTokenizer.shared()
+    for text in texts(100, seed=9):
+        for rules in RULES:
+            lines = c4._c4_lines(SplitText(text, tokenizer), rules)
+            for short in (0, 5, 30):
+                assert fineweb_scores(lines, short) == ref.fineweb_scores(lines, short), text
+    rng = random.Random(10)
+    pieces = ["", " ", "\t", "\xa0 ", "a", " b ", "end.", "  x!  ", "\u2028", "\x1f", "same", "same", "  [1] "]
+    for _ in range(3000):  # kept lines as c4 can leave them: blank, whitespace-only, unstripped after a cut
+        kept = tuple(rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        lines = c4.C4Lines(0, 0, 0, kept, rng.randint(0, 9))
+        assert fineweb_scores(lines) == ref.fineweb_scores(lines), kept
+
+
 def adversarial_sequences(rng: random.Random) -> list[np.ndarray]:
     """Word ids with every kind of repetition: one word, periods 1..12, runs of runs, all distinct, random."""
     out = [np.zeros(0, np.int64), np.array([3]), np.array([3, 3]), np.arange(50), np.zeros(40, np.int64)]
@@ -115,19 +151,28 @@ def adversarial_sequences(rng: random.Random) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("block", [1, 3, 1 << 16])
-def test_ngram_repetition_equals_the_reference(monkeypatch, block):
+@pytest.mark.parametrize("block, partition", [(1, 1 << 17), (3, 1 << 17), (1 << 16, 1 << 17), (1, 1), (3, 2),
+                                              (2, 5), (1 << 16, 7), (1 << 16, 64)])
+def test_ngram_repetition_equals_the_reference(monkeypatch, block, partition):
+    """`partition`: positions grouped at a time; texts with more words also look their lengths up."""
     monkeypatch.setattr(gopher, "_GREEDY_BLOCK", block)
     monkeypatch.setattr(gopher, "_BLOCK", block)
+    monkeypatch.setattr(gopher, "_PARTITION_SIZE", partition)
     rng = random.Random(5)
     for ids in adversarial_sequences(rng):
         lengths = np.array([rng.randint(1, 12) for _ in range(len(ids))], dtype=np.int64)
-        assert ngram_repetition(ids, lengths) == ref.ngram_repetition(ids, lengths), ids.tolist()
+        expected = ref.ngram_repetition(ids, lengths)
+        assert ngram_repetition(ids, lengths) == expected, ids.tolist()
+        table = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)  # one length per id
+        table[ids] = np.arange(len(ids)) % 11 + 1
+        assert (ngram_repetition(ids.astype(np.int32), None, token_lengths=table)
+                == ref.ngram_repetition(ids, table[ids])), ids.tolist()
     tokenizer = EnglishTokenizer.shared()
     for text in texts(60, seed=6):
         split = SplitText(text, tokenizer)
-        assert (ngram_repetition(split.word_ids, split.word_lengths)
-                == ref.ngram_repetition(split.word_ids, split.word_lengths)), text
+        expected = ref.ngram_repetition(split.word_ids, split.word_lengths)
+        assert ngram_repetition(split.word_ids, split.word_lengths) == expected, text
+        assert ngram_repetition(split.word_ids, None, token_lengths=tokenizer.length) == expected, text
 
 
 def test_gopher_quality_word_facts_equal_the_reference():
