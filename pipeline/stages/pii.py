@@ -87,6 +87,7 @@ class RedactPII(Stage):
                 texts[i] = redact(text, spans) if len(text) <= LONG_TEXT_CHARS else redact_utf8(text, spans)
                 edits[i] = [*(edits[i] or []), *({"stage": STAGE_NAME, "kind": s.entity, "start": s.start, "end": s.end}
                                                   for s in spans)]
+            del text  # a redacted long text's original is not kept while its column is built
         table = set_column(table, C.TEXT, texts)
         table = set_column(table, C.TEXT_EDITS, edits)
         table = set_column(table, C.PII_COUNT, pii_count)
