@@ -287,12 +287,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     result = {"input": prepare(args.work, args.pages, args.data if args.data.is_dir() else None, args.memo_pages)}
     env = dict(os.environ)
-    try:  # each part allocates as a run's workers do: their Arrow pool is set before pyarrow is imported
-        from gristmill.pipeline.engine.process import MEMORY_POOL_ENV, memory_pool_name
-    except ImportError:  # code before the pool was chosen
+    try:  # each part allocates as a run's workers do (their environment: Arrow's pool, glibc's settings)
+        from gristmill.pipeline.engine.process import worker_env
+    except ImportError:  # code before it was chosen
         pass
     else:
-        env[MEMORY_POOL_ENV] = memory_pool_name()
+        env.update(worker_env())
     for part in ("steps", "worker", "memo"):
         done = subprocess.run([sys.executable, __file__, "--part", part, "--work", str(args.work)],
                               check=True, capture_output=True, text=True, env=env)

@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gristmill.pipeline.engine.process import MEMORY_POOL_ENV, memory_pool_name, use_memory_pool
+from gristmill.pipeline.engine.process import tune_this_process, worker_env
 from gristmill.schemas.job import JobError, RayConfig
 
 PROBE_PREFIX = ".gristmill-probe-"
@@ -128,11 +128,9 @@ def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if ray.is_initialized():
         return
-    # Every worker of the job (on every node) and this driver allocate Arrow memory from the same pool.
-    pool = memory_pool_name()
-    use_memory_pool(pool)
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING,
-             "runtime_env": {"env_vars": {MEMORY_POOL_ENV: pool}}}
+    # Every worker of the job (on every node) and this driver allocate memory alike (engine/process.py).
+    tune_this_process()
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING, "runtime_env": {"env_vars": worker_env()}}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, **quiet)  # the cluster decides CPUs and memory

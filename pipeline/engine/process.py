@@ -11,9 +11,10 @@ import pyarrow as pa
 
 
 try:
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+    _libc = ctypes.CDLL("libc.so.6")
+    _malloc_trim, _mallopt = _libc.malloc_trim, _libc.mallopt
 except (OSError, AttributeError):  # not glibc
-    _malloc_trim = None
+    _malloc_trim = _mallopt = None
 
 
 # Arrow's allocator for every process of a run, unless the user names one in this variable (Arrow reads it
@@ -24,10 +25,34 @@ MEMORY_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 DEFAULT_MEMORY_POOL = "system"
 _POOLS = {"system": pa.system_memory_pool, "jemalloc": pa.jemalloc_memory_pool, "mimalloc": pa.mimalloc_memory_pool}
 
+# glibc serves a block of this many bytes or more with its own mmap, handed back to the OS when freed.
+# Left to itself glibc raises the threshold to the largest block freed so far (up to 32 MiB), so after a
+# page near max_page_bytes every later scratch of a few MB stays in the heap, resident under the next
+# stage's peak; fixed, a stage's peak on such a page fell 3-18 MiB and the worker's RSS after it 30 MiB,
+# at the same stage times (bench/big_page.py, bench/RESULTS.md). Read by glibc at process start.
+MMAP_THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
+MMAP_THRESHOLD_BYTES = 128 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
 
 def memory_pool_name() -> str:
     """The Arrow allocator this run uses: the user's ARROW_DEFAULT_MEMORY_POOL, else DEFAULT_MEMORY_POOL."""
     return os.environ.get(MEMORY_POOL_ENV) or DEFAULT_MEMORY_POOL
+
+
+def worker_env() -> dict[str, str]:
+    """The environment every worker process of a run starts with (the job's Ray runtime_env): Arrow's pool
+    and glibc's mmap threshold, each as the user set it in this process's environment, else ours."""
+    return {MEMORY_POOL_ENV: memory_pool_name(),
+            MMAP_THRESHOLD_ENV: os.environ.get(MMAP_THRESHOLD_ENV) or str(MMAP_THRESHOLD_BYTES)}
+
+
+def tune_this_process() -> None:
+    """What `worker_env` gives a worker, for a process already running (the driver): its Arrow pool from
+    now on, and glibc's fixed mmap threshold."""
+    use_memory_pool()
+    if _mallopt is not None and not os.environ.get(MMAP_THRESHOLD_ENV):
+        _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def use_memory_pool(name: str | None = None) -> str:

@@ -168,33 +168,41 @@ def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
     assert _held(small) is small
 
 
-def test_every_worker_and_the_driver_allocate_from_the_runs_arrow_pool(ray_local):
+def test_every_worker_and_the_driver_allocate_as_the_run_says(ray_local):
     """init_ray gives the job's workers (through the job's runtime_env, so on every node) and the driver
-    the Arrow allocator chosen by measurement (engine/process.py), or the one the user names."""
+    the Arrow allocator and glibc mmap threshold chosen by measurement (engine/process.py), or the ones
+    the user names in the environment."""
+    import os
+
     import pyarrow as pa
 
-    from gristmill.pipeline.engine.process import memory_pool_name
+    from gristmill.pipeline.engine.process import MMAP_THRESHOLD_ENV, memory_pool_name, worker_env
 
     @ray_local.remote
-    def backend() -> str:
-        return pa.default_memory_pool().backend_name
+    def allocation() -> tuple[str, str | None]:
+        return pa.default_memory_pool().backend_name, os.environ.get(MMAP_THRESHOLD_ENV)
 
-    expected = memory_pool_name()
-    assert ray_local.get([backend.remote() for _ in range(4)]) == [expected] * 4
-    assert pa.default_memory_pool().backend_name == expected
+    expected = (memory_pool_name(), worker_env()[MMAP_THRESHOLD_ENV])
+    assert ray_local.get([allocation.remote() for _ in range(4)]) == [expected] * 4
+    assert pa.default_memory_pool().backend_name == expected[0]
 
 
-def test_the_user_names_the_arrow_pool(monkeypatch):
+def test_the_user_names_the_arrow_pool_and_the_mmap_threshold(monkeypatch):
     import pyarrow as pa
 
-    from gristmill.pipeline.engine.process import memory_pool_name, use_memory_pool
+    from gristmill.pipeline.engine.process import memory_pool_name, use_memory_pool, worker_env
 
     before = pa.default_memory_pool()
     try:
         monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
         assert memory_pool_name() == "mimalloc"
+        assert worker_env() == {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc", "MALLOC_MMAP_THRESHOLD_": "65536"}
         assert use_memory_pool() == "mimalloc"
         assert use_memory_pool("no-such-pool") == "mimalloc"  # an unknown name leaves the pool as it is
         assert use_memory_pool("system") == "system"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+        assert worker_env() == {"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_MMAP_THRESHOLD_": "131072"}
     finally:
         pa.set_memory_pool(before)
