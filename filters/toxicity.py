@@ -162,14 +162,16 @@ class TermBlinder:
         return " ".join(kept)
 
 
-_BLIND_PIECE_CHARS = 1 << 16
+# Blinding and the combiner's word features split a long text's words this many characters at a time.
+WORD_PIECE_CHARS = 1 << 16
 
 
 def _word_pieces(normalized: str):
-    """(character offset, `piece.split(" ")`) for consecutive pieces of single-spaced text, cut at spaces."""
+    """(character offset, `piece.split(" ")`) for consecutive pieces of a text, cut at spaces: the pieces'
+    lists joined are `normalized.split(" ")`, for any string."""
     start, size = 0, len(normalized)
     while True:
-        end = normalized.find(" ", start + _BLIND_PIECE_CHARS) if start + _BLIND_PIECE_CHARS < size else -1
+        end = normalized.find(" ", start + WORD_PIECE_CHARS) if start + WORD_PIECE_CHARS < size else -1
         if end < 0:
             yield start, (normalized if start == 0 else normalized[start:]).split(" ")
             return
@@ -205,10 +207,15 @@ class ValenceLexicon:
     def extremes(self, words: list[str], candidates: list[int] | None = None) -> tuple[float, float]:
         """(the most negative valence as a magnitude ≥ 0, the most positive valence ≥ 0) over `words`;
         `candidates`: the positions that may hold a valence word (all of them, if not given)."""
-        valences, negators = self.valences, self.negators
-        negative = positive = 0.0
         if candidates is None:
-            candidates = [i for i, w in enumerate(words) if w in valences]  # a comprehension: most words have none
+            candidates = [i for i, w in enumerate(words) if w in self.valences]  # a comprehension: most words have none
+        negative, positive = self.fold(words, candidates, 0.0, 0.0)
+        return -negative, positive
+
+    def fold(self, words: list[str], candidates: list[int], negative: float, positive: float) -> tuple[float, float]:
+        """(most negative valence ≤ 0, most positive valence ≥ 0) so far, from those before `candidates` (positions
+        in `words`, in order) and theirs: the extremes of a text read a piece of its words at a time."""
+        valences, negators = self.valences, self.negators
         for i in candidates:
             word = words[i]
             if word not in valences:
@@ -222,7 +229,7 @@ class ValenceLexicon:
                 negative = value
             elif value > positive:
                 positive = value
-        return -negative, positive
+        return negative, positive
 
 
 class WordSet:
@@ -239,6 +246,7 @@ class WordSet:
             if len(phrase) > 1:
                 self._by_first.setdefault(phrase[0], []).append(phrase)
         self._firsts = frozenset(self._by_first)
+        self.longest = max(map(len, phrases), default=1)  # words in the longest entry
 
     @classmethod
     def from_file(cls, path: str | Path) -> "WordSet":
@@ -300,14 +308,47 @@ class EvaluativeCombiner:
         """(fastText's logit, 1.0 if a profanity-list word occurs else 0.0, the most negative valence as a
         magnitude, the most positive valence, the highest offensiveness of a word)."""
         p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
+        profane, negative, positive, offensive = self.word_features(blinded)
+        if profane:
+            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+        return math.log(p / (1 - p)), 0.0, negative, positive, offensive
+
+    def word_features(self, blinded: str) -> tuple[bool, float, float, float]:
+        """(whether a profanity-list entry occurs, and if not: the most negative valence as a magnitude, the most
+        positive valence, the highest offensiveness of a word; 0.0 each when profane)."""
+        if len(blinded) > WORD_PIECE_CHARS:
+            return self._word_features_in_pieces(blinded)
         words = blinded.split(" ")
         if self.profanity.found(words):
-            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+            return True, 0.0, 0.0, 0.0
         known, offense = self._known, self.offense
         candidates = [i for i, w in enumerate(words) if w in known]  # one pass over the words for both lexicons
         negative, positive = self.lexicon.extremes(words, candidates)
-        return (math.log(p / (1 - p)), 0.0, negative, positive,
-                max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0))
+        return False, negative, positive, max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0)
+
+    def _word_features_in_pieces(self, blinded: str) -> tuple[bool, float, float, float]:
+        """`word_features` of a long text, a piece of its words at a time (a list of all ~950,000 words of a page
+        near max_page_bytes is ~60 MB). Each piece is read after the words before it that a rule looks back at
+        (the negation rule's three, a profanity phrase's first words), and its last word waits for the next
+        piece, which holds the word after it ("kind of"): every word is judged once, in order, in a window of
+        the words around it, so the folds (a first maximum, the valence extremes) are those of the whole."""
+        known, offense, lexicon, profanity = self._known, self.offense, self.lexicon, self.profanity
+        keep = max(4, profanity.longest - 1)  # the word held back and three before it; an entry's first words
+        negative = positive = 0.0
+        offensive = None
+        carried: list[str] = []
+        for _, piece in _word_pieces(blinded):
+            window = carried + piece
+            if profanity.found(window):  # any entry in the text lies whole in some window
+                return True, 0.0, 0.0, 0.0
+            candidates = [i for i in range(len(carried) - 1 if carried else 0, len(window) - 1) if window[i] in known]
+            negative, positive = lexicon.fold(window, candidates, negative, positive)
+            offensive = _first_max(offensive, [offense[window[i]] for i in candidates if window[i] in offense])
+            carried = window[-keep:]
+        last = [len(carried) - 1] if carried[-1] in known else []  # the text's last word: none comes after it
+        negative, positive = lexicon.fold(carried, last, negative, positive)
+        offensive = _first_max(offensive, [offense[carried[i]] for i in last if carried[i] in offense])
+        return False, -negative, positive, 0.0 if offensive is None else offensive
 
     def logit(self, blinded: str, probability: float) -> float:
         fasttext_logit, profane, negative, positive, offensive = self.features(blinded, probability)
@@ -320,6 +361,13 @@ class EvaluativeCombiner:
         """The combined probability in [0, 1]."""
         z = self.logit(blinded, probability)
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+
+def _first_max(best: float | None, values: list[float]) -> float | None:
+    """`max` over the values seen before (`best`, None for none) and `values`: as `max` of them all, the first
+    of equal maxima."""
+    top = max(values, default=None)
+    return top if best is None or (top is not None and top > best) else best
 
 
 def default_model_path() -> str:

@@ -142,7 +142,7 @@ def test_gopher_quality_word_facts_equal_the_reference():
 def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_chars):
     from gristmill.filters.toxicity import ToxicityModel, normalize
 
-    monkeypatch.setattr(toxicity, "_BLIND_PIECE_CHARS", piece_chars)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", piece_chars)
     blinder = ToxicityModel().blinder
     terms = sorted(" ".join(phrase) for phrases in blinder._by_first.values() for phrase in phrases)
     rng = random.Random(9)
@@ -275,3 +275,58 @@ def test_the_quality_stage_forgets_a_long_texts_chunks(monkeypatch):
     assert _memo_state(EnglishTokenizer.shared()) == known
     monkeypatch.setattr(EnglishTokenizer, "_shared", EnglishTokenizer())
     assert quality.ScoreQuality()(table([long, *short])).equals(scored)
+
+
+def combiner_texts(rng: random.Random, combiner: toxicity.EvaluativeCombiner, count: int) -> list[str]:
+    """Space-separated words dense in what the combiner reads: negators, "kind of", valence and offensive words,
+    profanity entries (multi-word ones whole, cut short and run together) and empty words (double spaces)."""
+    valence = sorted(combiner.lexicon.valences)
+    lists = [sorted(combiner.lexicon.negators), ["kind", "of", "kind of", "not kind of"], valence, sorted(combiner.offense),
+             [w for w in valence if abs(combiner.lexicon.valences[w]) > 2.5] or valence, ["x", "y", "the", ""]]
+    phrases = sorted(" ".join(p) for ps in combiner.profanity._by_first.values() for p in ps)
+    out = ["", " ", "kind", "kind of", "not", "not good", " ".join(phrases[:1])]
+    for _ in range(count):
+        words: list[str] = []
+        for _ in range(rng.randint(0, 40)):
+            roll = rng.random()
+            if roll < 0.02 and phrases:  # rare: most texts must take the branch without profanity
+                phrase = rng.choice(phrases).split()
+                words += phrase if rng.random() < 0.3 else phrase[:rng.randint(1, len(phrase) - 1)]
+            elif roll < 0.025 and combiner.profanity.words:
+                words.append(rng.choice(sorted(combiner.profanity.words)))
+            else:
+                words.append(rng.choice(rng.choice(lists)))
+        out.append(" ".join(words))
+    return out
+
+
+def _synthetic_combiner() -> toxicity.EvaluativeCombiner:
+    """A tiny vocabulary, so every rule meets every cut: negators three words back, "kind of", profanity
+    phrases of up to five words that share their first words, ties and zeros among offensiveness."""
+    lexicon = toxicity.ValenceLexicon({"good": 2.0, "bad": -2.5, "kind": 1.5, "of": 0.5, "d": -1.0, "not": -0.5},
+                                      ["not", "no"], -0.74)
+    profanity = toxicity.WordSet(["a b c d e", "a b x", "b c", "zz", "p q p q p r"])
+    offense = {"c": 0.5, "d": 0.5, "e": 0.0, "x": -0.0, "good": 0.25, "bad": 1.0, "kind": 0.5}
+    return toxicity.EvaluativeCombiner(1.0, 1.0, 1.0, 1.0, 0.0, "__label__toxic", lexicon, profanity, offense)
+
+
+@pytest.mark.parametrize("piece_chars", [1, 3, 10, 40, 1 << 16])
+def test_combiner_features_in_pieces_equal_the_reference(monkeypatch, piece_chars):
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", piece_chars)
+    rng = random.Random(15)
+    shipped = toxicity.ToxicityModel().combiner
+    synthetic = _synthetic_combiner()
+    cases = [(shipped, t) for t in combiner_texts(rng, shipped, 400)]
+    cases += [(shipped, toxicity.normalize(t)) for t in texts(40, seed=16)]
+    alphabet = ["a", "b", "c", "d", "e", "x", "zz", "good", "bad", "kind", "of", "not", "no", "", "kind of",
+                "p q p q p", "p q p q p r", "q p q p r", "e x", "x e"]
+    cases += [(synthetic, " ".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))) for _ in range(3000)]
+    branches = set()
+    for combiner, text in cases:
+        probability = rng.choice([0.0, 1.0, 0.5, rng.random()])
+        expected = ref.combiner_features(combiner, text, probability)
+        assert repr(combiner.features(text, probability)) == repr(expected), text  # repr: -0.0 is not 0.0 here
+        branches.add((combiner is synthetic, expected[1]))
+    assert branches == {(False, 0.0), (False, 1.0), (True, 0.0), (True, 1.0)}
+    if piece_chars < 40:
+        assert sum(len(text) > piece_chars for _, text in cases) > len(cases) // 2  # most go the long way
