@@ -307,8 +307,11 @@ class EvaluativeCombiner:
     def features(self, blinded: str, probability: float) -> tuple[float, float, float, float, float]:
         """(fastText's logit, 1.0 if a profanity-list word occurs else 0.0, the most negative valence as a
         magnitude, the most positive valence, the highest offensiveness of a word)."""
+        return self._features(self.word_features(blinded), probability)
+
+    def _features(self, word_features: tuple[bool, float, float, float], probability: float):
         p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
-        profane, negative, positive, offensive = self.word_features(blinded)
+        profane, negative, positive, offensive = word_features
         if profane:
             return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
         return math.log(p / (1 - p)), 0.0, negative, positive, offensive
@@ -351,7 +354,10 @@ class EvaluativeCombiner:
         return False, -negative, positive, 0.0 if offensive is None else offensive
 
     def logit(self, blinded: str, probability: float) -> float:
-        fasttext_logit, profane, negative, positive, offensive = self.features(blinded, probability)
+        return self._logit(self.features(blinded, probability))
+
+    def _logit(self, features: tuple[float, float, float, float, float]) -> float:
+        fasttext_logit, profane, negative, positive, offensive = features
         if profane:
             return fasttext_logit
         return (self.alpha * fasttext_logit + self.beta * negative - self.delta * positive + self.gamma * offensive
@@ -359,7 +365,11 @@ class EvaluativeCombiner:
 
     def score(self, blinded: str, probability: float) -> float:
         """The combined probability in [0, 1]."""
-        z = self.logit(blinded, probability)
+        return self.score_words(self.word_features(blinded), probability)
+
+    def score_words(self, word_features: tuple[bool, float, float, float], probability: float) -> float:
+        """`score` from the text's `word_features` (read before fastText, so a long text need not outlive them)."""
+        z = self._logit(self._features(word_features, probability))
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
 
@@ -434,23 +444,37 @@ class ToxicityModel:
     def score_normalized(self, texts: list[str]) -> list[float]:
         """P(label) for texts already passed through `normalize` (empty text scores 0); identity terms are
         blinded here when the model was trained so, and the evaluative combiner applied when it has one."""
-        out = []
-        blind, combiner = self.blinder, self.combiner
-        for text in texts:
-            if blind is not None:
-                text = blind(text)
-            if not text:
-                out.append(0.0)
-                continue
-            # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
-            pairs = self.model.f.predict(text, -1, 0.0, "strict")
-            probability = next((float(p) for p, name in pairs if name == self.label), 0.0)
-            out.append(combiner.score(text, probability) if combiner is not None else probability)
-        return out
+        blind = self.blinder
+        return [self._score_blinded(blind(text) if blind is not None else text) for text in texts]
+
+    def _score_blinded(self, text: str) -> float:
+        if not text:
+            return 0.0
+        probability = self._probability(text)
+        return self.combiner.score(text, probability) if self.combiner is not None else probability
+
+    def _probability(self, text: str | bytes) -> float:
+        """fastText's P(label) of a normalized, blinded text (or its UTF-8 bytes: the same string to fastText)."""
+        # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
+        pairs = self.model.f.predict(text, -1, 0.0, "strict")
+        return next((float(p) for p, name in pairs if name == self.label), 0.0)
 
     def score(self, text: str) -> float:
-        """P(toxic) of the whole document, in [0, 1]."""
-        return self.score_normalized([normalize(text)])[0]
+        """P(toxic) of the whole document, in [0, 1].
+
+        A long document's normalized text is dropped once blinded, and its blinded text once the combiner has
+        read its words and fastText has its UTF-8 bytes (pybind11 would keep a UTF-8 copy on a non-ASCII str
+        for as long as the str lives): for a page near max_page_bytes, two copies of ~4.6 MB fewer while
+        fastText holds its own two and its token ids."""
+        text = normalize(text)
+        if self.blinder is not None:
+            text = self.blinder(text)
+        if len(text) <= WORD_PIECE_CHARS:
+            return self._score_blinded(text)
+        word_features = self.combiner.word_features(text) if self.combiner is not None else None
+        text = text.encode("utf-8")
+        probability = self._probability(text)
+        return probability if word_features is None else self.combiner.score_words(word_features, probability)
 
     def score_many(self, texts: list[str]) -> list[float]:
         return self.score_normalized([normalize(t) for t in texts])
