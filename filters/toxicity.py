@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gristmill.filters.c4 import BadWords
-from gristmill.filters.pieces import text_pieces
+from gristmill.filters.pieces import Utf8Text, text_pieces
 
 DEFAULT_MODEL = "models/toxicity-davidson.ftz"
 DEFAULT_LABEL = "toxic"
@@ -60,17 +60,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # string per match and between matches, ~50 MB at once for a page near max_page_bytes.
 PIECE_CHARS = 1 << 16
 _CUT = re.compile(r"[ \n]")
+_NEWLINE = re.compile(r"\n")
 
 
-def normalize(text: str) -> str:
+def normalize(text: str | Utf8Text) -> str:
     """Lowercased words without Twitter artefacts: entities decoded, no `RT`, `@user`, URLs, `#`,
     punctuation or emoji; single spaces.
 
     A long text is cut at spaces and newlines into pieces of about PIECE_CHARS, and the pieces' words
     joined: the same words, since no step matches across a space or newline (an entity, URL or run of
-    punctuation holds none; a lookaround or lowercase's final sigma sees it as a non-word either way)."""
+    punctuation holds none; a lookaround or lowercase's final sigma sees it as a non-word either way). So
+    a long text may come as its UTF-8 bytes (`Utf8Text`), decoded a piece at a time."""
     text = text or ""
-    if len(text) <= PIECE_CHARS:
+    if isinstance(text, str) and len(text) <= PIECE_CHARS:
         return " ".join(_strip_artefacts(text).split())
     parts = (" ".join(_strip_artefacts(piece).split()) for piece in text_pieces(text, PIECE_CHARS, _CUT))
     return " ".join(part for part in parts if part)
@@ -459,8 +461,8 @@ class ToxicityModel:
         pairs = self.model.f.predict(text, -1, 0.0, "strict")
         return next((float(p) for p, name in pairs if name == self.label), 0.0)
 
-    def score(self, text: str) -> float:
-        """P(toxic) of the whole document, in [0, 1].
+    def score(self, text: str | Utf8Text) -> float:
+        """P(toxic) of the whole document, in [0, 1]; a long one may come as its UTF-8 bytes (`normalize`).
 
         A long document's normalized text is dropped once blinded, and its blinded text once the combiner has
         read its words and fastText has its UTF-8 bytes (pybind11 would keep a UTF-8 copy on a non-ASCII str
@@ -506,7 +508,9 @@ class WordListScorer:
     in the lowercased text; the second, model-free toxicity signal."""
 
     def __init__(self, words):
+        words = list(words)
         self._bad_words = BadWords(words)
+        self._pieceable = not any("\n" in w for w in words)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "WordListScorer":
@@ -515,5 +519,12 @@ class WordListScorer:
             raise FileNotFoundError(f"toxic word list {str(path)!r} does not exist")
         return cls(path.read_text(encoding="utf-8").splitlines())
 
-    def count(self, text: str) -> int:
-        return self._bad_words.count(text or "")
+    def count(self, text: str | Utf8Text) -> int:
+        """Occurrences in `text`, non-overlapping. A long text (or its UTF-8 bytes) is counted a piece of lines at
+        a time, each lowercased on its own (no copy of the whole): no entry holds a newline (from_file reads
+        lines; a list given with one is counted whole), so no match crosses one, a lookaround sees it as a
+        non-word as it sees a piece's end, and lowercasing's final sigma stops at it."""
+        text = text or ""
+        if len(text) <= PIECE_CHARS or not self._pieceable:
+            return self._bad_words.count(text if isinstance(text, str) else str(text.data, "utf-8"))
+        return sum(self._bad_words.count(piece) for piece in text_pieces(text, PIECE_CHARS, _NEWLINE))

@@ -5,6 +5,10 @@ Span mode (`toxicity.span_unit`) is the one place this stage rewrites text: sent
 above `span_threshold` are cut out (as Dolma does at 0.4), each cut recorded in `text_edits`
 (kind `toxic_span`, offsets in the text before the cut) and counted in `toxic_span_count`; the document
 score is then taken on what remains. Every threshold is a decide rule, so none of this drops a row here.
+
+Without span mode a long text (over `filters.toxicity.PIECE_CHARS` bytes) is scored from its UTF-8 bytes in the
+Arrow buffer, a piece at a time, and never becomes one Python str (issue 21: a page near max_page_bytes is
+9.5 MB as a str, 14 MiB while it is decoded).
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import ToxicityConfig
 
 EDIT_KIND = "toxic_span"
+
+
+def _document_text(value: pa.Scalar):
+    """A document's text as the scorers read it: a long one as its UTF-8 bytes in the Arrow buffer."""
+    from gristmill.filters.pieces import Utf8Text
+    from gristmill.filters.toxicity import PIECE_CHARS
+
+    data = value.as_buffer()
+    if data is None:
+        return ""
+    return Utf8Text(data) if data.size > PIECE_CHARS else value.as_py()
 
 
 class ScoreToxicity(Stage):
@@ -53,14 +68,14 @@ class ScoreToxicity(Stage):
         from gristmill.filters.toxicity import remove_spans
 
         n = table.num_rows
-        texts = table[C.TEXT].to_pylist()
+        unit = self.config.span_unit
+        texts = table[C.TEXT].to_pylist() if unit else None  # span mode rewrites the texts
         edits = table[C.TEXT_EDITS].to_pylist() if C.TEXT_EDITS in table.column_names else [None] * n
         scores, spans, attacks, words = [None] * n, [None] * n, [None] * n, [None] * n
-        unit = self.config.span_unit
-        for i, is_doc in enumerate(active_mask(table).to_pylist()):
+        for i, (is_doc, value) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT])):
             if not is_doc:
                 continue
-            text = texts[i] or ""
+            text = (texts[i] or "") if unit else _document_text(value)
             if unit:
                 kept, removed = remove_spans(text, self.model.score_spans(text, unit), self.config.span_threshold)
                 if removed:

@@ -7,6 +7,7 @@ that stress it, with its piece and block sizes made tiny so that every text cros
 from __future__ import annotations
 
 import random
+import re
 import sys
 
 import numpy as np
@@ -17,6 +18,7 @@ from gristmill.filters import c4, english, gopher, toxicity
 from gristmill.filters.c4 import C4LineRules
 from gristmill.filters.english import EnglishTokenizer, chunk_pieces
 from gristmill.filters.gopher import gopher_quality_scores, ngram_repetition
+from gristmill.filters.pieces import Utf8Text, text_pieces
 from gristmill.filters.textsplit import SplitText
 
 RULES = [C4LineRules(), C4LineRules(min_words_per_line=None, max_word_length=None),
@@ -188,7 +190,9 @@ def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_ch
     rng = random.Random(12)
     cases = [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(300)), *texts(60, seed=13)]
     for text in cases:
-        assert toxicity.normalize(text) == ref.normalize(text), text
+        expected = ref.normalize(text)
+        assert toxicity.normalize(text) == expected, text
+        assert toxicity.normalize(Utf8Text.of(text)) == expected, text  # decoded a piece of bytes at a time
 
 
 def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
@@ -330,3 +334,98 @@ def test_combiner_features_in_pieces_equal_the_reference(monkeypatch, piece_char
     assert branches == {(False, 0.0), (False, 1.0), (True, 0.0), (True, 1.0)}
     if piece_chars < 40:
         assert sum(len(text) > piece_chars for _, text in cases) > len(cases) // 2  # most go the long way
+
+
+@pytest.mark.parametrize("piece_chars", [1, 3, 17])
+def test_utf8_pieces_are_the_texts_pieces(piece_chars):
+    """A long text read from its UTF-8 bytes comes in whole characters, cut at the same kind of place."""
+    rng = random.Random(17)
+    cut = toxicity._CUT
+    for text in [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(200)), *texts(40, seed=18)]:
+        pieces = list(text_pieces(Utf8Text.of(text), piece_chars, cut))
+        assert "".join(pieces) == text
+        assert all(piece[:1] in " \n" for piece in pieces[1:]), pieces  # each cut is at a space or newline
+        for piece in pieces[:-1]:  # the first space or newline from piece_chars bytes on ends each
+            encoded = piece.encode()
+            assert len(encoded) >= piece_chars and re.search(rb"[ \n]", encoded[piece_chars:]) is None, pieces
+    with pytest.raises(ValueError, match="ASCII"):
+        list(text_pieces(Utf8Text.of("a\u2028b"), 1, re.compile("\u2028")))
+
+
+@pytest.mark.parametrize("piece_chars", [1, 4, 60])
+def test_identity_attack_from_utf8_pieces_reads_the_same_sentences(monkeypatch, piece_chars):
+    from gristmill.filters import identity
+
+    lexicon = identity.IdentityLexicon.default()
+    rng = random.Random(19)
+    people = ["Women", "black people", "Muslims", "gay men", "the elderly", "immigrants"]
+    cases = [*texts(40, seed=20), *(ref.tweety_text(rng) for _ in range(60))]
+    cases += [" ".join(rng.choice(people + ref.WORDS + [".", "!", "\n", "\n\n", "? ", "\u2026"])
+                       for _ in range(rng.randint(0, 80))) for _ in range(200)]
+    seen: list[list[str]] = []
+
+    def record(sentences: list[str]) -> list[float]:
+        seen.append(list(sentences))
+        return [len(s) / 1000 for s in sentences]
+
+    monkeypatch.setattr(identity, "PIECE_CHARS", piece_chars)
+    with_identity = 0
+    for text in cases:
+        seen.clear()
+        whole = lexicon.identity_attack(text, record)
+        expected = list(seen)
+        seen.clear()
+        assert lexicon.identity_attack(Utf8Text.of(text), record) == whole, text
+        assert seen == expected, text
+        with_identity += bool(expected)
+    assert with_identity > 100
+
+
+@pytest.mark.parametrize("piece_chars", [1, 5, 40])
+def test_word_list_count_in_pieces_equals_the_whole(monkeypatch, piece_chars):
+    from gristmill.filters.c4 import BadWords
+
+    entries = ["ass", "bad word", "σας", "İx", "a b c", "x", "don't", "'", "ΣΑΣ", "#tag"]
+    scorer, whole = toxicity.WordListScorer(entries), BadWords(entries)
+    rng = random.Random(21)
+    vocabulary = ref.WORDS + entries + ["ΣΑΣ.", "bad", "word", "a", "b", "c", "İX", "ASS!", "σΑς"]
+    cases = [*ref.TWEETY, *texts(40, seed=22)]
+    cases += ["".join(rng.choice(vocabulary) + rng.choice(ref.SPACES + ref.BREAKS + ["", "."])
+                      for _ in range(rng.randint(0, 60))) for _ in range(300)]
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    counted = 0
+    for text in cases:
+        expected = whole.count(text)
+        assert scorer.count(text) == expected, text
+        assert scorer.count(Utf8Text.of(text)) == expected, text
+        counted += expected
+    assert counted > 300
+    newline_entry = toxicity.WordListScorer(["a\nb"])  # an entry with a newline: counted whole
+    assert newline_entry.count("x a\nb " * 50) == 50
+
+
+def test_the_toxicity_stage_scores_a_long_text_from_its_bytes(monkeypatch):
+    """With PIECE_CHARS tiny every text goes the long way (UTF-8 bytes, never one str): the same columns."""
+    import pyarrow as pa
+    from collections import Counter
+
+    from gristmill.pipeline.stages.toxicity import ScoreToxicity
+    from gristmill.schemas import columns as C
+    from gristmill.schemas.job import ToxicityConfig
+
+    rng = random.Random(23)
+    batch = [*ref.TWEETY[:10], None, "", *texts(20, seed=24), *(ref.tweety_text(rng) for _ in range(20)),
+             "Women are wonderful cooks. They hate immigrants!\nShut the fuck up, you stupid bitch. black people"]
+    n = len(batch)
+    table = pa.table({C.TEXT: pa.array(batch, pa.string()), C.SKIP_REASON: pa.nulls(n, pa.string()),
+                      C.QUARANTINE_REASON: pa.nulls(n, pa.string())})
+    table = pa.concat_tables([table.slice(0, 30), table.slice(30)])  # two chunks
+    stage = ScoreToxicity(ToxicityConfig())
+    stage.setup()
+    expected = stage.process(table, Counter())
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", 3)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", 5)
+    got = stage.process(table, Counter())
+    for name in (C.TOXICITY_SCORE, C.IDENTITY_ATTACK_SCORE, C.TOXIC_SPAN_COUNT):
+        assert repr(got[name].to_pylist()) == repr(expected[name].to_pylist()), name
+    assert got.equals(expected)
