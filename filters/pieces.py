@@ -7,6 +7,9 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+import numpy as np
+import pyarrow as pa
+
 
 class Utf8Text:
     """A text as UTF-8 bytes (an Arrow string value's buffer, not copied), for scorers that read it a piece at
@@ -17,12 +20,29 @@ class Utf8Text:
         self.data = memoryview(data).cast("B")
 
     @classmethod
+    def of_value(cls, texts: pa.Array | pa.ChunkedArray, index: int) -> "Utf8Text":
+        """`texts[index]` (a string or large_string array; not null) as a slice of the array's own data buffer:
+        no copy (`Scalar.as_buffer` copies)."""
+        chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+        for chunk in chunks:
+            if index < len(chunk):
+                break
+            index -= len(chunk)
+        offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], offsets_type, 2,
+                                (chunk.offset + index) * np.dtype(offsets_type).itemsize)
+        return cls(chunk.buffers()[2].slice(int(offsets[0]), int(offsets[1] - offsets[0])))
+
+    @classmethod
     def of(cls, text: str) -> "Utf8Text":
         return cls(text.encode("utf-8"))
 
     def __len__(self) -> int:
         """Bytes, not characters."""
         return self.data.nbytes
+
+    def __str__(self) -> str:
+        return str(self.data, "utf-8")
 
 
 def text_pieces(text: str | Utf8Text, piece_chars: int, cut: re.Pattern) -> Iterator[str]:

@@ -38,7 +38,9 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from collections import deque
+from itertools import chain, islice
+from typing import Iterable, Iterator
 
 from gristmill.filters.c4 import BadWords
 from gristmill.filters.pieces import Utf8Text, text_pieces
@@ -74,8 +76,16 @@ def normalize(text: str | Utf8Text) -> str:
     text = text or ""
     if isinstance(text, str) and len(text) <= PIECE_CHARS:
         return " ".join(_strip_artefacts(text).split())
-    parts = (" ".join(_strip_artefacts(piece).split()) for piece in text_pieces(text, PIECE_CHARS, _CUT))
-    return " ".join(part for part in parts if part)
+    return " ".join(normalized_parts(text))
+
+
+def normalized_parts(text: str | Utf8Text) -> Iterator[str]:
+    """`normalize(text)` in consecutive parts, each words joined by single spaces (none empty): their `" ".join`
+    is `normalize(text)`. A part a piece of the text (`normalize`)."""
+    for piece in text_pieces(text, PIECE_CHARS, _CUT):
+        part = " ".join(_strip_artefacts(piece).split())
+        if part:
+            yield part
 
 
 def _strip_artefacts(text: str) -> str:
@@ -110,6 +120,7 @@ class TermBlinder:
         for phrase in sorted(phrases, key=lambda p: (-len(p), p)):
             self._by_first.setdefault(phrase[0], []).append(phrase)
         self.terms = len(phrases)
+        self.longest = max(map(len, phrases), default=1)  # words in the longest term
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TermBlinder":
@@ -162,6 +173,50 @@ class TermBlinder:
         if first <= len(normalized):
             kept.append(normalized[first:])
         return " ".join(kept)
+
+    def blind_parts(self, parts: Iterable[str]) -> Iterator[str]:
+        """`self(" ".join(parts))` a part at a time: the parts blinded, those left with no word skipped, so that
+        their `" ".join` is the blinded text (`" ".join(parts).split(" ")` is the parts' words in turn, for
+        any strings). The whole text is never one string. Each part is read with as many words after it as the
+        longest term could need, and the words that a term found in it takes from the parts after it skipped."""
+        need = self.longest - 1
+        pending: deque[list[str]] = deque()  # the words of parts read and not yet blinded
+        ahead = 0  # words in pending[1:]
+        skip = 0  # words at the start of pending[0] that a term found before them covers
+        for part in chain(parts, [None]):
+            if part is not None:
+                pending.append(part.split(" "))
+                ahead += len(pending[-1]) if len(pending) > 1 else 0
+            while pending and (part is None or ahead >= need):
+                words = pending.popleft()
+                ahead -= len(pending[0]) if pending else 0
+                kept, skip = self._blind_words(words, list(islice(chain.from_iterable(pending), need)), skip)
+                if kept:
+                    yield " ".join(kept)
+
+    def _blind_words(self, words: list[str], following: list[str], skip: int) -> tuple[list[str], int]:
+        """The words of one part kept, the first `skip` of them being covered already, and how many words of the
+        parts after it a term found here covers. `following`: the words after the part that a term may need."""
+        if skip >= len(words):
+            return [], skip - len(words)
+        by_first, cursor, kept = self._by_first, skip, []
+        starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
+        if starts and starts[-1] + self.longest > len(words):
+            words_on = words + following  # a term near the end may run on into the next parts
+        else:
+            words_on = words
+        for i in starts:
+            if i < cursor:
+                continue
+            for phrase in by_first[words[i]]:
+                if len(phrase) == 1 or tuple(words_on[i:i + len(phrase)]) == phrase:
+                    kept += words[cursor:i]
+                    cursor = i + len(phrase)
+                    break
+        if cursor >= len(words):
+            return kept, cursor - len(words)
+        kept += words[cursor:]
+        return kept, 0
 
 
 # Blinding and the combiner's word features split a long text's words this many characters at a time.
@@ -322,7 +377,7 @@ class EvaluativeCombiner:
         """(whether a profanity-list entry occurs, and if not: the most negative valence as a magnitude, the most
         positive valence, the highest offensiveness of a word; 0.0 each when profane)."""
         if len(blinded) > WORD_PIECE_CHARS:
-            return self._word_features_in_pieces(blinded)
+            return self.word_features_in_pieces(words for _, words in _word_pieces(blinded))
         words = blinded.split(" ")
         if self.profanity.found(words):
             return True, 0.0, 0.0, 0.0
@@ -331,8 +386,9 @@ class EvaluativeCombiner:
         negative, positive = self.lexicon.extremes(words, candidates)
         return False, negative, positive, max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0)
 
-    def _word_features_in_pieces(self, blinded: str) -> tuple[bool, float, float, float]:
-        """`word_features` of a long text, a piece of its words at a time (a list of all ~950,000 words of a page
+    def word_features_in_pieces(self, pieces: Iterable[list[str]]) -> tuple[bool, float, float, float]:
+        """`word_features` of a long text from its words a piece at a time (`pieces`: lists of words that
+        together are `blinded.split(" ")`, none empty) (a list of all ~950,000 words of a page
         near max_page_bytes is ~60 MB). Each piece is read after the words before it that a rule looks back at
         (the negation rule's three, a profanity phrase's first words), and its last word waits for the next
         piece, which holds the word after it ("kind of"): every word is judged once, in order, in a window of
@@ -342,7 +398,7 @@ class EvaluativeCombiner:
         negative = positive = 0.0
         offensive = None
         carried: list[str] = []
-        for _, piece in _word_pieces(blinded):
+        for piece in pieces:
             window = carried + piece
             if profanity.found(window):  # any entry in the text lies whole in some window
                 return True, 0.0, 0.0, 0.0
@@ -464,19 +520,25 @@ class ToxicityModel:
     def score(self, text: str | Utf8Text) -> float:
         """P(toxic) of the whole document, in [0, 1]; a long one may come as its UTF-8 bytes (`normalize`).
 
-        A long document's normalized text is dropped once blinded, and its blinded text once the combiner has
-        read its words and fastText has its UTF-8 bytes (pybind11 would keep a UTF-8 copy on a non-ASCII str
-        for as long as the str lives): for a page near max_page_bytes, two copies of ~4.6 MB fewer while
-        fastText holds its own two and its token ids."""
-        text = normalize(text)
-        if self.blinder is not None:
-            text = self.blinder(text)
-        if len(text) <= WORD_PIECE_CHARS:
-            return self._score_blinded(text)
-        word_features = self.combiner.word_features(text) if self.combiner is not None else None
-        text = text.encode("utf-8")
-        probability = self._probability(text)
-        return probability if word_features is None else self.combiner.score_words(word_features, probability)
+        A long document is normalized and blinded a piece at a time and never becomes one normalized str: the
+        combiner reads the blinded parts' words, and fastText gets the parts' UTF-8 bytes joined (pybind11 would
+        keep a UTF-8 copy on a non-ASCII str for as long as the str lives), so for a page near max_page_bytes
+        only one ~4.6 MB copy of the blinded text is held beside fastText's own two and its token ids."""
+        if isinstance(text, str) and len(text) <= PIECE_CHARS:
+            text = normalize(text)
+            return self._score_blinded(self.blinder(text) if self.blinder is not None else text)
+        parts = normalized_parts(text)
+        parts = list(self.blinder.blind_parts(parts) if self.blinder is not None else parts)
+        if not parts or parts == [""]:
+            return 0.0
+        combiner = self.combiner
+        word_features = None if combiner is None else combiner.word_features_in_pieces(p.split(" ") for p in parts)
+        for k, part in enumerate(parts):  # the parts as UTF-8, one at a time: never the text twice
+            parts[k] = part.encode("utf-8")
+        data = b" ".join(parts)
+        del parts
+        probability = self._probability(data)
+        return probability if word_features is None else combiner.score_words(word_features, probability)
 
     def score_many(self, texts: list[str]) -> list[float]:
         return self.score_normalized([normalize(t) for t in texts])
@@ -526,5 +588,5 @@ class WordListScorer:
         non-word as it sees a piece's end, and lowercasing's final sigma stops at it."""
         text = text or ""
         if len(text) <= PIECE_CHARS or not self._pieceable:
-            return self._bad_words.count(text if isinstance(text, str) else str(text.data, "utf-8"))
+            return self._bad_words.count(str(text))
         return sum(self._bad_words.count(piece) for piece in text_pieces(text, PIECE_CHARS, _NEWLINE))

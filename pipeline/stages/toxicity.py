@@ -24,15 +24,13 @@ from gristmill.schemas.job import ToxicityConfig
 EDIT_KIND = "toxic_span"
 
 
-def _document_text(value: pa.Scalar):
-    """A document's text as the scorers read it: a long one as its UTF-8 bytes in the Arrow buffer."""
+def _document_text(texts: pa.ChunkedArray, index: int):
+    """Row `index`'s text (not null) as the scorers read it: a long one as its UTF-8 bytes in the Arrow buffer."""
     from gristmill.filters.pieces import Utf8Text
     from gristmill.filters.toxicity import PIECE_CHARS
 
-    data = value.as_buffer()
-    if data is None:
-        return ""
-    return Utf8Text(data) if data.size > PIECE_CHARS else value.as_py()
+    text = Utf8Text.of_value(texts, index)
+    return text if len(text) > PIECE_CHARS else str(text)
 
 
 class ScoreToxicity(Stage):
@@ -72,10 +70,11 @@ class ScoreToxicity(Stage):
         texts = table[C.TEXT].to_pylist() if unit else None  # span mode rewrites the texts
         edits = table[C.TEXT_EDITS].to_pylist() if C.TEXT_EDITS in table.column_names else [None] * n
         scores, spans, attacks, words = [None] * n, [None] * n, [None] * n, [None] * n
-        for i, (is_doc, value) in enumerate(zip(active_mask(table).to_pylist(), table[C.TEXT])):
+        column = table[C.TEXT]
+        for i, (is_doc, valid) in enumerate(zip(active_mask(table).to_pylist(), column.is_valid().to_pylist())):
             if not is_doc:
                 continue
-            text = (texts[i] or "") if unit else _document_text(value)
+            text = (texts[i] or "") if unit else _document_text(column, i) if valid else ""
             if unit:
                 kept, removed = remove_spans(text, self.model.score_spans(text, unit), self.config.span_threshold)
                 if removed:

@@ -153,13 +153,30 @@ def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_cha
     for text in cases:
         expected = ref.blind(blinder, text)
         assert blinder(text) == expected, text
+        assert " ".join(blinder.blind_parts(random_parts(rng, text, piece_chars))) == expected, text
         changed += expected != text
     assert changed > 100  # terms were found and removed, not only passed through
     # Terms inside terms, ending inside them or past them: the scan must skip what a term covered.
-    synthetic = toxicity.TermBlinder(["a b c", "b", "c d", "d", "e a", "a"])
-    for _ in range(2000):
+    synthetic = toxicity.TermBlinder(["a b c", "b", "c d", "d", "e a", "a", "f f f f f"])
+    for _ in range(3000):
         text = " ".join(rng.choice("abcdef") if rng.random() < 0.9 else "" for _ in range(rng.randint(0, 25)))
-        assert synthetic(text) == ref.blind(synthetic, text), text
+        expected = ref.blind(synthetic, text)
+        assert synthetic(text) == expected, text
+        assert " ".join(synthetic.blind_parts(random_parts(rng, text, piece_chars))) == expected, text
+
+
+def random_parts(rng: random.Random, text: str, piece_chars: int) -> list[str]:
+    """`text` cut at spaces into parts of about `piece_chars` (of one to a few words when it is tiny), the spaces
+    at the cuts dropped: `" ".join` of the parts is `text`."""
+    words = text.split(" ")
+    parts, start = [], 0
+    while start < len(words):
+        end = start + 1
+        while end < len(words) and rng.random() < 1 - 1 / max(2, piece_chars // 4):
+            end += 1
+        parts.append(" ".join(words[start:end]))
+        start = end
+    return parts
 
 
 MINHASH_CASES = ["", None, "...", "one", "two words", "a b c d", "Café e\u0301t\u00e9 \u0301x naïve", "3.14 2,5 1 000 .5 ,5",
@@ -429,3 +446,21 @@ def test_the_toxicity_stage_scores_a_long_text_from_its_bytes(monkeypatch):
     for name in (C.TOXICITY_SCORE, C.IDENTITY_ATTACK_SCORE, C.TOXIC_SPAN_COUNT):
         assert repr(got[name].to_pylist()) == repr(expected[name].to_pylist()), name
     assert got.equals(expected)
+
+
+@pytest.mark.parametrize("piece_chars, word_piece_chars", [(1, 1), (3, 5), (40, 20)])
+def test_a_long_text_scores_as_a_short_one(monkeypatch, piece_chars, word_piece_chars):
+    """ToxicityModel.score of a text over PIECE_CHARS (normalized, blinded and read in parts; fastText given the
+    parts' bytes) equals its score the short way, as a str and as UTF-8 bytes."""
+    model = toxicity.ToxicityModel()
+    terms = sorted(" ".join(phrase) for phrases in model.blinder._by_first.values() for phrase in phrases)
+    rng = random.Random(25)
+    cases = [*texts(30, seed=26), *(ref.tweety_text(rng) for _ in range(60)), *ref.blinding_texts(rng, terms, 60),
+             *combiner_texts(rng, model.combiner, 60), "Women are wonderful cooks.", "kind of gay people", "&amp;"]
+    expected = [model.score(text) for text in cases]
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", word_piece_chars)
+    for text, score in zip(cases, expected):
+        assert repr(model.score(text)) == repr(score), text
+        assert repr(model.score(Utf8Text.of(text))) == repr(score), text
+    assert len(set(expected)) > 100
