@@ -384,7 +384,8 @@ class EvaluativeCombiner:
         known, offense = self._known, self.offense
         candidates = [i for i, w in enumerate(words) if w in known]  # one pass over the words for both lexicons
         negative, positive = self.lexicon.extremes(words, candidates)
-        return False, negative, positive, max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0)
+        offensive = max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0)
+        return False, negative, positive, offensive
 
     def word_features_in_pieces(self, pieces: Iterable[list[str]]) -> tuple[bool, float, float, float]:
         """`word_features` of a long text from its words a piece at a time (`pieces`: lists of words that
