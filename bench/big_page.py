@@ -286,9 +286,16 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({"worker": worker, "steps": steps, "memo": memo}[args.part](args.work)))
         return
     result = {"input": prepare(args.work, args.pages, args.data if args.data.is_dir() else None, args.memo_pages)}
+    env = dict(os.environ)
+    try:  # each part allocates as a run's workers do: their Arrow pool is set before pyarrow is imported
+        from gristmill.pipeline.engine.process import MEMORY_POOL_ENV, memory_pool_name
+    except ImportError:  # code before the pool was chosen
+        pass
+    else:
+        env[MEMORY_POOL_ENV] = memory_pool_name()
     for part in ("steps", "worker", "memo"):
         done = subprocess.run([sys.executable, __file__, "--part", part, "--work", str(args.work)],
-                              check=True, capture_output=True, text=True)
+                              check=True, capture_output=True, text=True, env=env)
         result[part] = json.loads(done.stdout.strip().splitlines()[-1])
     result["load_average"] = os.getloadavg()
     print(f"big page: {result['input']['big_html_bytes']:,} bytes of HTML, "

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gristmill.filters import english
+from gristmill.filters.pieces import lower
 from gristmill.filters.textsplit import SplitText
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -155,4 +156,4 @@ class BadWords:
         """Bad-word occurrences in `text` (non-overlapping)."""
         if self._pattern is None:
             return 0
-        return sum(1 for _ in self._pattern.finditer(text.lower()))
+        return sum(1 for _ in self._pattern.finditer(lower(text)))

@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from gristmill.filters.pieces import text_pieces
 
 # Fold multiplier for n-gram hashes (odd, the 64-bit golden ratio): order-sensitive, wraps mod 2^64.
 _FOLD = np.uint64(0x9E3779B97F4A7C15)
@@ -256,37 +255,79 @@ PIECE_CHARS = 1 << 17
 _PIECE_CUT = re.compile(r"[ \n]")  # unchanged by `normalize` and a separator of the word split
 
 
-def document_signatures(texts, n: int, num_perm: int, seed: int, device: str | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """(signatures, has_shingles, exact hash) per document: what `signatures` and `exact_hashes` give,
-    with each text longer than PIECE_CHARS signed a piece at a time (`long_signature`), so the memory of
-    one call stays bounded by the batch's short texts plus one piece."""
+def document_signatures(texts, n: int, num_perm: int, seed: int, device: str | None = None,
+                        rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(signatures, has_shingles, exact hash) per document of `texts` (or of `texts[rows]`, in that order):
+    what `signatures` and `exact_hashes` give, with each text longer than PIECE_CHARS signed a piece at a
+    time (`long_signature_utf8`) straight from its Arrow buffer, so the memory of one call stays bounded by
+    the batch's short texts plus one piece: a long text is never copied whole, as Arrow or as Python."""
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(texts, pa.large_string())
-    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)
+    rows = np.arange(len(texts)) if rows is None else np.asarray(rows, np.int64)
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy(zero_copy_only=False)[rows]
     long = np.flatnonzero(lengths > PIECE_CHARS)
     if not long.size:
-        sigs, present, word_lists = signatures(texts, n, num_perm, seed, device)
+        chosen = texts if len(rows) == len(texts) and np.array_equal(rows, np.arange(len(texts))) \
+            else texts.take(pa.array(rows, pa.int64()))
+        sigs, present, word_lists = signatures(chosen, n, num_perm, seed, device)
         return sigs, present, exact_hashes(word_lists)
     short = np.flatnonzero(lengths <= PIECE_CHARS)
-    sigs = np.empty((len(texts), num_perm), np.uint32)
-    present = np.zeros(len(texts), bool)
-    exact: list[str | None] = [None] * len(texts)
+    sigs = np.empty((len(rows), num_perm), np.uint32)
+    present = np.zeros(len(rows), bool)
+    exact: list[str | None] = [None] * len(rows)
     if short.size:
-        some, has, word_lists = signatures(texts.take(pa.array(short)), n, num_perm, seed, device)
+        some, has, word_lists = signatures(texts.take(pa.array(rows[short], pa.int64())), n, num_perm, seed, device)
         sigs[short], present[short] = some, has
         for i, digest in zip(short.tolist(), exact_hashes(word_lists)):
             exact[i] = digest
     a, b = permutations(num_perm, seed)
     for i in long.tolist():
-        sigs[i], present[i], exact[i] = long_signature(texts[i].as_py(), n, a, b, device)
+        sigs[i], present[i], exact[i] = long_signature_utf8(_utf8_value(texts, int(rows[i])), n, a, b, device)
     return sigs, present, exact
+
+
+def _utf8_value(texts: pa.Array | pa.ChunkedArray, index: int) -> pa.Buffer:
+    """The UTF-8 bytes of `texts[index]` (not null) as a slice of the array's own data buffer: no copy
+    (`Scalar.as_buffer` copies)."""
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    for chunk in chunks:
+        if index < len(chunk):
+            break
+        index -= len(chunk)
+    offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(chunk.buffers()[1], offsets_type, 2, (chunk.offset + index) * np.dtype(offsets_type).itemsize)
+    return chunk.buffers()[2].slice(int(offsets[0]), int(offsets[1] - offsets[0]))
+
+
+_PIECE_CUT_UTF8 = re.compile(rb"[ \n]")
+
+
+def _utf8_pieces(data: pa.Buffer, piece_bytes: int):
+    """Consecutive one-value large_string arrays over slices of `data` (UTF-8) that together are `data`:
+    each ends at the first space or newline at or after `piece_bytes` bytes from its start. Both are
+    ASCII, which never occurs inside a multi-byte character, so every piece is whole characters."""
+    view, start, size = memoryview(data), 0, data.size
+    while start < size:
+        end = start + piece_bytes
+        if end < size:
+            found = _PIECE_CUT_UTF8.search(view, end)
+            end = found.start() if found is not None else size
+        end = min(end, size)
+        offsets = pa.py_buffer(np.array([0, end - start], np.int64))
+        yield pa.LargeStringArray.from_buffers(1, offsets, data.slice(start, end - start))
+        start = end
 
 
 def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
                    ) -> tuple[np.ndarray, bool, str | None]:
-    """(signature, has_shingles, exact hash) of one text, computed a piece of about PIECE_CHARS at a time:
-    the same values as the whole text in `signatures` and `exact_hashes`.
+    """`long_signature_utf8` of a Python string."""
+    return long_signature_utf8(pa.py_buffer(text.encode("utf-8")), n, a, b, device)
+
+
+def long_signature_utf8(data: pa.Buffer, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
+                        ) -> tuple[np.ndarray, bool, str | None]:
+    """(signature, has_shingles, exact hash) of one text given as UTF-8 bytes, computed a piece of about
+    PIECE_CHARS bytes at a time: the same values as the whole text in `signatures` and `exact_hashes`.
 
     Pieces are cut at a space or newline, which normalization keeps and the word split separates, so the
     text's words are the pieces' words in order. Each piece's shingles are folded with the last n-1 word
@@ -296,13 +337,14 @@ def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str 
     digest = xxhash.xxh3_128()
     tail = np.empty(0, np.uint64)  # the last n-1 word hashes so far
     total = 0
-    for piece in text_pieces(text, PIECE_CHARS, _PIECE_CUT):
-        word_lists = words([piece])
+    for piece in _utf8_pieces(data, PIECE_CHARS):
+        word_lists = words(piece)
         flat = pc.list_flatten(word_lists)
         if not len(flat):
             continue
-        joined = pc.binary_join(word_lists, pa.scalar(" ", word_lists.type.value_type))[0].as_py()
-        digest.update(b" " + joined.encode() if total else joined.encode())
+        if total:
+            digest.update(b" ")
+        digest.update(pc.binary_join(word_lists, pa.scalar(" ", word_lists.type.value_type))[0].as_buffer())
         window = np.concatenate([tail, _word_hashes(flat)])
         if len(window) >= n:
             hashes = _shingle32(_fold(window, n))

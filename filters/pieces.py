@@ -1,5 +1,6 @@
-"""Cutting a long text into bounded pieces at separators, so a scorer never builds a list of all its words,
-and reading a long text from its UTF-8 bytes a piece at a time, so it never needs the text as one str."""
+"""Cutting a long text into bounded pieces at separators, so a scorer never builds a list of all its words;
+reading a long text from its UTF-8 bytes a piece at a time, so it never needs the text as one str; and
+lowercasing a long text a piece at a time."""
 
 from __future__ import annotations
 
@@ -79,3 +80,19 @@ def _bytes_pattern(cut: re.Pattern) -> re.Pattern:
     if not cut.pattern.isascii():
         raise ValueError(f"a UTF-8 text is cut at ASCII characters only, not {cut.pattern!r}")
     return re.compile(cut.pattern.encode("ascii"), cut.flags & ~re.UNICODE)
+
+
+# `lower` lowercases a text longer than this a piece at a time.
+LOWER_PIECE_CHARS = 1 << 16
+_LOWER_CUT = re.compile(r"[ \n]")
+
+
+def lower(text: str, piece_chars: int = LOWER_PIECE_CHARS) -> str:
+    """`text.lower()`, a piece at a time for a long text: CPython's `str.lower` works in a scratch buffer of
+    12 bytes a character (room for full case mappings, up to three characters of four bytes each), ~57 MB
+    at once for a page near max_page_bytes. Pieces are cut at a space or newline, so the result is the
+    same: the only context lowercasing reads, a capital sigma's (final or not), never reaches across a
+    space or newline (neither is cased nor case-ignorable)."""
+    if len(text) <= piece_chars:
+        return text.lower()
+    return "".join([piece.lower() for piece in text_pieces(text, piece_chars, _LOWER_CUT)])

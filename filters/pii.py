@@ -816,6 +816,25 @@ def redact(text: str, spans: list[PiiSpan]) -> str:
     return "".join(out)
 
 
+# `redact_utf8` encodes the text between placeholders this many characters at a time.
+_REDACT_BLOCK_CHARS = 1 << 16
+
+
+def redact_utf8(text: str, spans: list[PiiSpan], block_chars: int = _REDACT_BLOCK_CHARS) -> bytearray:
+    """`redact(text, spans).encode("utf-8")`, built a block at a time: for a text near max_page_bytes
+    `redact` holds its slices and their join at once (two copies of the text, each 1-4 bytes a
+    character), where this holds the UTF-8 result (Arrow takes it as a string value) and one block."""
+    out, last = bytearray(), 0
+    for span in [*spans, None]:
+        stop = len(text) if span is None else span.start
+        for start in range(last, stop, block_chars):
+            out += text[start:min(stop, start + block_chars)].encode("utf-8")
+        if span is not None:
+            out += placeholder(span.entity).encode("utf-8")
+            last = span.end
+    return out
+
+
 # --- spaCy NER through presidio's SpacyRecognizer ---
 
 def find_ner_model(name: str | None) -> str | None:

@@ -20,11 +20,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A real local Ray cluster: 2 CPUs, a capped object store, shut down after the session."""
+    """A real local Ray cluster: 2 CPUs, a capped object store, shut down after the session. Started as a
+    run starts its own (`init_ray`), so its workers are set up as a run's are."""
     import ray
 
+    from gristmill.pipeline.engine.cluster import init_ray
+    from gristmill.schemas.job import RayConfig
+
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, object_store_memory=256 * 1024 * 1024, include_dashboard=False,
-             log_to_driver=False, logging_level="WARNING")
+    init_ray(RayConfig(num_cpus=2, object_store_memory_mb=256))
     yield ray
     ray.shutdown()

@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterable
 
+from gristmill.pipeline.engine.process import MEMORY_POOL_ENV, memory_pool_name, use_memory_pool
 from gristmill.schemas.job import JobError, RayConfig
 
 PROBE_PREFIX = ".gristmill-probe-"
@@ -127,7 +128,11 @@ def init_ray(ray_config: RayConfig, address: str | None = None) -> None:
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if ray.is_initialized():
         return
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    # Every worker of the job (on every node) and this driver allocate Arrow memory from the same pool.
+    pool = memory_pool_name()
+    use_memory_pool(pool)
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING,
+             "runtime_env": {"env_vars": {MEMORY_POOL_ENV: pool}}}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, **quiet)  # the cluster decides CPUs and memory

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 
 import pyarrow as pa
 
@@ -13,6 +14,34 @@ try:
     _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):  # not glibc
     _malloc_trim = None
+
+
+# Arrow's allocator for every process of a run, unless the user names one in this variable (Arrow reads it
+# when pyarrow is imported). The C heap's: on a worker that scores a page near max_page_bytes, mimalloc
+# (pyarrow's default) kept 15-25 MiB more resident than glibc's malloc or jemalloc at the same CPU time
+# (bench/RESULTS.md, "One big file split over the workers"), and glibc's is there on every platform.
+MEMORY_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+DEFAULT_MEMORY_POOL = "system"
+_POOLS = {"system": pa.system_memory_pool, "jemalloc": pa.jemalloc_memory_pool, "mimalloc": pa.mimalloc_memory_pool}
+
+
+def memory_pool_name() -> str:
+    """The Arrow allocator this run uses: the user's ARROW_DEFAULT_MEMORY_POOL, else DEFAULT_MEMORY_POOL."""
+    return os.environ.get(MEMORY_POOL_ENV) or DEFAULT_MEMORY_POOL
+
+
+def use_memory_pool(name: str | None = None) -> str:
+    """Make `name` (default: `memory_pool_name()`) this process's Arrow allocator for what it allocates from
+    now on; a backend this pyarrow build lacks leaves the pool as it is. Returns the backend in use."""
+    make = _POOLS.get(name or memory_pool_name())
+    if make is not None:
+        try:
+            pool = make()
+        except NotImplementedError:  # not built into this pyarrow
+            pool = None
+        if pool is not None and pool.backend_name != pa.default_memory_pool().backend_name:
+            pa.set_memory_pool(pool)
+    return pa.default_memory_pool().backend_name
 
 
 def release_memory(collect_garbage: bool = False) -> None:

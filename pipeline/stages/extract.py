@@ -17,6 +17,7 @@ import time
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.pipeline.stages.extract_sandbox import FRAME, write_frame
@@ -66,17 +67,19 @@ class ExtractionSandbox:
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
 
-            def read_exact(n: int) -> bytes:
-                buf = bytearray()
-                while len(buf) < n:
+            def read_exact(n: int) -> bytearray:
+                buf = bytearray(n)  # read in place: a page's text is held once, not in chunks and a copy
+                view, got = memoryview(buf), 0
+                while got < n:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not selector.select(remaining):
                         raise SandboxTimeout
-                    chunk = os.read(fd, n - len(buf))
-                    if not chunk:
+                    count = os.readv(fd, [view[got:]])
+                    if not count:
                         raise SandboxCrashed
-                    buf += chunk
-                return bytes(buf)
+                    got += count
+                view.release()
+                return buf
 
             size = FRAME.unpack(read_exact(FRAME.size))[0]
             return pickle.loads(read_exact(size))
@@ -126,16 +129,17 @@ class ExtractText(Stage):
 
     def process(self, table: pa.Table, counts: Counter) -> pa.Table:
         active = active_mask(table).to_pylist()
-        bodies = table[C.CONTENT].to_pylist()
+        bodies = table[C.CONTENT]  # one body at a time as Python bytes, not all of them at once
+        has_body = pc.is_valid(bodies).to_pylist()
         content_types = table[C.CONTENT_TYPE].to_pylist()
         skip = table[C.SKIP_REASON].to_pylist()
         texts: list[str | None] = table[C.TEXT].to_pylist()
         charsets: list[str | None] = [None] * table.num_rows
         for i, is_doc in enumerate(active):
-            if not is_doc or bodies[i] is None:  # not a document, or text given by the source
+            if not is_doc or not has_body[i]:  # not a document, or text given by the source
                 continue
             try:
-                text, charsets[i] = self.sandbox.extract(bodies[i], content_types[i])
+                text, charsets[i] = self.sandbox.extract(bodies[i].as_py(), content_types[i])
             except SandboxTimeout:
                 skip[i] = R.EXTRACTION_TIMEOUT
             except SandboxCrashed:
@@ -146,6 +150,7 @@ class ExtractText(Stage):
                 else:
                     skip[i] = R.NO_MAIN_TEXT
             counts[skip[i] or "extracted"] += 1
+        del bodies
         table = table.drop_columns([C.CONTENT])
         table = set_column(table, C.TEXT, texts)
         table = set_column(table, C.CHARSET, charsets)
@@ -154,7 +159,7 @@ class ExtractText(Stage):
         return set_column(table, C.SKIP_REASON, skip)
 
     def bytes_in(self, table: pa.Table) -> int:
-        return sum(len(b) for b in table[C.CONTENT].to_pylist() if b)
+        return int(pc.sum(pc.binary_length(table[C.CONTENT])).as_py() or 0)
 
     def __del__(self):
         sandbox = getattr(self, "sandbox", None)

@@ -94,7 +94,8 @@ def looks_binary(html: str, charset: str) -> bool:
 
 def write_frame(stream, obj) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(FRAME.pack(len(data)) + data)
+    stream.write(FRAME.pack(len(data)))  # two writes: header + data would copy a page near max_page_bytes
+    stream.write(data)
     stream.flush()
 
 

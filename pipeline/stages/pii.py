@@ -20,7 +20,7 @@ from collections import Counter
 import pyarrow as pa
 
 from gristmill.filters.pii import (
-    EMAIL_ADDRESS, NER_INSTALL_HINT, URL_CREDENTIALS, PiiAnalyzer, find_ner_model, redact,
+    EMAIL_ADDRESS, NER_INSTALL_HINT, URL_CREDENTIALS, PiiAnalyzer, find_ner_model, redact, redact_utf8,
     resolve_overlaps,
 )
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 STAGE_NAME = "pii"
 DOCUMENTS_WITH_PII = "documents_with_pii"
 BY_TYPE = "by_type:"
+LONG_TEXT_CHARS = 1 << 16  # a redacted text longer than this is built as UTF-8 a block at a time
 
 
 class RedactPII(Stage):
@@ -82,7 +83,8 @@ class RedactPII(Stage):
             elif spans:
                 counts["redacted_outside_documents"] += len(spans)
             if spans and self.config.redact:
-                texts[i] = redact(text, spans)
+                # A long text goes to Arrow as UTF-8 bytes: no second Python copy of it (see redact_utf8).
+                texts[i] = redact(text, spans) if len(text) <= LONG_TEXT_CHARS else redact_utf8(text, spans)
                 edits[i] = [*(edits[i] or []), *({"stage": STAGE_NAME, "kind": s.entity, "start": s.start, "end": s.end}
                                                   for s in spans)]
         table = set_column(table, C.TEXT, texts)

@@ -166,3 +166,35 @@ def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
     assert _unheld(held).equals(rows)
     small = _gathered_rows().slice(0, 3)
     assert _held(small) is small
+
+
+def test_every_worker_and_the_driver_allocate_from_the_runs_arrow_pool(ray_local):
+    """init_ray gives the job's workers (through the job's runtime_env, so on every node) and the driver
+    the Arrow allocator chosen by measurement (engine/process.py), or the one the user names."""
+    import pyarrow as pa
+
+    from gristmill.pipeline.engine.process import memory_pool_name
+
+    @ray_local.remote
+    def backend() -> str:
+        return pa.default_memory_pool().backend_name
+
+    expected = memory_pool_name()
+    assert ray_local.get([backend.remote() for _ in range(4)]) == [expected] * 4
+    assert pa.default_memory_pool().backend_name == expected
+
+
+def test_the_user_names_the_arrow_pool(monkeypatch):
+    import pyarrow as pa
+
+    from gristmill.pipeline.engine.process import memory_pool_name, use_memory_pool
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        assert memory_pool_name() == "mimalloc"
+        assert use_memory_pool() == "mimalloc"
+        assert use_memory_pool("no-such-pool") == "mimalloc"  # an unknown name leaves the pool as it is
+        assert use_memory_pool("system") == "system"
+    finally:
+        pa.set_memory_pool(before)

@@ -200,6 +200,68 @@ def test_long_texts_signed_in_pieces_equal_the_whole(monkeypatch, n, piece_chars
     assert exact == expected_exact
 
 
+def test_signatures_of_chosen_rows_read_from_the_column_equal_the_taken_rows(monkeypatch):
+    """The dedup stage passes the whole text column and the rows that are documents: a long text is signed
+    from a slice of the column's own buffer (chunked, offset, large and plain strings)."""
+    import pyarrow as pa
+
+    from gristmill.filters import minhash
+
+    rng = random.Random(15)
+    values = MINHASH_CASES + [ref.random_text(rng, 80) for _ in range(30)]
+    rows = np.array([i for i in range(len(values)) if i % 3 != 1][::-1])
+    expected = minhash.document_signatures([values[i] for i in rows], 5, 32, 7)
+    monkeypatch.setattr(minhash, "PIECE_CHARS", 40)
+    for column in (pa.chunked_array([pa.array(values[:17], pa.large_string()), pa.array(values[17:], pa.large_string())]),
+                   pa.array(["skip", *values], pa.string()).slice(1),
+                   pa.array(values, pa.large_string())):
+        sigs, present, exact = minhash.document_signatures(column, 5, 32, 7, rows=rows)
+        np.testing.assert_array_equal(sigs, expected[0])
+        np.testing.assert_array_equal(present, expected[1])
+        assert exact == expected[2]
+
+
+SIGMA_CASES = ["ΣΑΣ ΌΣΟΣ", "ΟΔΟΣ\nΟΔΟΣ x", "AΣ Σ ΣA AΣ\u0301 A\u0301Σ A\u00adΣ\u00ad b", "İstanbul İ straße ǅ ﬃ ΐ",
+               "Σ", " Σ ", "AΣ\nA", "ʼΣʼ A'Σ A.Σ"]
+
+
+@pytest.mark.parametrize("piece_chars", [1, 2, 5, 40])
+def test_lowercasing_in_pieces_equals_str_lower(piece_chars):
+    """`pieces.lower` cuts at spaces and newlines: a capital sigma's final form (the one context str.lower
+    reads) must come out as in the whole text, next to cased letters, case-ignorable marks and cuts."""
+    from gristmill.filters.pieces import lower
+
+    rng = random.Random(18)
+    alphabet = "ΣσςAaİß \n\u0301\u00ad'.ʼx"
+    cases = [*SIGMA_CASES, *texts(40, seed=19), *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+                                                   for _ in range(3000))]
+    for text in cases:
+        assert lower(text, piece_chars) == text.lower(), text
+
+
+def test_identity_lowercasing_keeps_offsets_in_blocks(monkeypatch):
+    from gristmill.filters import identity, pieces
+
+    monkeypatch.setattr(identity, "LOWER_PIECE_CHARS", 3)
+    monkeypatch.setattr(pieces, "LOWER_PIECE_CHARS", 3)
+    for text in [*SIGMA_CASES, *texts(20, seed=20)]:
+        expected = text.lower() if len(text.lower()) == len(text) else "".join(
+            c.lower() if len(c.lower()) == 1 else c for c in text)
+        assert identity._lower(text) == expected, text
+
+
+@pytest.mark.parametrize("block", [1, 3, 64])
+def test_redaction_written_as_utf8_in_blocks_equals_the_redacted_string(block):
+    from gristmill.filters.pii import PiiSpan, redact, redact_utf8
+
+    rng = random.Random(16)
+    for text in texts(60, seed=17):
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, 2 * rng.randint(0, 4))))
+        spans = [PiiSpan(cuts[k], cuts[k + 1], rng.choice(["EMAIL_ADDRESS", "PHONE_NUMBER"]), 1.0)
+                 for k in range(0, len(cuts) - 1, 2)]
+        assert redact_utf8(text, spans, block) == redact(text, spans).encode("utf-8"), (text, spans)
+
+
 @pytest.mark.parametrize("piece_chars", [1, 5, 40, None])
 def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_chars):
     if piece_chars:

@@ -43,10 +43,10 @@ class ComputeDedupSignatures(Stage):
         signature: list = [None] * table.num_rows
         if table.num_rows:
             rows = np.flatnonzero(pc.fill_null(active_mask(table), False).to_numpy(zero_copy_only=False))
-            texts = table[C.TEXT].take(pa.array(rows, pa.int64()))
-            # A text near max_page_bytes is signed a piece at a time (bounded memory, the same values).
-            sigs, present, digests = minhash.document_signatures(texts, self.config.n, self.config.num_perm,
-                                                                 self.config.seed, device=self.device)
+            # A text near max_page_bytes is signed a piece at a time from the column's own buffer (bounded
+            # memory, the same values); the rows are taken inside, so no long text is copied.
+            sigs, present, digests = minhash.document_signatures(table[C.TEXT], self.config.n, self.config.num_perm,
+                                                                 self.config.seed, device=self.device, rows=rows)
             packed = minhash.signature_bytes(sigs)
             for i, (row, digest) in enumerate(zip(rows, digests)):
                 exact[row] = digest
