@@ -407,6 +407,8 @@ class EvaluativeCombiner:
             negative, positive = lexicon.fold(window, candidates, negative, positive)
             offensive = _first_max(offensive, [offense[window[i]] for i in candidates if window[i] in offense])
             carried = window[-keep:]
+        if not carried:  # no pieces: no words
+            return self.word_features("")
         last = [len(carried) - 1] if carried[-1] in known else []  # the text's last word: none comes after it
         negative, positive = lexicon.fold(carried, last, negative, positive)
         offensive = _first_max(offensive, [offense[carried[i]] for i in last if carried[i] in offense])
@@ -521,23 +523,30 @@ class ToxicityModel:
     def score(self, text: str | Utf8Text) -> float:
         """P(toxic) of the whole document, in [0, 1]; a long one may come as its UTF-8 bytes (`normalize`).
 
-        A long document is normalized and blinded a piece at a time and never becomes one normalized str: the
-        combiner reads the blinded parts' words, and fastText gets the parts' UTF-8 bytes joined (pybind11 would
-        keep a UTF-8 copy on a non-ASCII str for as long as the str lives), so for a page near max_page_bytes
-        only one ~4.6 MB copy of the blinded text is held beside fastText's own two and its token ids."""
+        A long document is normalized and blinded a piece at a time and never becomes one str: the combiner
+        reads the blinded parts' words as they come, and each part's UTF-8 is appended to the bytes fastText
+        gets (pybind11 would keep a UTF-8 copy on a non-ASCII str for as long as the str lives), so for a page
+        near max_page_bytes one ~4.6 MB copy of the blinded text is held beside fastText's own two and its ids."""
         if isinstance(text, str) and len(text) <= PIECE_CHARS:
             text = normalize(text)
             return self._score_blinded(self.blinder(text) if self.blinder is not None else text)
         parts = normalized_parts(text)
-        parts = list(self.blinder.blind_parts(parts) if self.blinder is not None else parts)
-        if not parts or parts == [""]:
-            return 0.0
+        if self.blinder is not None:
+            parts = self.blinder.blind_parts(parts)
+        data = bytearray()  # `" ".join(parts).encode()`, a part at a time while the combiner reads its words
+
+        def words_of_parts():
+            for k, part in enumerate(parts):
+                data.extend(b" " + part.encode("utf-8") if k else part.encode("utf-8"))
+                yield part.split(" ")
+
+        words = words_of_parts()
         combiner = self.combiner
-        word_features = None if combiner is None else combiner.word_features_in_pieces(p.split(" ") for p in parts)
-        for k, part in enumerate(parts):  # the parts as UTF-8, one at a time: never the text twice
-            parts[k] = part.encode("utf-8")
-        data = b" ".join(parts)
-        del parts
+        word_features = None if combiner is None else combiner.word_features_in_pieces(words)
+        for _ in words:  # the rest of the bytes, where a profanity entry ended the combiner's reading early
+            pass
+        if not data:
+            return 0.0
         probability = self._probability(data)
         return probability if word_features is None else combiner.score_words(word_features, probability)
 
