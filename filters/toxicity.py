@@ -533,11 +533,17 @@ class ToxicityModel:
         parts = normalized_parts(text)
         if self.blinder is not None:
             parts = self.blinder.blind_parts(parts)
-        data = bytearray()  # `" ".join(parts).encode()`, a part at a time while the combiner reads its words
+        # `" ".join(parts).encode()`, a part at a time while the combiner reads its words, into room for as many
+        # bytes as the text has (normalizing rarely lengthens a text; a growing bytearray would be copied as it grows)
+        data = bytearray(len(text) if isinstance(text, Utf8Text) else len(text) + 64)
+        size = 0
 
         def words_of_parts():
+            nonlocal size
             for k, part in enumerate(parts):
-                data.extend(b" " + part.encode("utf-8") if k else part.encode("utf-8"))
+                encoded = b" " + part.encode("utf-8") if k else part.encode("utf-8")
+                data[size:size + len(encoded)] = encoded  # past the end: the bytearray grows
+                size += len(encoded)
                 yield part.split(" ")
 
         words = words_of_parts()
@@ -545,6 +551,7 @@ class ToxicityModel:
         word_features = None if combiner is None else combiner.word_features_in_pieces(words)
         for _ in words:  # the rest of the bytes, where a profanity entry ended the combiner's reading early
             pass
+        del data[size:]
         if not data:
             return 0.0
         probability = self._probability(data)
