@@ -21,18 +21,20 @@ class Utf8Text:
         self.data = memoryview(data).cast("B")
 
     @classmethod
-    def of_value(cls, texts: pa.Array | pa.ChunkedArray, index: int) -> "Utf8Text":
-        """`texts[index]` (a string or large_string array; not null) as a slice of the array's own data buffer:
-        no copy (`Scalar.as_buffer` copies)."""
-        chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
-        for chunk in chunks:
-            if index < len(chunk):
-                break
-            index -= len(chunk)
-        offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(chunk.buffers()[1], offsets_type, 2,
-                                (chunk.offset + index) * np.dtype(offsets_type).itemsize)
-        return cls(chunk.buffers()[2].slice(int(offsets[0]), int(offsets[1] - offsets[0])))
+    def of_values(cls, texts: pa.Array | pa.ChunkedArray) -> Iterator["Utf8Text | None"]:
+        """Each value of a string or large_string array (None where null) as a slice of the array's own data
+        buffer: no copy (`Scalar.as_buffer` copies)."""
+        for chunk in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
+            if len(chunk) == 0:
+                continue
+            _, offsets_buffer, data = chunk.buffers()
+            offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(offsets_buffer, offsets_type, len(chunk) + 1,
+                                    chunk.offset * np.dtype(offsets_type).itemsize).tolist()
+            view = memoryview(data if data is not None else b"")
+            valid = chunk.is_valid().to_pylist() if chunk.null_count else [True] * len(chunk)
+            for k, present in enumerate(valid):
+                yield cls(view[offsets[k]:offsets[k + 1]]) if present else None
 
     @classmethod
     def of(cls, text: str) -> "Utf8Text":

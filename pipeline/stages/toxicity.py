@@ -24,13 +24,13 @@ from gristmill.schemas.job import ToxicityConfig
 EDIT_KIND = "toxic_span"
 
 
-def _document_text(texts: pa.ChunkedArray, index: int):
-    """Row `index`'s text (not null) as the scorers read it: a long one as its UTF-8 bytes in the Arrow buffer."""
+def _document_texts(texts: pa.ChunkedArray):
+    """Each row's text as the scorers read it (None where null): a long one as its UTF-8 bytes in the Arrow buffer."""
     from gristmill.filters.pieces import Utf8Text
     from gristmill.filters.toxicity import PIECE_CHARS
 
-    text = Utf8Text.of_value(texts, index)
-    return text if len(text) > PIECE_CHARS else str(text)
+    for text in Utf8Text.of_values(texts):
+        yield text if text is None or len(text) > PIECE_CHARS else str(text)
 
 
 class ScoreToxicity(Stage):
@@ -67,14 +67,15 @@ class ScoreToxicity(Stage):
 
         n = table.num_rows
         unit = self.config.span_unit
-        texts = table[C.TEXT].to_pylist() if unit else None  # span mode rewrites the texts
+        texts = table[C.TEXT].to_pylist() if unit else None
         edits = table[C.TEXT_EDITS].to_pylist() if C.TEXT_EDITS in table.column_names else [None] * n
         scores, spans, attacks, words = [None] * n, [None] * n, [None] * n, [None] * n
-        column = table[C.TEXT]
-        for i, (is_doc, valid) in enumerate(zip(active_mask(table).to_pylist(), column.is_valid().to_pylist())):
+        # span mode rewrites the texts; else a long one is read from the column's buffer
+        values = iter(texts) if unit else _document_texts(table[C.TEXT])
+        for i, (is_doc, value) in enumerate(zip(active_mask(table).to_pylist(), values)):
             if not is_doc:
                 continue
-            text = (texts[i] or "") if unit else _document_text(column, i) if valid else ""
+            text = value or ""
             if unit:
                 kept, removed = remove_spans(text, self.model.score_spans(text, unit), self.config.span_threshold)
                 if removed:
