@@ -42,14 +42,15 @@ from typing import Callable
 
 import yaml
 
-from gristmill.filters.pieces import LOWER_PIECE_CHARS, lower
+from gristmill.filters.pieces import LOWER_PIECE_CHARS, Utf8Text, lower, text_pieces
 from gristmill.filters.textsplit import SplitText
-from gristmill.filters.toxicity import iter_spans
+from gristmill.filters.toxicity import PIECE_CHARS, iter_spans
 
 DEFAULT_LEXICON = "lexicons/identity.yaml"
 ACCURACY_FILE = "lexicons/identity_accuracy.json"
 PRONOUN_CLASSES = ("she", "he", "they")
 KINDS = ("nouns", "adjectives_and_nouns", "adjectives", "conditions")
+_NEWLINE = re.compile(r"\n")
 _TOKEN = re.compile(r"\w+(?:[-'\u2019]\w+)*|[^\w\s]")
 _POSSESSIVE = re.compile(r"(?:['\u2019]s)$")
 _IRREGULAR_PLURALS = {"person": "people", "child": "children", "schoolchild": "schoolchildren", "wife": "wives",
@@ -276,9 +277,11 @@ class IdentityLexicon:
     def mentions_identity(self, text: str) -> bool:
         return self._any is not None and self._any.search(lower(text or "")) is not None
 
-    def identity_attack(self, text: str, score_sentences: Callable[[list[str]], list[float]]) -> float:
-        """Highest toxicity (from `score_sentences`) of a sentence that mentions an identity term; 0 if none."""
-        sentences = (text[s:e] for s, e in iter_spans(text or "", "sentence"))  # one at a time: no list of all
+    def identity_attack(self, text: str | Utf8Text, score_sentences: Callable[[list[str]], list[float]]) -> float:
+        """Highest toxicity (from `score_sentences`) of a sentence that mentions an identity term; 0 if none.
+        A text given as its UTF-8 bytes is read a piece of lines at a time (sentences lie within lines)."""
+        pieces = text_pieces(text, PIECE_CHARS, _NEWLINE) if isinstance(text, Utf8Text) else (text or "",)
+        sentences = (piece[s:e] for piece in pieces for s, e in iter_spans(piece, "sentence"))  # no list of all
         with_identity = [s for s in sentences if self.mentions_identity(s)]
         return max(score_sentences(with_identity), default=0.0) if with_identity else 0.0
 

@@ -38,10 +38,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+from collections import deque
+from itertools import chain, islice
+from typing import Iterable, Iterator
 
 from gristmill.filters.c4 import BadWords
-from gristmill.filters.pieces import text_pieces
+from gristmill.filters.pieces import Utf8Text, text_pieces
 
 DEFAULT_MODEL = "models/toxicity-davidson.ftz"
 DEFAULT_LABEL = "toxic"
@@ -60,20 +62,30 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # string per match and between matches, ~50 MB at once for a page near max_page_bytes.
 PIECE_CHARS = 1 << 16
 _CUT = re.compile(r"[ \n]")
+_NEWLINE = re.compile(r"\n")
 
 
-def normalize(text: str) -> str:
+def normalize(text: str | Utf8Text) -> str:
     """Lowercased words without Twitter artefacts: entities decoded, no `RT`, `@user`, URLs, `#`,
     punctuation or emoji; single spaces.
 
     A long text is cut at spaces and newlines into pieces of about PIECE_CHARS, and the pieces' words
     joined: the same words, since no step matches across a space or newline (an entity, URL or run of
-    punctuation holds none; a lookaround or lowercase's final sigma sees it as a non-word either way)."""
+    punctuation holds none; a lookaround or lowercase's final sigma sees it as a non-word either way). So
+    a long text may come as its UTF-8 bytes (`Utf8Text`), decoded a piece at a time."""
     text = text or ""
-    if len(text) <= PIECE_CHARS:
+    if isinstance(text, str) and len(text) <= PIECE_CHARS:
         return " ".join(_strip_artefacts(text).split())
-    parts = (" ".join(_strip_artefacts(piece).split()) for piece in text_pieces(text, PIECE_CHARS, _CUT))
-    return " ".join(part for part in parts if part)
+    return " ".join(normalized_parts(text))
+
+
+def normalized_parts(text: str | Utf8Text) -> Iterator[str]:
+    """`normalize(text)` in consecutive parts, each words joined by single spaces (none empty): their `" ".join`
+    is `normalize(text)`. A part a piece of the text (`normalize`)."""
+    for piece in text_pieces(text, PIECE_CHARS, _CUT):
+        part = " ".join(_strip_artefacts(piece).split())
+        if part:
+            yield part
 
 
 def _strip_artefacts(text: str) -> str:
@@ -108,6 +120,7 @@ class TermBlinder:
         for phrase in sorted(phrases, key=lambda p: (-len(p), p)):
             self._by_first.setdefault(phrase[0], []).append(phrase)
         self.terms = len(phrases)
+        self.longest = max(map(len, phrases), default=1)  # words in the longest term
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TermBlinder":
@@ -161,15 +174,61 @@ class TermBlinder:
             kept.append(normalized[first:])
         return " ".join(kept)
 
+    def blind_parts(self, parts: Iterable[str]) -> Iterator[str]:
+        """`self(" ".join(parts))` a part at a time: the parts blinded, those left with no word skipped, so that
+        their `" ".join` is the blinded text (`" ".join(parts).split(" ")` is the parts' words in turn, for
+        any strings). The whole text is never one string. Each part is read with as many words after it as the
+        longest term could need, and the words that a term found in it takes from the parts after it skipped."""
+        need = self.longest - 1
+        pending: deque[list[str]] = deque()  # the words of parts read and not yet blinded
+        ahead = 0  # words in pending[1:]
+        skip = 0  # words at the start of pending[0] that a term found before them covers
+        for part in chain(parts, [None]):
+            if part is not None:
+                pending.append(part.split(" "))
+                ahead += len(pending[-1]) if len(pending) > 1 else 0
+            while pending and (part is None or ahead >= need):
+                words = pending.popleft()
+                ahead -= len(pending[0]) if pending else 0
+                kept, skip = self._blind_words(words, list(islice(chain.from_iterable(pending), need)), skip)
+                if kept:
+                    yield " ".join(kept)
 
-_BLIND_PIECE_CHARS = 1 << 16
+    def _blind_words(self, words: list[str], following: list[str], skip: int) -> tuple[list[str], int]:
+        """The words of one part kept, the first `skip` of them being covered already, and how many words of the
+        parts after it a term found here covers. `following`: the words after the part that a term may need."""
+        if skip >= len(words):
+            return [], skip - len(words)
+        by_first, cursor, kept = self._by_first, skip, []
+        starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
+        if starts and starts[-1] + self.longest > len(words):
+            words_on = words + following  # a term near the end may run on into the next parts
+        else:
+            words_on = words
+        for i in starts:
+            if i < cursor:
+                continue
+            for phrase in by_first[words[i]]:
+                if len(phrase) == 1 or tuple(words_on[i:i + len(phrase)]) == phrase:
+                    kept += words[cursor:i]
+                    cursor = i + len(phrase)
+                    break
+        if cursor >= len(words):
+            return kept, cursor - len(words)
+        kept += words[cursor:]
+        return kept, 0
+
+
+# Blinding and the combiner's word features split a long text's words this many characters at a time.
+WORD_PIECE_CHARS = 1 << 16
 
 
 def _word_pieces(normalized: str):
-    """(character offset, `piece.split(" ")`) for consecutive pieces of single-spaced text, cut at spaces."""
+    """(character offset, `piece.split(" ")`) for consecutive pieces of a text, cut at spaces: the pieces'
+    lists joined are `normalized.split(" ")`, for any string."""
     start, size = 0, len(normalized)
     while True:
-        end = normalized.find(" ", start + _BLIND_PIECE_CHARS) if start + _BLIND_PIECE_CHARS < size else -1
+        end = normalized.find(" ", start + WORD_PIECE_CHARS) if start + WORD_PIECE_CHARS < size else -1
         if end < 0:
             yield start, (normalized if start == 0 else normalized[start:]).split(" ")
             return
@@ -205,10 +264,15 @@ class ValenceLexicon:
     def extremes(self, words: list[str], candidates: list[int] | None = None) -> tuple[float, float]:
         """(the most negative valence as a magnitude ≥ 0, the most positive valence ≥ 0) over `words`;
         `candidates`: the positions that may hold a valence word (all of them, if not given)."""
-        valences, negators = self.valences, self.negators
-        negative = positive = 0.0
         if candidates is None:
-            candidates = [i for i, w in enumerate(words) if w in valences]  # a comprehension: most words have none
+            candidates = [i for i, w in enumerate(words) if w in self.valences]  # a comprehension: most words have none
+        negative, positive = self.fold(words, candidates, 0.0, 0.0)
+        return -negative, positive
+
+    def fold(self, words: list[str], candidates: list[int], negative: float, positive: float) -> tuple[float, float]:
+        """(most negative valence ≤ 0, most positive valence ≥ 0) so far, from those before `candidates` (positions
+        in `words`, in order) and theirs: the extremes of a text read a piece of its words at a time."""
+        valences, negators = self.valences, self.negators
         for i in candidates:
             word = words[i]
             if word not in valences:
@@ -222,7 +286,7 @@ class ValenceLexicon:
                 negative = value
             elif value > positive:
                 positive = value
-        return -negative, positive
+        return negative, positive
 
 
 class WordSet:
@@ -239,6 +303,7 @@ class WordSet:
             if len(phrase) > 1:
                 self._by_first.setdefault(phrase[0], []).append(phrase)
         self._firsts = frozenset(self._by_first)
+        self.longest = max(map(len, phrases), default=1)  # words in the longest entry
 
     @classmethod
     def from_file(cls, path: str | Path) -> "WordSet":
@@ -299,18 +364,61 @@ class EvaluativeCombiner:
     def features(self, blinded: str, probability: float) -> tuple[float, float, float, float, float]:
         """(fastText's logit, 1.0 if a profanity-list word occurs else 0.0, the most negative valence as a
         magnitude, the most positive valence, the highest offensiveness of a word)."""
+        return self._features(self.word_features(blinded), probability)
+
+    def _features(self, word_features: tuple[bool, float, float, float], probability: float):
         p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
+        profane, negative, positive, offensive = word_features
+        if profane:
+            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+        return math.log(p / (1 - p)), 0.0, negative, positive, offensive
+
+    def word_features(self, blinded: str) -> tuple[bool, float, float, float]:
+        """(whether a profanity-list entry occurs, and if not: the most negative valence as a magnitude, the most
+        positive valence, the highest offensiveness of a word; 0.0 each when profane)."""
+        if len(blinded) > WORD_PIECE_CHARS:
+            return self.word_features_in_pieces(words for _, words in _word_pieces(blinded))
         words = blinded.split(" ")
         if self.profanity.found(words):
-            return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0  # the profane branch reads fastText's logit alone
+            return True, 0.0, 0.0, 0.0
         known, offense = self._known, self.offense
         candidates = [i for i, w in enumerate(words) if w in known]  # one pass over the words for both lexicons
         negative, positive = self.lexicon.extremes(words, candidates)
-        return (math.log(p / (1 - p)), 0.0, negative, positive,
-                max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0))
+        offensive = max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0)
+        return False, negative, positive, offensive
+
+    def word_features_in_pieces(self, pieces: Iterable[list[str]]) -> tuple[bool, float, float, float]:
+        """`word_features` of a long text from its words a piece at a time (`pieces`: lists of words that
+        together are `blinded.split(" ")`, none empty) (a list of all ~950,000 words of a page
+        near max_page_bytes is ~60 MB). Each piece is read after the words before it that a rule looks back at
+        (the negation rule's three, a profanity phrase's first words), and its last word waits for the next
+        piece, which holds the word after it ("kind of"): every word is judged once, in order, in a window of
+        the words around it, so the folds (a first maximum, the valence extremes) are those of the whole."""
+        known, offense, lexicon, profanity = self._known, self.offense, self.lexicon, self.profanity
+        keep = max(4, profanity.longest - 1)  # the word held back and three before it; an entry's first words
+        negative = positive = 0.0
+        offensive = None
+        carried: list[str] = []
+        for piece in pieces:
+            window = carried + piece
+            if profanity.found(window):  # any entry in the text lies whole in some window
+                return True, 0.0, 0.0, 0.0
+            candidates = [i for i in range(len(carried) - 1 if carried else 0, len(window) - 1) if window[i] in known]
+            negative, positive = lexicon.fold(window, candidates, negative, positive)
+            offensive = _first_max(offensive, [offense[window[i]] for i in candidates if window[i] in offense])
+            carried = window[-keep:]
+        if not carried:  # no pieces: no words
+            return self.word_features("")
+        last = [len(carried) - 1] if carried[-1] in known else []  # the text's last word: none comes after it
+        negative, positive = lexicon.fold(carried, last, negative, positive)
+        offensive = _first_max(offensive, [offense[carried[i]] for i in last if carried[i] in offense])
+        return False, -negative, positive, 0.0 if offensive is None else offensive
 
     def logit(self, blinded: str, probability: float) -> float:
-        fasttext_logit, profane, negative, positive, offensive = self.features(blinded, probability)
+        return self._logit(self.features(blinded, probability))
+
+    def _logit(self, features: tuple[float, float, float, float, float]) -> float:
+        fasttext_logit, profane, negative, positive, offensive = features
         if profane:
             return fasttext_logit
         return (self.alpha * fasttext_logit + self.beta * negative - self.delta * positive + self.gamma * offensive
@@ -318,8 +426,19 @@ class EvaluativeCombiner:
 
     def score(self, blinded: str, probability: float) -> float:
         """The combined probability in [0, 1]."""
-        z = self.logit(blinded, probability)
+        return self.score_words(self.word_features(blinded), probability)
+
+    def score_words(self, word_features: tuple[bool, float, float, float], probability: float) -> float:
+        """`score` from the text's `word_features` (read before fastText, so a long text need not outlive them)."""
+        z = self._logit(self._features(word_features, probability))
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+
+def _first_max(best: float | None, values: list[float]) -> float | None:
+    """`max` over the values seen before (`best`, None for none) and `values`: as `max` of them all, the first
+    of equal maxima."""
+    top = max(values, default=None)
+    return top if best is None or (top is not None and top > best) else best
 
 
 def default_model_path() -> str:
@@ -386,23 +505,57 @@ class ToxicityModel:
     def score_normalized(self, texts: list[str]) -> list[float]:
         """P(label) for texts already passed through `normalize` (empty text scores 0); identity terms are
         blinded here when the model was trained so, and the evaluative combiner applied when it has one."""
-        out = []
-        blind, combiner = self.blinder, self.combiner
-        for text in texts:
-            if blind is not None:
-                text = blind(text)
-            if not text:
-                out.append(0.0)
-                continue
-            # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
-            pairs = self.model.f.predict(text, -1, 0.0, "strict")
-            probability = next((float(p) for p, name in pairs if name == self.label), 0.0)
-            out.append(combiner.score(text, probability) if combiner is not None else probability)
-        return out
+        blind = self.blinder
+        return [self._score_blinded(blind(text) if blind is not None else text) for text in texts]
 
-    def score(self, text: str) -> float:
-        """P(toxic) of the whole document, in [0, 1]."""
-        return self.score_normalized([normalize(text)])[0]
+    def _score_blinded(self, text: str) -> float:
+        if not text:
+            return 0.0
+        probability = self._probability(text)
+        return self.combiner.score(text, probability) if self.combiner is not None else probability
+
+    def _probability(self, text: str | bytes) -> float:
+        """fastText's P(label) of a normalized, blinded text (or its UTF-8 bytes: the same string to fastText)."""
+        # model.f.predict avoids fasttext's numpy-2 copy problem; k=-1: every label's probability.
+        pairs = self.model.f.predict(text, -1, 0.0, "strict")
+        return next((float(p) for p, name in pairs if name == self.label), 0.0)
+
+    def score(self, text: str | Utf8Text) -> float:
+        """P(toxic) of the whole document, in [0, 1]; a long one may come as its UTF-8 bytes (`normalize`).
+
+        A long document is normalized and blinded a piece at a time and never becomes one str: the combiner
+        reads the blinded parts' words as they come, and each part's UTF-8 is appended to the bytes fastText
+        gets (pybind11 would keep a UTF-8 copy on a non-ASCII str for as long as the str lives), so for a page
+        near max_page_bytes one ~4.6 MB copy of the blinded text is held beside fastText's own two and its ids."""
+        if isinstance(text, str) and len(text) <= PIECE_CHARS:
+            text = normalize(text)
+            return self._score_blinded(self.blinder(text) if self.blinder is not None else text)
+        parts = normalized_parts(text)
+        if self.blinder is not None:
+            parts = self.blinder.blind_parts(parts)
+        # `" ".join(parts).encode()`, a part at a time while the combiner reads its words, into room for as many
+        # bytes as the text has (normalizing rarely lengthens a text; a growing bytearray would be copied as it grows)
+        data = bytearray(len(text) if isinstance(text, Utf8Text) else len(text) + 64)
+        size = 0
+
+        def words_of_parts():
+            nonlocal size
+            for k, part in enumerate(parts):
+                encoded = b" " + part.encode("utf-8") if k else part.encode("utf-8")
+                data[size:size + len(encoded)] = encoded  # past the end: the bytearray grows
+                size += len(encoded)
+                yield part.split(" ")
+
+        words = words_of_parts()
+        combiner = self.combiner
+        word_features = None if combiner is None else combiner.word_features_in_pieces(words)
+        for _ in words:  # the rest of the bytes, where a profanity entry ended the combiner's reading early
+            pass
+        del data[size:]
+        if not data:
+            return 0.0
+        probability = self._probability(data)
+        return probability if word_features is None else combiner.score_words(word_features, probability)
 
     def score_many(self, texts: list[str]) -> list[float]:
         return self.score_normalized([normalize(t) for t in texts])
@@ -434,7 +587,9 @@ class WordListScorer:
     in the lowercased text; the second, model-free toxicity signal."""
 
     def __init__(self, words):
+        words = list(words)
         self._bad_words = BadWords(words)
+        self._pieceable = not any("\n" in w for w in words)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "WordListScorer":
@@ -443,5 +598,12 @@ class WordListScorer:
             raise FileNotFoundError(f"toxic word list {str(path)!r} does not exist")
         return cls(path.read_text(encoding="utf-8").splitlines())
 
-    def count(self, text: str) -> int:
-        return self._bad_words.count(text or "")
+    def count(self, text: str | Utf8Text) -> int:
+        """Occurrences in `text`, non-overlapping. A long text (or its UTF-8 bytes) is counted a piece of lines at
+        a time, each lowercased on its own (no copy of the whole): no entry holds a newline (from_file reads
+        lines; a list given with one is counted whole), so no match crosses one, a lookaround sees it as a
+        non-word as it sees a piece's end, and lowercasing's final sigma stops at it."""
+        text = text or ""
+        if len(text) <= PIECE_CHARS or not self._pieceable:
+            return self._bad_words.count(str(text))
+        return sum(self._bad_words.count(piece) for piece in text_pieces(text, PIECE_CHARS, _NEWLINE))

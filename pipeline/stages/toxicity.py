@@ -5,6 +5,10 @@ Span mode (`toxicity.span_unit`) is the one place this stage rewrites text: sent
 above `span_threshold` are cut out (as Dolma does at 0.4), each cut recorded in `text_edits`
 (kind `toxic_span`, offsets in the text before the cut) and counted in `toxic_span_count`; the document
 score is then taken on what remains. Every threshold is a decide rule, so none of this drops a row here.
+
+Without span mode a long text (over `filters.toxicity.PIECE_CHARS` bytes) is scored from its UTF-8 bytes in the
+Arrow buffer, a piece at a time, and never becomes one Python str (issue 21: a page near max_page_bytes is
+9.5 MB as a str, 14 MiB while it is decoded).
 """
 
 from __future__ import annotations
@@ -18,6 +22,15 @@ from gristmill.schemas import columns as C
 from gristmill.schemas.job import ToxicityConfig
 
 EDIT_KIND = "toxic_span"
+
+
+def _document_texts(texts: pa.ChunkedArray):
+    """Each row's text as the scorers read it (None where null): a long one as its UTF-8 bytes in the Arrow buffer."""
+    from gristmill.filters.pieces import Utf8Text
+    from gristmill.filters.toxicity import PIECE_CHARS
+
+    for text in Utf8Text.of_values(texts):
+        yield text if text is None or len(text) > PIECE_CHARS else str(text)
 
 
 class ScoreToxicity(Stage):
@@ -53,14 +66,16 @@ class ScoreToxicity(Stage):
         from gristmill.filters.toxicity import remove_spans
 
         n = table.num_rows
-        texts = table[C.TEXT].to_pylist()
+        unit = self.config.span_unit
+        texts = table[C.TEXT].to_pylist() if unit else None
         edits = table[C.TEXT_EDITS].to_pylist() if C.TEXT_EDITS in table.column_names else [None] * n
         scores, spans, attacks, words = [None] * n, [None] * n, [None] * n, [None] * n
-        unit = self.config.span_unit
-        for i, is_doc in enumerate(active_mask(table).to_pylist()):
+        # span mode rewrites the texts; else a long one is read from the column's buffer
+        values = iter(texts) if unit else _document_texts(table[C.TEXT])
+        for i, (is_doc, value) in enumerate(zip(active_mask(table).to_pylist(), values)):
             if not is_doc:
                 continue
-            text = texts[i] or ""
+            text = value or ""
             if unit:
                 kept, removed = remove_spans(text, self.model.score_spans(text, unit), self.config.span_threshold)
                 if removed:

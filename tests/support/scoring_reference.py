@@ -322,3 +322,55 @@ def tweety_text(rng: random.Random, max_words: int = 120) -> str:
     words = [rng.choice(TWEETY + WORDS) for _ in range(rng.randint(0, max_words))]
     seps = SPACES + BREAKS
     return "".join(w + (rng.choice(seps) if rng.random() < 0.3 else " ") for w in words)
+
+
+def valence_extremes(lexicon, words: list[str], candidates: list[int] | None = None) -> tuple[float, float]:
+    """ValenceLexicon.extremes as it was (before issue 21 bounded the combiner's features)."""
+    valences, negators = lexicon.valences, lexicon.negators
+    negative = positive = 0.0
+    if candidates is None:
+        candidates = [i for i, w in enumerate(words) if w in valences]
+    for i in candidates:
+        word = words[i]
+        if word not in valences:
+            continue
+        if word == "kind" and i + 1 < len(words) and words[i + 1] == "of":
+            continue
+        value = valences[word]
+        if not negators.isdisjoint(words[max(0, i - 3):i]):
+            value *= lexicon.negation_scalar
+        if value < negative:
+            negative = value
+        elif value > positive:
+            positive = value
+    return -negative, positive
+
+
+def word_set_found(word_set, words: list[str]) -> bool:
+    """WordSet.found as it was."""
+    if not word_set.words.isdisjoint(words):
+        return True
+    if word_set._firsts.isdisjoint(words):
+        return False
+    for i in [i for i, w in enumerate(words) if w in word_set._firsts]:
+        if any(tuple(words[i:i + len(p)]) == p for p in word_set._by_first[words[i]]):
+            return True
+    return False
+
+
+def combiner_features(combiner, blinded: str, probability: float) -> tuple[float, float, float, float, float]:
+    """EvaluativeCombiner.features as it was: one list of all the text's words."""
+    import math
+
+    from gristmill.filters.toxicity import LOGIT_CLIP
+
+    p = min(max(probability, LOGIT_CLIP), 1 - LOGIT_CLIP)
+    words = blinded.split(" ")
+    if word_set_found(combiner.profanity, words):
+        return math.log(p / (1 - p)), 1.0, 0.0, 0.0, 0.0
+    known = frozenset(combiner.lexicon.valences) | frozenset(combiner.offense)
+    offense = combiner.offense
+    candidates = [i for i, w in enumerate(words) if w in known]
+    negative, positive = valence_extremes(combiner.lexicon, words, candidates)
+    return (math.log(p / (1 - p)), 0.0, negative, positive,
+            max([offense[words[i]] for i in candidates if words[i] in offense], default=0.0))

@@ -7,6 +7,7 @@ that stress it, with its piece and block sizes made tiny so that every text cros
 from __future__ import annotations
 
 import random
+import re
 import sys
 
 import numpy as np
@@ -18,6 +19,7 @@ from gristmill.filters.c4 import C4LineRules
 from gristmill.filters.english import EnglishTokenizer, chunk_pieces
 from gristmill.filters.fineweb import fineweb_scores
 from gristmill.filters.gopher import gopher_quality_scores, ngram_repetition
+from gristmill.filters.pieces import Utf8Text, text_pieces
 from gristmill.filters.textsplit import SplitText
 
 RULES = [C4LineRules(), C4LineRules(min_words_per_line=None, max_word_length=None),
@@ -187,7 +189,7 @@ def test_gopher_quality_word_facts_equal_the_reference():
 def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_chars):
     from gristmill.filters.toxicity import ToxicityModel, normalize
 
-    monkeypatch.setattr(toxicity, "_BLIND_PIECE_CHARS", piece_chars)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", piece_chars)
     blinder = ToxicityModel().blinder
     terms = sorted(" ".join(phrase) for phrases in blinder._by_first.values() for phrase in phrases)
     rng = random.Random(9)
@@ -196,13 +198,30 @@ def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_cha
     for text in cases:
         expected = ref.blind(blinder, text)
         assert blinder(text) == expected, text
+        assert " ".join(blinder.blind_parts(random_parts(rng, text, piece_chars))) == expected, text
         changed += expected != text
     assert changed > 100  # terms were found and removed, not only passed through
     # Terms inside terms, ending inside them or past them: the scan must skip what a term covered.
-    synthetic = toxicity.TermBlinder(["a b c", "b", "c d", "d", "e a", "a"])
-    for _ in range(2000):
+    synthetic = toxicity.TermBlinder(["a b c", "b", "c d", "d", "e a", "a", "f f f f f"])
+    for _ in range(3000):
         text = " ".join(rng.choice("abcdef") if rng.random() < 0.9 else "" for _ in range(rng.randint(0, 25)))
-        assert synthetic(text) == ref.blind(synthetic, text), text
+        expected = ref.blind(synthetic, text)
+        assert synthetic(text) == expected, text
+        assert " ".join(synthetic.blind_parts(random_parts(rng, text, piece_chars))) == expected, text
+
+
+def random_parts(rng: random.Random, text: str, piece_chars: int) -> list[str]:
+    """`text` cut at spaces into parts of about `piece_chars` (of one to a few words when it is tiny), the spaces
+    at the cuts dropped: `" ".join` of the parts is `text`."""
+    words = text.split(" ")
+    parts, start = [], 0
+    while start < len(words):
+        end = start + 1
+        while end < len(words) and rng.random() < 1 - 1 / max(2, piece_chars // 4):
+            end += 1
+        parts.append(" ".join(words[start:end]))
+        start = end
+    return parts
 
 
 MINHASH_CASES = ["", None, "...", "one", "two words", "a b c d", "Café e\u0301t\u00e9 \u0301x naïve", "3.14 2,5 1 000 .5 ,5",
@@ -295,7 +314,9 @@ def test_toxicity_normalize_in_pieces_equals_the_reference(monkeypatch, piece_ch
     rng = random.Random(12)
     cases = [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(300)), *texts(60, seed=13)]
     for text in cases:
-        assert toxicity.normalize(text) == ref.normalize(text), text
+        expected = ref.normalize(text)
+        assert toxicity.normalize(text) == expected, text
+        assert toxicity.normalize(Utf8Text.of(text)) == expected, text  # decoded a piece of bytes at a time
 
 
 def test_long_texts_signed_in_pieces_on_the_torch_path(monkeypatch):
@@ -382,3 +403,171 @@ def test_the_quality_stage_forgets_a_long_texts_chunks(monkeypatch):
     assert _memo_state(EnglishTokenizer.shared()) == known
     monkeypatch.setattr(EnglishTokenizer, "_shared", EnglishTokenizer())
     assert quality.ScoreQuality()(table([long, *short])).equals(scored)
+
+
+def combiner_texts(rng: random.Random, combiner: toxicity.EvaluativeCombiner, count: int) -> list[str]:
+    """Space-separated words dense in what the combiner reads: negators, "kind of", valence and offensive words,
+    profanity entries (multi-word ones whole, cut short and run together) and empty words (double spaces)."""
+    valence = sorted(combiner.lexicon.valences)
+    lists = [sorted(combiner.lexicon.negators), ["kind", "of", "kind of", "not kind of"], valence, sorted(combiner.offense),
+             [w for w in valence if abs(combiner.lexicon.valences[w]) > 2.5] or valence, ["x", "y", "the", ""]]
+    phrases = sorted(" ".join(p) for ps in combiner.profanity._by_first.values() for p in ps)
+    out = ["", " ", "kind", "kind of", "not", "not good", " ".join(phrases[:1])]
+    for _ in range(count):
+        words: list[str] = []
+        for _ in range(rng.randint(0, 40)):
+            roll = rng.random()
+            if roll < 0.02 and phrases:  # rare: most texts must take the branch without profanity
+                phrase = rng.choice(phrases).split()
+                words += phrase if rng.random() < 0.3 else phrase[:rng.randint(1, len(phrase) - 1)]
+            elif roll < 0.025 and combiner.profanity.words:
+                words.append(rng.choice(sorted(combiner.profanity.words)))
+            else:
+                words.append(rng.choice(rng.choice(lists)))
+        out.append(" ".join(words))
+    return out
+
+
+def _synthetic_combiner() -> toxicity.EvaluativeCombiner:
+    """A tiny vocabulary, so every rule meets every cut: negators three words back, "kind of", profanity
+    phrases of up to five words that share their first words, ties and zeros among offensiveness."""
+    lexicon = toxicity.ValenceLexicon({"good": 2.0, "bad": -2.5, "kind": 1.5, "of": 0.5, "d": -1.0, "not": -0.5},
+                                      ["not", "no"], -0.74)
+    profanity = toxicity.WordSet(["a b c d e", "a b x", "b c", "zz", "p q p q p r"])
+    offense = {"c": 0.5, "d": 0.5, "e": 0.0, "x": -0.0, "good": 0.25, "bad": 1.0, "kind": 0.5}
+    return toxicity.EvaluativeCombiner(1.0, 1.0, 1.0, 1.0, 0.0, "__label__toxic", lexicon, profanity, offense)
+
+
+@pytest.mark.parametrize("piece_chars", [1, 3, 10, 40, 1 << 16])
+def test_combiner_features_in_pieces_equal_the_reference(monkeypatch, piece_chars):
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", piece_chars)
+    rng = random.Random(15)
+    shipped = toxicity.ToxicityModel().combiner
+    synthetic = _synthetic_combiner()
+    cases = [(shipped, t) for t in combiner_texts(rng, shipped, 400)]
+    cases += [(shipped, toxicity.normalize(t)) for t in texts(40, seed=16)]
+    alphabet = ["a", "b", "c", "d", "e", "x", "zz", "good", "bad", "kind", "of", "not", "no", "", "kind of",
+                "p q p q p", "p q p q p r", "q p q p r", "e x", "x e"]
+    cases += [(synthetic, " ".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))) for _ in range(3000)]
+    branches = set()
+    for combiner, text in cases:
+        probability = rng.choice([0.0, 1.0, 0.5, rng.random()])
+        expected = ref.combiner_features(combiner, text, probability)
+        assert repr(combiner.features(text, probability)) == repr(expected), text  # repr: -0.0 is not 0.0 here
+        branches.add((combiner is synthetic, expected[1]))
+    assert branches == {(False, 0.0), (False, 1.0), (True, 0.0), (True, 1.0)}
+    if piece_chars < 40:
+        assert sum(len(text) > piece_chars for _, text in cases) > len(cases) // 2  # most go the long way
+
+
+@pytest.mark.parametrize("piece_chars", [1, 3, 17])
+def test_utf8_pieces_are_the_texts_pieces(piece_chars):
+    """A long text read from its UTF-8 bytes comes in whole characters, cut at the same kind of place."""
+    rng = random.Random(17)
+    cut = toxicity._CUT
+    for text in [*ref.TWEETY, *(ref.tweety_text(rng) for _ in range(200)), *texts(40, seed=18)]:
+        pieces = list(text_pieces(Utf8Text.of(text), piece_chars, cut))
+        assert "".join(pieces) == text
+        assert all(piece[:1] in " \n" for piece in pieces[1:]), pieces  # each cut is at a space or newline
+        for piece in pieces[:-1]:  # the first space or newline from piece_chars bytes on ends each
+            encoded = piece.encode()
+            assert len(encoded) >= piece_chars and re.search(rb"[ \n]", encoded[piece_chars:]) is None, pieces
+    with pytest.raises(ValueError, match="ASCII"):
+        list(text_pieces(Utf8Text.of("a\u2028b"), 1, re.compile("\u2028")))
+
+
+@pytest.mark.parametrize("piece_chars", [1, 4, 60])
+def test_identity_attack_from_utf8_pieces_reads_the_same_sentences(monkeypatch, piece_chars):
+    from gristmill.filters import identity
+
+    lexicon = identity.IdentityLexicon.default()
+    rng = random.Random(19)
+    people = ["Women", "black people", "Muslims", "gay men", "the elderly", "immigrants"]
+    cases = [*texts(40, seed=20), *(ref.tweety_text(rng) for _ in range(60))]
+    cases += [" ".join(rng.choice(people + ref.WORDS + [".", "!", "\n", "\n\n", "? ", "\u2026"])
+                       for _ in range(rng.randint(0, 80))) for _ in range(200)]
+    seen: list[list[str]] = []
+
+    def record(sentences: list[str]) -> list[float]:
+        seen.append(list(sentences))
+        return [len(s) / 1000 for s in sentences]
+
+    monkeypatch.setattr(identity, "PIECE_CHARS", piece_chars)
+    with_identity = 0
+    for text in cases:
+        seen.clear()
+        whole = lexicon.identity_attack(text, record)
+        expected = list(seen)
+        seen.clear()
+        assert lexicon.identity_attack(Utf8Text.of(text), record) == whole, text
+        assert seen == expected, text
+        with_identity += bool(expected)
+    assert with_identity > 100
+
+
+@pytest.mark.parametrize("piece_chars", [1, 5, 40])
+def test_word_list_count_in_pieces_equals_the_whole(monkeypatch, piece_chars):
+    from gristmill.filters.c4 import BadWords
+
+    entries = ["ass", "bad word", "σας", "İx", "a b c", "x", "don't", "'", "ΣΑΣ", "#tag"]
+    scorer, whole = toxicity.WordListScorer(entries), BadWords(entries)
+    rng = random.Random(21)
+    vocabulary = ref.WORDS + entries + ["ΣΑΣ.", "bad", "word", "a", "b", "c", "İX", "ASS!", "σΑς"]
+    cases = [*ref.TWEETY, *texts(40, seed=22)]
+    cases += ["".join(rng.choice(vocabulary) + rng.choice(ref.SPACES + ref.BREAKS + ["", "."])
+                      for _ in range(rng.randint(0, 60))) for _ in range(300)]
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    counted = 0
+    for text in cases:
+        expected = whole.count(text)
+        assert scorer.count(text) == expected, text
+        assert scorer.count(Utf8Text.of(text)) == expected, text
+        counted += expected
+    assert counted > 300
+    newline_entry = toxicity.WordListScorer(["a\nb"])  # an entry with a newline: counted whole
+    assert newline_entry.count("x a\nb " * 50) == 50
+
+
+def test_the_toxicity_stage_scores_a_long_text_from_its_bytes(monkeypatch):
+    """With PIECE_CHARS tiny every text goes the long way (UTF-8 bytes, never one str): the same columns."""
+    import pyarrow as pa
+    from collections import Counter
+
+    from gristmill.pipeline.stages.toxicity import ScoreToxicity
+    from gristmill.schemas import columns as C
+    from gristmill.schemas.job import ToxicityConfig
+
+    rng = random.Random(23)
+    batch = [*ref.TWEETY[:10], None, "", *texts(20, seed=24), *(ref.tweety_text(rng) for _ in range(20)),
+             "Women are wonderful cooks. They hate immigrants!\nShut the fuck up, you stupid bitch. black people"]
+    n = len(batch)
+    table = pa.table({C.TEXT: pa.array(batch, pa.string()), C.SKIP_REASON: pa.nulls(n, pa.string()),
+                      C.QUARANTINE_REASON: pa.nulls(n, pa.string())})
+    table = pa.concat_tables([table.slice(0, 30), table.slice(30)])  # two chunks
+    stage = ScoreToxicity(ToxicityConfig())
+    stage.setup()
+    expected = stage.process(table, Counter())
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", 3)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", 5)
+    got = stage.process(table, Counter())
+    for name in (C.TOXICITY_SCORE, C.IDENTITY_ATTACK_SCORE, C.TOXIC_SPAN_COUNT):
+        assert repr(got[name].to_pylist()) == repr(expected[name].to_pylist()), name
+    assert got.equals(expected)
+
+
+@pytest.mark.parametrize("piece_chars, word_piece_chars", [(1, 1), (3, 5), (40, 20)])
+def test_a_long_text_scores_as_a_short_one(monkeypatch, piece_chars, word_piece_chars):
+    """ToxicityModel.score of a text over PIECE_CHARS (normalized, blinded and read in parts; fastText given the
+    parts' bytes) equals its score the short way, as a str and as UTF-8 bytes."""
+    model = toxicity.ToxicityModel()
+    terms = sorted(" ".join(phrase) for phrases in model.blinder._by_first.values() for phrase in phrases)
+    rng = random.Random(25)
+    cases = [*texts(30, seed=26), *(ref.tweety_text(rng) for _ in range(60)), *ref.blinding_texts(rng, terms, 60),
+             *combiner_texts(rng, model.combiner, 60), "Women are wonderful cooks.", "kind of gay people", "&amp;"]
+    expected = [model.score(text) for text in cases]
+    monkeypatch.setattr(toxicity, "PIECE_CHARS", piece_chars)
+    monkeypatch.setattr(toxicity, "WORD_PIECE_CHARS", word_piece_chars)
+    for text, score in zip(cases, expected):
+        assert repr(model.score(text)) == repr(score), text
+        assert repr(model.score(Utf8Text.of(text))) == repr(score), text
+    assert len(set(expected)) > 100
