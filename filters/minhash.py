@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from gristmill.filters.pieces import Utf8Text, text_pieces
+
 
 # Fold multiplier for n-gram hashes (odd, the 64-bit golden ratio): order-sensitive, wraps mod 2^64.
 _FOLD = np.uint64(0x9E3779B97F4A7C15)
@@ -259,8 +261,8 @@ def document_signatures(texts, n: int, num_perm: int, seed: int, device: str | N
                         rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """(signatures, has_shingles, exact hash) per document of `texts` (or of `texts[rows]`, in that order):
     what `signatures` and `exact_hashes` give, with each text longer than PIECE_CHARS signed a piece at a
-    time (`long_signature_utf8`) straight from its Arrow buffer, so the memory of one call stays bounded by
-    the batch's short texts plus one piece: a long text is never copied whole, as Arrow or as Python."""
+    time (`long_signature`) straight from its Arrow buffer, so the memory of one call stays bounded by the
+    batch's short texts plus one piece: a long text is never copied whole, as Arrow or as Python."""
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(texts, pa.large_string())
     rows = np.arange(len(texts)) if rows is None else np.asarray(rows, np.int64)
@@ -281,53 +283,17 @@ def document_signatures(texts, n: int, num_perm: int, seed: int, device: str | N
         for i, digest in zip(short.tolist(), exact_hashes(word_lists)):
             exact[i] = digest
     a, b = permutations(num_perm, seed)
+    values = list(Utf8Text.of_values(texts))  # slices of the column's own buffer: no copy
     for i in long.tolist():
-        sigs[i], present[i], exact[i] = long_signature_utf8(_utf8_value(texts, int(rows[i])), n, a, b, device)
+        sigs[i], present[i], exact[i] = long_signature(values[int(rows[i])], n, a, b, device)
     return sigs, present, exact
 
 
-def _utf8_value(texts: pa.Array | pa.ChunkedArray, index: int) -> pa.Buffer:
-    """The UTF-8 bytes of `texts[index]` (not null) as a slice of the array's own data buffer: no copy
-    (`Scalar.as_buffer` copies)."""
-    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
-    for chunk in chunks:
-        if index < len(chunk):
-            break
-        index -= len(chunk)
-    offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(chunk.buffers()[1], offsets_type, 2, (chunk.offset + index) * np.dtype(offsets_type).itemsize)
-    return chunk.buffers()[2].slice(int(offsets[0]), int(offsets[1] - offsets[0]))
-
-
-_PIECE_CUT_UTF8 = re.compile(rb"[ \n]")
-
-
-def _utf8_pieces(data: pa.Buffer, piece_bytes: int):
-    """Consecutive one-value large_string arrays over slices of `data` (UTF-8) that together are `data`:
-    each ends at the first space or newline at or after `piece_bytes` bytes from its start. Both are
-    ASCII, which never occurs inside a multi-byte character, so every piece is whole characters."""
-    view, start, size = memoryview(data), 0, data.size
-    while start < size:
-        end = start + piece_bytes
-        if end < size:
-            found = _PIECE_CUT_UTF8.search(view, end)
-            end = found.start() if found is not None else size
-        end = min(end, size)
-        offsets = pa.py_buffer(np.array([0, end - start], np.int64))
-        yield pa.LargeStringArray.from_buffers(1, offsets, data.slice(start, end - start))
-        start = end
-
-
-def long_signature(text: str, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
+def long_signature(text: str | Utf8Text, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
                    ) -> tuple[np.ndarray, bool, str | None]:
-    """`long_signature_utf8` of a Python string."""
-    return long_signature_utf8(pa.py_buffer(text.encode("utf-8")), n, a, b, device)
-
-
-def long_signature_utf8(data: pa.Buffer, n: int, a: np.ndarray, b: np.ndarray, device: str | None = None
-                        ) -> tuple[np.ndarray, bool, str | None]:
-    """(signature, has_shingles, exact hash) of one text given as UTF-8 bytes, computed a piece of about
-    PIECE_CHARS bytes at a time: the same values as the whole text in `signatures` and `exact_hashes`.
+    """(signature, has_shingles, exact hash) of one text (a str, or UTF-8 bytes read a piece at a time),
+    computed a piece of about PIECE_CHARS at a time: the same values as the whole text in `signatures`
+    and `exact_hashes`.
 
     Pieces are cut at a space or newline, which normalization keeps and the word split separates, so the
     text's words are the pieces' words in order. Each piece's shingles are folded with the last n-1 word
@@ -337,8 +303,8 @@ def long_signature_utf8(data: pa.Buffer, n: int, a: np.ndarray, b: np.ndarray, d
     digest = xxhash.xxh3_128()
     tail = np.empty(0, np.uint64)  # the last n-1 word hashes so far
     total = 0
-    for piece in _utf8_pieces(data, PIECE_CHARS):
-        word_lists = words(piece)
+    for piece in text_pieces(text, PIECE_CHARS, _PIECE_CUT):
+        word_lists = words([piece])
         flat = pc.list_flatten(word_lists)
         if not len(flat):
             continue
