@@ -40,6 +40,9 @@ ROWS_PER_FILE = 50_000
 # in memory) and what it buffers (a row group), and what the global steps decode at once (parquet_read.py).
 ROWS_PER_GROUP = 1024
 GROUP_BYTES = 16 * 1024 * 1024
+# A written slice this big (a batch's rows holding a page near max_page_bytes) shares its row group with
+# no other such slice.
+BIG_SLICE_BYTES = 1 << 20
 
 
 def split_name(input_index: int, split: int) -> str:
@@ -56,7 +59,7 @@ def part_key(name: str) -> str:
 class _RollingParquet:
     """PREFIX-000.parquet, PREFIX-001.parquet, … with rows_per_file rows each; atomic renames. Rows are
     gathered into row groups of rows_per_group rows (fewer when their Arrow data reaches group_bytes first,
-    and at the end of a file), not one per written batch: the writer keeps every row group's metadata (a
+    before a second slice of BIG_SLICE_BYTES, and at the end of a file), not one per written batch: the writer keeps every row group's metadata (a
     column chunk's offsets, sizes and statistics, for all ~70 columns) in memory until the file closes,
     and every reader parses the whole footer, so with a row group per 32-row batch both grew with the
     file (~60 KB a row group: 8,000 pages made a 3.2 MB footer in curated/ alone)."""
@@ -69,6 +72,7 @@ class _RollingParquet:
         self.part, self.rows_in_part, self.path = 0, 0, None
         self.pending: list[pa.Table | pa.Buffer] = []  # the rows of the row group being gathered (`_held`)
         self.pending_rows = self.pending_bytes = 0
+        self.pending_big = False  # whether the pending rows hold a slice of BIG_SLICE_BYTES or more
         self.written: list[tuple[Path, int]] = []  # (file, rows) of every closed part
 
     def write(self, table: pa.Table) -> None:
@@ -79,7 +83,14 @@ class _RollingParquet:
                 self.writer = pq.ParquetWriter(f"{self.path}.tmp", table.schema, compression="zstd")
             take = min(table.num_rows, self.rows_per_file - self.rows_in_part, self.rows_per_group - self.pending_rows)
             rows = table.slice(0, take)
+            big = rows.nbytes >= BIG_SLICE_BYTES
+            if big and self.pending_big:
+                # One big slice (a page near max_page_bytes) a row group: writing a group decodes its held
+                # slices and encodes them at once, ~4 bytes a byte of text (three such pages in one group
+                # raised a worker's peak by 44 MiB; bench/RESULTS.md, issue 21).
+                self._flush()
             self.pending_rows, self.pending_bytes = self.pending_rows + take, self.pending_bytes + rows.nbytes
+            self.pending_big = self.pending_big or big
             self.pending.append(_held(rows))
             table = table.slice(take)
             self.rows_in_part += take
@@ -93,7 +104,7 @@ class _RollingParquet:
         if self.pending_rows:
             group = pa.concat_tables([_unheld(rows) for rows in self.pending])
             self.writer.write_table(group, row_group_size=group.num_rows)
-        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        self.pending, self.pending_rows, self.pending_bytes, self.pending_big = [], 0, 0, False
 
     def _finish(self) -> None:
         if self.writer is not None:
@@ -174,9 +185,12 @@ class SplitOutputs:
     def write(self, table: pa.Table) -> None:
         quarantined = pc.is_valid(table[C.QUARANTINE_REASON])
         keep = pc.fill_null(table[C.KEEP], False)
-        documents = table.filter(pc.invert(quarantined)).drop_columns([C.QUARANTINE_REASON])
-        kept = documents.filter(pc.fill_null(documents[C.KEEP], False))
-        rejected = documents.filter(pc.invert(pc.fill_null(documents[C.KEEP], False)))
+        # Each output filtered from the batch once (a filter copies its rows: a page near max_page_bytes
+        # went through a copy of all documents first).
+        rows = table.drop_columns([C.QUARANTINE_REASON])
+        kept = rows.filter(pc.and_(pc.invert(quarantined), keep))
+        rejected = rows.filter(pc.and_(pc.invert(quarantined), pc.invert(keep)))
+        del rows
         quarantine = table.filter(quarantined).select(list(QUARANTINE_COLUMNS))
         for name, rows in ((CURATED, kept), (REJECTED, rejected), (QUARANTINE, quarantine)):
             if rows.num_rows:
@@ -192,10 +206,11 @@ class SplitOutputs:
             self.documents += table.num_rows - table[C.TEXT].null_count
             self.text_bytes += int(pc.sum(pc.binary_length(table[C.TEXT])).as_py() or 0)
         self._count_sources(table, keep, quarantined)
+        documents = pc.invert(quarantined)
         for name, column in C.SCORES.items():
-            if name in documents.column_names:
+            if name in table.column_names:
                 summary = self.scores.setdefault(name, Summary(bounds=(column.low, column.high) if column.high is not None else None))
-                summary.add_values(documents[name].to_pylist())
+                summary.add_values(table[name].filter(documents).to_pylist())
 
     def _count_sources(self, table: pa.Table, keep, quarantined) -> None:
         is_html = pc.fill_null(pc.and_(pc.equal(table[C.WARC_TYPE], "response"),

@@ -151,6 +151,27 @@ def test_pending_row_groups_are_held_compressed_and_write_the_same_bytes(tmp_pat
     assert [pq.ParquetFile(pa.BufferReader(data)).num_row_groups for data in held["bytes"]] == [2, 1]
 
 
+def test_a_row_group_holds_one_big_slice_at_most(tmp_path, monkeypatch):
+    """Slices of BIG_SLICE_BYTES or more (a batch with a page near max_page_bytes) never share a row group
+    with another: writing a group decodes and encodes all its rows at once. The rows are the same."""
+    from gristmill.pipeline.engine import writers
+
+    table = _gathered_rows()
+    batches = [table.slice(start, size) for start, size in ((0, 3), (3, 1), (4, 9), (13, 2), (15, 25))]
+    assert [b.nbytes >= 800_000 for b in batches] == [False, True, True, False, True]  # long texts in 3 of them
+    monkeypatch.setattr(writers, "BIG_SLICE_BYTES", 800_000)
+    out = writers._RollingParquet(tmp_path / "big", "part", rows_per_file=100)
+    for batch in batches:
+        out.write(batch)
+    out.close()
+    (path, rows), = out.written
+    groups = [g.num_rows for g in (pq.ParquetFile(path).metadata.row_group(k) for k in range(pq.ParquetFile(path).num_row_groups))]
+    assert groups == [3 + 1, 9 + 2, 25]  # a new group at each big slice after the first
+    read = pq.read_table(path)
+    for name in ("text", "keep", "minhash"):
+        assert read[name].combine_chunks().equals(table[name].combine_chunks()), name
+
+
 def test_a_long_repetitive_text_is_held_in_a_fraction_of_its_size():
     """Rows over HOLD_COMPRESSED_BYTES (a page near max_page_bytes) are held compressed; an ordinary
     batch's few KB are kept as they are."""
