@@ -85,6 +85,12 @@ class ExtractionSandbox:
             return pickle.loads(read_exact(size))
 
     def extract(self, body: bytes, content_type: str | None) -> tuple[str | None, str]:
+        """(text or None, charset) of one page."""
+        text, charset, _ = self.extract_utf8(body, content_type)
+        return (text.decode("utf-8") if isinstance(text, bytes) else text), charset
+
+    def extract_utf8(self, body: bytes, content_type: str | None) -> tuple[bytes | str | None, str, bool]:
+        """(the text as UTF-8 bytes, or None; charset; whether the text has anything but whitespace)."""
         if self.process is None:
             self.start()
         # The page's time starts before it is sent: a parent descheduled between sending and waiting (a
@@ -133,20 +139,20 @@ class ExtractText(Stage):
         has_body = pc.is_valid(bodies).to_pylist()
         content_types = table[C.CONTENT_TYPE].to_pylist()
         skip = table[C.SKIP_REASON].to_pylist()
-        texts: list[str | None] = table[C.TEXT].to_pylist()
+        texts: list[str | bytes | None] = table[C.TEXT].to_pylist()
         charsets: list[str | None] = [None] * table.num_rows
         for i, is_doc in enumerate(active):
             if not is_doc or not has_body[i]:  # not a document, or text given by the source
                 continue
             try:
-                text, charsets[i] = self.sandbox.extract(bodies[i].as_py(), content_types[i])
+                text, charsets[i], has_text = self.sandbox.extract_utf8(bodies[i].as_py(), content_types[i])
             except SandboxTimeout:
                 skip[i] = R.EXTRACTION_TIMEOUT
             except SandboxCrashed:
                 skip[i] = R.EXTRACTION_FAILED
             else:
-                if text and text.strip():
-                    texts[i] = text
+                if has_text:
+                    texts[i] = text  # UTF-8 bytes: Arrow takes them as the string they encode
                 else:
                     skip[i] = R.NO_MAIN_TEXT
             counts[skip[i] or "extracted"] += 1
