@@ -24,6 +24,8 @@ class Utf8Text:
     def of_values(cls, texts: pa.Array | pa.ChunkedArray) -> Iterator["Utf8Text | None"]:
         """Each value of a string or large_string array (None where null) as a slice of the array's own data
         buffer: no copy (`Scalar.as_buffer` copies)."""
+        if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+            raise TypeError(f"Utf8Text reads string and large_string arrays, not {texts.type}")
         for chunk in texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]:
             if len(chunk) == 0:
                 continue

@@ -527,6 +527,7 @@ class ToxicityModel:
         reads the blinded parts' words as they come, and each part's UTF-8 is appended to the bytes fastText
         gets (pybind11 would keep a UTF-8 copy on a non-ASCII str for as long as the str lives), so for a page
         near max_page_bytes one ~4.6 MB copy of the blinded text is held beside fastText's own two and its ids."""
+        text = text or ""  # None scores as the empty text (0.0); so does an empty Utf8Text
         if isinstance(text, str) and len(text) <= PIECE_CHARS:
             text = normalize(text)
             return self._score_blinded(self.blinder(text) if self.blinder is not None else text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import os
 
 import pyarrow as pa
@@ -40,11 +41,30 @@ def memory_pool_name() -> str:
     return os.environ.get(MEMORY_POOL_ENV) or DEFAULT_MEMORY_POOL
 
 
+# Set by `ray job submit` in the driver's environment: the submitted job's config, runtime_env included.
+_SUBMITTED_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
 def worker_env() -> dict[str, str]:
     """The environment every worker process of a run starts with (the job's Ray runtime_env): Arrow's pool
-    and glibc's mmap threshold, each as the user set it in this process's environment, else ours."""
-    return {MEMORY_POOL_ENV: memory_pool_name(),
-            MMAP_THRESHOLD_ENV: os.environ.get(MMAP_THRESHOLD_ENV) or str(MMAP_THRESHOLD_BYTES)}
+    and glibc's mmap threshold, each as the user set it in this process's environment, else ours. A
+    variable the submitted job's runtime_env already sets (`ray job submit --runtime-env-json`) is left
+    to it: Ray refuses a ray.init that sets the same key again."""
+    env = {MEMORY_POOL_ENV: memory_pool_name(),
+           MMAP_THRESHOLD_ENV: os.environ.get(MMAP_THRESHOLD_ENV) or str(MMAP_THRESHOLD_BYTES)}
+    try:
+        submitted = json.loads(os.environ.get(_SUBMITTED_JOB_CONFIG_ENV) or "{}")
+        taken = (submitted.get("runtime_env") or {}).get("env_vars") or {}
+    except (ValueError, AttributeError):
+        taken = {}
+    return {key: value for key, value in env.items() if key not in taken}
+
+
+def sandbox_env() -> dict[str, str]:
+    """This process's environment without the variables `worker_env` sets: a child that runs untrusted input
+    under an address-space limit (the extraction sandbox) allocates with glibc's and Arrow's defaults, so
+    whether a page at that limit is extracted does not depend on the worker's allocator settings."""
+    return {key: value for key, value in os.environ.items() if key not in (MEMORY_POOL_ENV, MMAP_THRESHOLD_ENV)}
 
 
 def tune_this_process() -> None:

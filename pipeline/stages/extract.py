@@ -19,6 +19,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gristmill.pipeline.engine.process import sandbox_env
 from gristmill.pipeline.stages.base import Stage, active_mask, set_column
 from gristmill.pipeline.stages.extract_sandbox import FRAME, write_frame
 from gristmill.schemas import columns as C
@@ -49,7 +50,7 @@ class ExtractionSandbox:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gristmill.pipeline.stages.extract_sandbox", str(self.memory_mb),
              pickle.dumps(self.options).hex()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=sandbox_env(),
         )
         if self._receive(time.monotonic() + _STARTUP_TIMEOUT_S) != ("ready",):
             raise RuntimeError("extraction sandbox did not start")

@@ -227,3 +227,18 @@ def test_the_user_names_the_arrow_pool_and_the_mmap_threshold(monkeypatch):
         assert worker_env() == {"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_MMAP_THRESHOLD_": "131072"}
     finally:
         pa.set_memory_pool(before)
+
+
+def test_a_submitted_jobs_own_env_vars_are_left_to_it(monkeypatch):
+    """`ray job submit --runtime-env-json` sets the job's env_vars; ray.init may not set the same keys again
+    (Ray raises), so worker_env leaves those to the submitted job. The extraction sandbox gets neither."""
+    import json
+
+    from gristmill.pipeline.engine.process import sandbox_env, worker_env
+
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"runtime_env": {"env_vars": {"MALLOC_MMAP_THRESHOLD_": "1"}}}))
+    assert worker_env() == {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    env = sandbox_env()
+    assert "ARROW_DEFAULT_MEMORY_POOL" not in env and "MALLOC_MMAP_THRESHOLD_" not in env and "PATH" in env

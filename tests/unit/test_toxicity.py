@@ -36,6 +36,7 @@ def test_shipped_model_scores_toxic_high_and_clean_low(model):
     assert all(s > 0.5 for s in model.score_many(TOXIC)), model.score_many(TOXIC)
     assert all(s < 0.5 for s in model.score_many(CLEAN)), model.score_many(CLEAN)
     assert model.score("") == 0.0
+    assert model.score(None) == 0.0
 
 
 def test_user_model_loads_by_path_with_its_label(model, tmp_path):
