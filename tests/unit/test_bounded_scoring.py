@@ -185,6 +185,19 @@ def test_gopher_quality_word_facts_equal_the_reference():
         assert (scores.mean_word_length, scores.stop_word_count) == ref.quality_word_facts(split), text
 
 
+def test_gopher_quality_scores_with_word_facts_summed_in_small_blocks_are_the_same(monkeypatch):
+    """Every Gopher quality score (word count, alpha words ratio, mean word length, ...) with the per-word
+    facts and the stop words summed a few words at a time equals the one-block result."""
+    tokenizer = EnglishTokenizer.shared()
+    cases = texts(60, seed=22)
+    expected = [gopher_quality_scores(SplitText(text, tokenizer)) for text in cases]
+    sums, present = gopher._word_fact_sums, gopher._distinct_present
+    monkeypatch.setattr(gopher, "_word_fact_sums", lambda ids, tok, block=3: sums(ids, tok, block))
+    monkeypatch.setattr(gopher, "_distinct_present", lambda wanted, ids, block=3: present(wanted, ids, block))
+    for text, scores in zip(cases, expected):
+        assert gopher_quality_scores(SplitText(text, tokenizer)) == scores, text
+
+
 @pytest.mark.parametrize("piece_chars", [1, 4, 30, 1 << 16])
 def test_identity_blinding_in_pieces_equals_the_reference(monkeypatch, piece_chars):
     from gristmill.filters.toxicity import ToxicityModel, normalize
