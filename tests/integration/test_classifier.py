@@ -171,6 +171,8 @@ def test_the_cut_in_ray_tasks_equals_the_cut_in_one_process(ray_local, tmp_path)
     import ray
 
     import gristmill.pipeline.steps.quality_cut as Q
+    from gristmill.pipeline.engine.cluster import init_ray
+    from gristmill.schemas.job import RayConfig
     from support.curated import scored_documents, write_scored_parts
 
     docs = [(s, f"{i}:{d}") for i, (s, d) in enumerate(scored_documents(700, 3))]
@@ -188,9 +190,8 @@ def test_the_cut_in_ray_tasks_equals_the_cut_in_one_process(ray_local, tmp_path)
             ray.shutdown()
             try:
                 result = Q.cut_run(tmp_path / name, 0.25, log=lambda m: None, fetch_keys=3)
-            finally:
-                ray_local.init(num_cpus=2, object_store_memory=256 * 1024 * 1024, include_dashboard=False,
-                               log_to_driver=False, logging_level="WARNING")
+            finally:  # the session's cluster again, started as conftest's ray_local starts it
+                init_ray(RayConfig(num_cpus=2, object_store_memory_mb=256))
         files = sorted((tmp_path / name).rglob("*.parquet"))
         results[name] = (result.to_dict(), [(p.relative_to(tmp_path / name), p.read_bytes()) for p in files])
     assert results["tasks"] == results["local"]
