@@ -142,37 +142,11 @@ class TermBlinder:
 
     def __call__(self, normalized: str) -> str:
         """`normalized` without the terms: its words but those of each term found (scanning left to right,
-        longest term first) joined by single spaces. The words are split a piece of the text at a time,
-        so a long document never has a list of all its words; a term is matched in the text itself
-        (its words joined by spaces, then a space or the end), which is the same for any string split on " "."""
-        by_first = self._by_first
-        removed: list[tuple[int, int]] = []  # character spans of the terms found, in order
-        cursor = 0  # a word starting before this lies inside a term already found
-        for offset, words in _word_pieces(normalized):
-            starts = [i for i, w in enumerate(words) if w in by_first]  # a comprehension: the common case is fast
-            at, position = 0, offset
-            for i in starts:
-                position += sum(map(len, words[at:i])) + i - at  # the character offset of word i
-                at = i
-                if position < cursor:
-                    continue
-                for phrase in by_first[words[i]]:
-                    end = position + len(phrase[0]) if len(phrase) == 1 else _phrase_end(normalized, position, phrase)
-                    if end:
-                        removed.append((position, end))
-                        cursor = end
-                        break
-        if not removed:
-            return normalized
-        # The words between two terms (or the ends) are one slice, less the spaces beside the terms.
-        kept, first = [], 0  # `first`: where the next kept word would start
-        for start, end in removed:
-            if start > first:
-                kept.append(normalized[first:start - 1])
-            first = end + 1
-        if first <= len(normalized):
-            kept.append(normalized[first:])
-        return " ".join(kept)
+        longest term first) joined by single spaces. A long text goes through `blind_parts` a piece at a
+        time, so it never has a list of all its words."""
+        if len(normalized) <= WORD_PIECE_CHARS and self._by_first.keys().isdisjoint(normalized.split(" ")):
+            return normalized  # the common case: no term, nothing to rebuild
+        return " ".join(self.blind_parts(_space_pieces(normalized)))
 
     def blind_parts(self, parts: Iterable[str]) -> Iterator[str]:
         """`self(" ".join(parts))` a part at a time: the parts blinded, those left with no word skipped, so that
@@ -223,24 +197,17 @@ class TermBlinder:
 WORD_PIECE_CHARS = 1 << 16
 
 
-def _word_pieces(normalized: str):
-    """(character offset, `piece.split(" ")`) for consecutive pieces of a text, cut at spaces: the pieces'
-    lists joined are `normalized.split(" ")`, for any string."""
+def _space_pieces(normalized: str) -> Iterator[str]:
+    """Consecutive pieces of a text, cut at spaces (the space at a cut dropped): their `" ".join` is the text,
+    and their `split(" ")` lists joined are `normalized.split(" ")`, for any string."""
     start, size = 0, len(normalized)
     while True:
         end = normalized.find(" ", start + WORD_PIECE_CHARS) if start + WORD_PIECE_CHARS < size else -1
         if end < 0:
-            yield start, (normalized if start == 0 else normalized[start:]).split(" ")
+            yield normalized if start == 0 else normalized[start:]
             return
-        yield start, normalized[start:end].split(" ")
+        yield normalized[start:end]
         start = end + 1
-
-
-def _phrase_end(text: str, position: int, phrase: tuple[str, ...]) -> int:
-    """Where `phrase` (words) ends if its words are the words of `text` from `position` on, else 0."""
-    joined = " ".join(phrase)
-    end = position + len(joined)
-    return end if text.startswith(joined, position) and (end == len(text) or text[end] == " ") else 0
 
 
 COMBINER_SUFFIX = ".combiner.json"
@@ -377,7 +344,7 @@ class EvaluativeCombiner:
         """(whether a profanity-list entry occurs, and if not: the most negative valence as a magnitude, the most
         positive valence, the highest offensiveness of a word; 0.0 each when profane)."""
         if len(blinded) > WORD_PIECE_CHARS:
-            return self.word_features_in_pieces(words for _, words in _word_pieces(blinded))
+            return self.word_features_in_pieces(piece.split(" ") for piece in _space_pieces(blinded))
         words = blinded.split(" ")
         if self.profanity.found(words):
             return True, 0.0, 0.0, 0.0
